@@ -1,0 +1,15 @@
+"""Configuration: typed models and the loader that reports every problem with its key path."""
+
+from config.loading import ConfigError, load_config, node_identity, parse_config
+from config.models import Config, MemberConfig, PolicyConfig, ServiceConfig
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "MemberConfig",
+    "PolicyConfig",
+    "ServiceConfig",
+    "load_config",
+    "node_identity",
+    "parse_config",
+]

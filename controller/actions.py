@@ -1,0 +1,93 @@
+"""Hooks that change the world: fence and promote, as ``http`` requests or ``exec`` commands.
+
+Every action has a hard timeout and reports (ok, detail, duration) rather than raising.
+``exec`` runs its argv directly, never through a shell, so a member name can never become a
+command; template variables are substituted per argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    ok: bool
+    detail: str
+    duration: float  # seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "detail": self.detail, "ms": round(self.duration * 1000, 1)}
+
+
+class ActionRunner:
+    def __init__(self, user_agent: str) -> None:
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def run(self, action: ActionConfig, variables: Mapping[str, str]) -> ActionResult:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(action.timeout):
+                if isinstance(action, HttpActionConfig):
+                    ok, detail = await self._http(action, variables)
+                else:
+                    ok, detail = await _exec(action, variables)
+        except TimeoutError:
+            ok, detail = False, f"timed out after {action.timeout:g}s"
+        return ActionResult(ok, detail, time.monotonic() - started)
+
+    async def _http(self, action: HttpActionConfig,
+                    variables: Mapping[str, str]) -> tuple[bool, str]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": self._user_agent},
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        url = action.url.format_map(variables)
+        headers = {k: v.format_map(variables) for k, v in action.headers.items()}
+        body = action.body.format_map(variables) if action.body is not None else None
+        try:
+            async with self._session.request(action.method, url, headers=headers,
+                                             data=body) as response:
+                text = (await response.text(errors="replace"))[:200]
+                detail = f"{action.method} {url}: status {response.status} {text}".strip()
+                return 200 <= response.status < 300, detail
+        except (aiohttp.ClientError, OSError) as exc:
+            return False, f"{action.method} {url}: {type(exc).__name__}: {exc}"
+
+
+async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple[bool, str]:
+    argv = [arg.format_map(variables) for arg in action.argv]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+    except OSError as exc:
+        return False, f"{argv[0]}: cannot run: {exc.strerror or exc}"
+    try:
+        output, _ = await process.communicate()
+    except asyncio.CancelledError:
+        # Timed out (or shutting down): kill the whole process group, then reap it.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        await process.wait()
+        raise
+    text = " ".join(output.decode(errors="replace").split())[-300:]
+    return process.returncode == 0, f"{argv[0]} exited {process.returncode} {text}".strip()

@@ -1,0 +1,198 @@
+"""``failoverctl``: the one entry point (daemon, config check, operator reads, demo)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from config import ConfigError, load_config, node_identity
+from controller import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="failoverctl", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"failoverctl {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the controller daemon")
+    run.add_argument("-c", "--config", required=True, metavar="FILE")
+    run.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    status = sub.add_parser("status", help="services, primaries and member health")
+    _api_options(status)
+    status.set_defaults(func=cmd_status)
+
+    history = sub.add_parser("history", help="a service's recent route changes and attempts")
+    history.add_argument("service")
+    _api_options(history)
+    history.set_defaults(func=cmd_history)
+
+    demo = sub.add_parser("demo", help="local quick start: watch a primary die and traffic move")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", default=os.environ.get("FAILOVER_API_URL",
+                                                        "http://127.0.0.1:8080"))
+    parser.add_argument("--token", default=os.environ.get("FAILOVER_API_TOKEN"))
+    parser.add_argument("--json", action="store_true", help="print the API's JSON")
+    parser.add_argument("--timeout", type=float, default=5.0)
+
+
+# --- daemon -------------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    members = sum(len(s.members) for s in config.services)
+    print(f"{args.file}: ok ({len(config.services)} services, {members} members)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("not started: fix the config above", file=sys.stderr)
+        return 1
+    from controller import logs
+
+    logs.configure(config.log_level, None if args.log_format == "auto"
+                   else args.log_format == "json")
+    return asyncio.run(_run(config))
+
+
+async def _run(config: Any) -> int:
+    import structlog
+
+    from controller.api import serve
+    from controller.engine import Engine
+
+    log = structlog.get_logger("failoverctl")
+    node_id = node_identity(config)
+    engine = Engine(config, node_id)
+    try:
+        runner = await serve(engine, config.api.listen)
+    except OSError as exc:
+        log.error("api_listen_failed", listen=config.api.listen, error=str(exc))
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("starting", node=node_id, version=__version__, api=config.api.listen,
+             services=[s.name for s in config.services])
+    await engine.start()
+    await stop.wait()
+    log.info("shutting_down", node=node_id)
+    await engine.stop()
+    await runner.cleanup()
+    return 0
+
+
+# --- operator reads -----------------------------------------------------------------------
+
+
+def _get(args: argparse.Namespace, path: str) -> Any:
+    request = urllib.request.Request(args.api.rstrip("/") + path)
+    if args.token:
+        request.add_header("Authorization", f"Bearer {args.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.load(exc)
+            message = f"{body.get('error')}: {body.get('detail')}"
+        except ValueError:
+            message = exc.reason
+        raise SystemExit(f"failoverctl: {args.api}{path}: {exc.code} {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SystemExit(f"failoverctl: cannot reach {args.api}: {reason}") from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _get(args, "/v1/status")
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    leader = status.get("leader_node") or "(none)"
+    print(f"leader {leader}  epoch {status.get('epoch')}  (asked {status.get('node')})")
+    rows = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "LATENCY")]
+    for name, service in status["services"].items():
+        for member, info in service["members"].items():
+            latency = info.get("latency_ms")
+            mark = "*" if member == service["primary"] else " "
+            rows.append((name, service["primary"] or "-", service["mode"], f"{mark}{member}",
+                         info["health"], "-" if latency is None else f"{latency:.1f}ms"))
+    _table(rows)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    history = _get(args, f"/v1/services/{args.service}/history")
+    if args.json:
+        print(json.dumps(history, indent=2))
+        return 0
+    rows = [("AT", "EVENT", "PRIMARY", "PREVIOUS", "EPOCH", "VERSION", "REASON")]
+    for entry in history["entries"]:
+        at = float(entry.get("at", 0))
+        import datetime
+
+        when = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        rows.append((when[:-3], entry.get("event", ""), entry.get("primary", "-"),
+                     entry.get("previous", "-"), entry.get("epoch", ""),
+                     entry.get("version", ""), entry.get("reason") or entry.get("why", "")))
+    _table(rows)
+    return 0
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
+                                                                        strict=True)).rstrip())
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controller.demo import run_demo
+
+    return run_demo()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The failover policy, as one pure function: ``decide(view, now) -> Decision``.
+
+No I/O, no asyncio, no clock: the shell passes what it knows (the committed primary, each
+member's health, the mode, when the last recovery ended) and the time, and gets back what to
+do and why. Read this file to answer "why did (or didn't) it fail over?".
+
+The rules, in the order they are checked:
+1. One recovery in flight per service: while one runs, nothing new starts.
+2. A primary that is healthy, or whose health is not known yet, is left alone.
+3. A failing primary (degraded or down) is replaced only by a member that is healthy, is not
+   waiting to be fenced, and has not already failed to be promoted in this episode; the best
+   is the highest priority, then the name, so every replica picks the same one.
+4. Paused: nothing. Dry-run: say what would happen, do nothing.
+5. Cooldown, counted from the end of the last recovery; and a short back-off after a failed
+   attempt. The decision then says when to look again.
+There is no automatic failback: a recovered former primary is a standby like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from probes.health import Health
+
+
+class Mode(StrEnum):
+    AUTO = "auto"
+    PAUSED = "paused"
+    DRY_RUN = "dry-run"
+
+
+class Action(StrEnum):
+    NONE = "none"  # nothing to do
+    WAIT = "wait"  # something should be done, but not before ``wake_at``
+    FAILOVER = "failover"
+    DRY_RUN = "dry-run"  # would fail over; record it and do nothing
+
+
+class Reason(StrEnum):
+    NO_DECISION = "no_decision"  # nothing committed yet (bootstrap pending)
+    RECOVERY_IN_FLIGHT = "recovery_in_flight"
+    PRIMARY_HEALTHY = "primary_healthy"
+    PRIMARY_UNKNOWN = "primary_health_unknown"
+    PRIMARY_FAILING = "primary_failing"
+    PRIMARY_NOT_CONFIGURED = "primary_not_configured"
+    NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
+    PAUSED = "paused"
+    COOLDOWN = "cooldown"
+    RETRY_BACKOFF = "retry_backoff"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    name: str
+    priority: int
+    health: Health
+    # The member was primary, and fencing it failed while it was unreachable: it may still
+    # believe it is primary, so it is never a candidate until a fence succeeds.
+    unfenced: bool = False
+    evidence: tuple[Mapping[str, object], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    name: str
+    primary: str | None
+    members: tuple[MemberView, ...]
+    mode: Mode = Mode.AUTO
+    cooldown: float = 60.0
+    retry_backoff: float = 5.0
+    last_recovery_end: float | None = None  # wall-clock seconds, as ``now``
+    last_failed_attempt: float | None = None
+    recovery_in_flight: bool = False
+    excluded: frozenset[str] = frozenset()  # failed to promote during this episode
+
+    def member(self, name: str | None) -> MemberView | None:
+        return next((m for m in self.members if m.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    reason: Reason
+    target: str | None = None
+    fallbacks: tuple[str, ...] = ()  # next candidates, best first, should ``target`` fail
+    wake_at: float | None = None
+    evidence: Mapping[str, object] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "action": str(self.action),
+            "reason": str(self.reason),
+            "target": self.target,
+            "fallbacks": list(self.fallbacks),
+            "wake_at": self.wake_at,
+            "evidence": dict(self.evidence),
+        }
+
+
+def candidates(view: ServiceView) -> tuple[MemberView, ...]:
+    """Members that may be promoted, best first."""
+    eligible = [
+        m
+        for m in view.members
+        if m.name != view.primary
+        and m.health is Health.HEALTHY
+        and not m.unfenced
+        and m.name not in view.excluded
+    ]
+    return tuple(sorted(eligible, key=lambda m: (-m.priority, m.name)))
+
+
+def decide(view: ServiceView, now: float) -> Decision:
+    if view.primary is None:
+        return Decision(Action.NONE, Reason.NO_DECISION)
+    if view.recovery_in_flight:
+        return Decision(Action.NONE, Reason.RECOVERY_IN_FLIGHT)
+
+    primary = view.member(view.primary)
+    evidence: dict[str, object] = {"primary": view.primary}
+    if primary is None:
+        reason = Reason.PRIMARY_NOT_CONFIGURED
+    else:
+        evidence["primary_health"] = str(primary.health)
+        evidence["primary_probes"] = list(primary.evidence)
+        if primary.health is Health.HEALTHY:
+            return Decision(Action.NONE, Reason.PRIMARY_HEALTHY, evidence=evidence)
+        if primary.health is Health.UNKNOWN:
+            return Decision(Action.NONE, Reason.PRIMARY_UNKNOWN, evidence=evidence)
+        reason = Reason.PRIMARY_FAILING
+
+    ranked = candidates(view)
+    evidence["members"] = {
+        m.name: {"health": str(m.health), "unfenced": m.unfenced, "priority": m.priority,
+                 "excluded": m.name in view.excluded}
+        for m in view.members
+        if m.name != view.primary
+    }
+    if not ranked:
+        return Decision(Action.NONE, Reason.NO_HEALTHY_CANDIDATE, evidence=evidence)
+
+    target, fallbacks = ranked[0].name, tuple(m.name for m in ranked[1:])
+    if view.mode is Mode.PAUSED:
+        return Decision(Action.NONE, Reason.PAUSED, target, fallbacks, evidence=evidence)
+    if view.mode is Mode.DRY_RUN:
+        return Decision(Action.DRY_RUN, reason, target, fallbacks, evidence=evidence)
+
+    if view.last_recovery_end is not None and now < view.last_recovery_end + view.cooldown:
+        wake = view.last_recovery_end + view.cooldown
+        evidence["cooldown_until"] = wake
+        return Decision(Action.WAIT, Reason.COOLDOWN, target, fallbacks, wake, evidence)
+    if view.last_failed_attempt is not None and now < view.last_failed_attempt + view.retry_backoff:
+        wake = view.last_failed_attempt + view.retry_backoff
+        evidence["retry_after"] = wake
+        return Decision(Action.WAIT, Reason.RETRY_BACKOFF, target, fallbacks, wake, evidence)
+
+    return Decision(Action.FAILOVER, reason, target, fallbacks, evidence=evidence)

@@ -1,0 +1,85 @@
+"""A toy web member for the demo, the tests and the benchmarks.
+
+It serves ``/`` (says who answered), ``/healthz`` (healthy, slow, or 500 as if its disk went
+read-only, switchable at run time through ``POST /control``), and records every call to its
+``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9.
+
+    python -m controller.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+STATE: web.AppKey[dict[str, object]] = web.AppKey("state", dict)
+
+
+async def root(request: web.Request) -> web.Response:
+    return web.Response(text=f"served by {request.app[STATE]['name']}\n")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    fail_for = state["fail_for"]
+    assert isinstance(fail_for, list)
+    if request.headers.get("X-Failover-Node") in fail_for:
+        return web.Response(status=503, text="unreachable for this replica\n")
+    mode = state["mode"]
+    if mode == "slow":
+        delay = state["delay"]
+        assert isinstance(delay, float)
+        await asyncio.sleep(delay)
+    if mode == "error":
+        return web.Response(status=500, text="read-only file system\n")
+    return web.Response(text="ok\n")
+
+
+async def hook(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    entry = {"call": request.match_info["call"], "at": time.time(), "name": state["name"],
+             **dict(request.query)}
+    with Path(str(state["calls"])).open("a", encoding="utf-8") as calls:
+        calls.write(json.dumps(entry) + "\n")
+    return web.json_response({"ok": True, **entry})
+
+
+async def control(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await request.json()
+    if body.get("mode") not in (None, "ok", "slow", "error"):
+        return web.json_response({"error": "mode must be ok, slow or error"}, status=400)
+    state["mode"] = body.get("mode", state["mode"])
+    state["delay"] = float(body.get("delay", state["delay"]))
+    state["fail_for"] = list(body.get("fail_for", state["fail_for"]))
+    return web.json_response({k: v for k, v in state.items() if k != "calls"})
+
+
+def build(name: str, calls: str) -> web.Application:
+    app = web.Application()
+    app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "calls": calls}
+    app.router.add_get("/", root)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/control", control)
+    app.router.add_post("/{call:promote|fence}", hook)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--calls", required=True, help="JSON-lines file of hook calls")
+    args = parser.parse_args()
+    web.run_app(build(args.name, args.calls), host=args.host, port=args.port,
+                print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,568 @@
+"""The daemon's shell: gathers events, asks the pure core, carries out what it says.
+
+Events come in three kinds and all end in ``_evaluate``, synchronously, on the event loop:
+a member's health changed (probes), leadership changed (election, session state), or the
+periodic reconcile ticked (the level-triggered safety net under the edge-triggered path).
+Only the leader acts, only while its ZooKeeper session is not suspended, and every write
+carries its epoch so that ZooKeeper and Redis refuse it once a newer leader exists.
+
+A failover is: verify the epoch, fence the old primary, promote the target, commit the
+decision in ZooKeeper, publish the route to Redis, and record the whole of it in history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import structlog
+
+from config.models import Config, MemberConfig, ServiceConfig
+from controller import __version__
+from controller.actions import ActionResult, ActionRunner
+from controller.decide import (
+    Action,
+    Decision,
+    MemberView,
+    Mode,
+    ServiceView,
+    decide,
+)
+from controller.election import LeaderElection
+from controller.metrics import HEALTH_VALUES, Metrics
+from controller.records import Decided
+from controller.routing import PublishOutcome, RouteStore, RouteStoreError
+from controller.zkstore import Conflict, Fenced, StoreError, ZkStore
+from probes.health import Health, MemberHealth
+from probes.scheduler import ProbeReport, ProbeScheduler
+
+log = structlog.get_logger("engine")
+
+
+@dataclass
+class ServiceState:
+    """What the shell tracks per service; the core gets a frozen ServiceView of it."""
+
+    config: ServiceConfig
+    decided: Decided | None = None
+    znode_version: int = -1
+    recovery: asyncio.Task[None] | None = None
+    fence_retry: asyncio.Task[None] | None = None
+    last_failed_attempt: float | None = None
+    excluded: set[str] = field(default_factory=set)
+    wake: asyncio.TimerHandle | None = None
+    last_dry_run: tuple[str | None, str] | None = None
+    trigger_at: float | None = None  # monotonic time of the result that started a recovery
+
+
+class Engine:
+    def __init__(self, config: Config, node_id: str) -> None:
+        self.config, self.node_id = config, node_id
+        self.metrics = Metrics()
+        self.zk = ZkStore(config.zookeeper, config.cluster)
+        self.routes = RouteStore(config.redis)
+        user_agent = f"failoverctl/{__version__}"
+        self.actions = ActionRunner(user_agent)
+        self.probes = ProbeScheduler(
+            config.services, {"User-Agent": user_agent, "X-Failover-Node": node_id},
+            self._on_probe)
+        self.election = LeaderElection(self.zk, node_id, self._on_gained, self._on_lost)
+        self.services = {s.name: ServiceState(s) for s in config.services}
+        self.epoch: int | None = None  # ours, while we lead
+        self.in_office = False  # leader, and bootstrap/takeover publish done
+        self.session = "CONNECTING"
+        self.leader_info: dict[str, Any] = {}
+        self.redis_ok = False
+        self.redis_error: str | None = "not checked yet"
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self.log = log.bind(node=node_id)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.probes.start()
+        self._spawn(self._connect_and_contend(), "zookeeper")
+        self._spawn(self._reconcile_loop(), "reconcile")
+
+    async def stop(self) -> None:
+        """Graceful: resign at once (the next replica takes over without waiting for a
+        session to expire), then stop probing and close connections."""
+        self._stopping = True
+        self.in_office = False
+        for state in self.services.values():
+            for task in (state.recovery, state.fence_retry):
+                if task is not None:
+                    task.cancel()
+        await self.election.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.probes.stop()
+        await self.actions.close()
+        await self.zk.stop()
+        await self.routes.close()
+        self.log.info("stopped")
+
+    @property
+    def may_act(self) -> bool:
+        return self.in_office and self.session == "CONNECTED" and not self._stopping
+
+    async def _connect_and_contend(self) -> None:
+        while True:
+            try:
+                await self.zk.start(self._on_session)
+                break
+            except StoreError as exc:
+                self.metrics.store_errors.labels("zookeeper").inc()
+                self.log.warning("zookeeper_unreachable", error=str(exc))
+                await asyncio.sleep(1.0)
+        self.session = "CONNECTED"
+        self.zk.watch_epoch(self._on_epoch_node)
+        for name in self.services:
+            self.zk.watch_decision(name, lambda d, v, name=name: self._on_decision(name, d, v))
+        self.election.start()
+        self.log.info("contending", cluster=self.config.cluster)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- events: ZooKeeper --------------------------------------------------------------
+
+    def _on_session(self, state: str) -> None:
+        previous, self.session = self.session, state
+        if state == previous:
+            return
+        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.epoch)
+        if state != "CONNECTED":
+            # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
+            self._cancel_recoveries(f"zookeeper session {state.lower()}")
+        elif self.in_office:
+            self._evaluate_all()
+
+    def _on_gained(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.metrics.is_leader.set(1)
+        self.metrics.epoch.set(epoch)
+        self.log.info("leadership_gained", epoch=epoch)
+        self._spawn(self._take_office(epoch), "take-office")
+
+    def _on_lost(self) -> None:
+        if self.epoch is not None:
+            self.log.warning("leadership_lost", epoch=self.epoch)
+        self.epoch, self.in_office = None, False
+        self.metrics.is_leader.set(0)
+        self._cancel_recoveries("leadership lost")
+
+    def _on_epoch_node(self, info: dict[str, Any]) -> None:
+        self.leader_info = info
+        if isinstance(info.get("epoch"), int):
+            self.metrics.epoch.set(max(info["epoch"], self.epoch or 0))
+        if self.epoch is not None and info.get("epoch", 0) > self.epoch:
+            self._step_down("a newer epoch exists")
+
+    def _on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
+        state = self.services[service]
+        if znode_version >= state.znode_version:
+            state.decided, state.znode_version = decided, znode_version
+
+    def _step_down(self, why: str) -> None:
+        if self.epoch is None:
+            return
+        self.log.warning("stepping_down", epoch=self.epoch, why=why)
+        self.in_office = False
+        self._cancel_recoveries(why)
+        self.election.resign()
+
+    async def _take_office(self, epoch: int) -> None:
+        """Bootstrap missing decisions, republish every route under our epoch, evaluate."""
+        try:
+            for state in self.services.values():
+                await self._bootstrap(state, epoch)
+        except Fenced:
+            self._step_down("fenced during takeover")
+            return
+        except StoreError as exc:
+            self.log.error("takeover_failed", epoch=epoch, error=str(exc))
+            self._step_down("takeover failed")
+            return
+        if self.epoch != epoch:
+            return
+        self.in_office = True
+        self.log.info("in_office", epoch=epoch)
+        for state in self.services.values():
+            await self._publish(state, origin="takeover")
+        self._evaluate_all()
+
+    async def _bootstrap(self, state: ServiceState, epoch: int) -> None:
+        name = state.config.name
+        first = state.config.members[0]
+        initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
+                          reason="initial", updated_at=time.time())
+        if await self.zk.create_decision(name, initial, epoch):
+            self.log.info("bootstrapped", service=name, primary=first.name, epoch=epoch)
+        current = await self.zk.read_decision(name)
+        if current is not None:
+            self._on_decision(name, *current)
+
+    # --- events: probes -----------------------------------------------------------------
+
+    def _on_probe(self, report: ProbeReport) -> None:
+        result = report.after.last
+        assert result is not None
+        m = self.metrics
+        m.probe_latency.labels(report.service, report.member).observe(result.latency)
+        m.probe_results.labels(report.service, report.member,
+                               report.after.recent[-1].verdict).inc()
+        m.probe_lag.observe(max(0.0, report.lag))
+        if report.after.health is report.before.health:
+            return
+        m.member_health.labels(report.service, report.member).set(
+            HEALTH_VALUES[report.after.health])
+        self.log.info("member_health_changed", service=report.service, member=report.member,
+                      health=str(report.after.health), previous=str(report.before.health),
+                      evidence=[e.as_dict() for e in report.after.recent])
+        state = self.services[report.service]
+        state.trigger_at = time.monotonic()
+        self._evaluate(state)
+        decided = state.decided
+        if (decided is not None and report.member in decided.unfenced
+                and report.after.health is not Health.DOWN):
+            self._retry_fence(state, report.member)
+
+    # --- the decision, and carrying it out ----------------------------------------------
+
+    def view(self, state: ServiceState) -> ServiceView:
+        config, decided = state.config, state.decided
+        members = []
+        for member in config.members:
+            health = self.probes.health(config.name, member.name)
+            members.append(MemberView(
+                name=member.name, priority=member.priority, health=health.health,
+                unfenced=decided is not None and member.name in decided.unfenced,
+                evidence=tuple(e.as_dict() for e in health.recent)))
+        auto = config.policy.auto_failover
+        mode = Mode.DRY_RUN if auto == "dry-run" else Mode.AUTO if auto else Mode.PAUSED
+        return ServiceView(
+            name=config.name, primary=decided.primary if decided else None,
+            members=tuple(members), mode=mode, cooldown=config.policy.cooldown,
+            retry_backoff=config.policy.retry_backoff,
+            last_recovery_end=decided.last_recovery_end if decided else None,
+            last_failed_attempt=state.last_failed_attempt,
+            recovery_in_flight=state.recovery is not None,
+            excluded=frozenset(state.excluded))
+
+    def _evaluate_all(self) -> None:
+        for state in self.services.values():
+            self._evaluate(state)
+
+    def _evaluate(self, state: ServiceState) -> None:
+        if not self.may_act:
+            return
+        decision = decide(self.view(state), time.time())
+        if decision.action is Action.FAILOVER:
+            state.recovery = self._spawn(self._failover(state, decision),
+                                         f"failover:{state.config.name}")
+        elif decision.action is Action.WAIT and decision.wake_at is not None:
+            if state.wake is not None:
+                state.wake.cancel()
+            delay = max(0.0, decision.wake_at - time.time())
+            state.wake = asyncio.get_running_loop().call_later(delay, self._evaluate, state)
+        elif decision.action is Action.DRY_RUN:
+            key = (decision.target, str(decision.reason))
+            if key != state.last_dry_run:
+                state.last_dry_run = key
+                self.log.warning("dry_run_failover", service=state.config.name,
+                                 epoch=self.epoch, **decision.as_dict())
+                self._spawn(self._record(state, "dry_run", decision=decision.as_dict()),
+                            "history")
+        else:
+            state.last_dry_run = None
+            if decision.reason == "primary_healthy":
+                state.excluded.clear()
+
+    async def _failover(self, state: ServiceState, decision: Decision) -> None:
+        epoch, service = self.epoch, state.config
+        decided = state.decided
+        assert epoch is not None and decided is not None and decision.target is not None
+        trigger_at = state.trigger_at or time.monotonic()
+        old = service.member(decided.primary)
+        steps: list[dict[str, Any]] = []
+        flog = self.log.bind(service=service.name, epoch=epoch, previous=decided.primary)
+        flog.warning("failover_started", reason=str(decision.reason), target=decision.target,
+                     evidence=decision.evidence)
+        outcome = "failed"
+        try:
+            await self._timed(steps, "verify_epoch", self.zk.check_epoch(epoch))
+            unfenced = set(decided.unfenced)
+            if old is not None and old.fence is not None:
+                fenced = await self._hook(steps, "fence", service.name, old, decided, epoch)
+                if not fenced.ok:
+                    old_health = self.probes.health(service.name, old.name).health
+                    if old_health is not Health.DOWN:
+                        # It answers, so it may still take writes: do not make a second primary.
+                        raise _Abort("fence_failed", fenced.detail)
+                    unfenced.add(old.name)
+                    flog.warning("fence_failed_unreachable", member=old.name,
+                                 detail=fenced.detail)
+            chosen = await self._promote_first(state, decision, steps, decided, epoch)
+            if chosen is None:
+                raise _Abort("promote_failed", "no candidate could be promoted")
+            now = time.time()
+            new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
+                                    reason="failover", now=now,
+                                    unfenced=tuple(sorted(unfenced)), recovery_end=now)
+            state.znode_version = await self._timed(
+                steps, "commit", self.zk.commit_decision(service.name, new, epoch,
+                                                         state.znode_version))
+            state.decided = new
+            detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
+            published = await self._publish(state, origin="failover", detail=detail)
+            repoint = time.monotonic() - trigger_at
+            outcome = "done"
+            self.metrics.repoint_seconds.labels(service.name).observe(repoint)
+            flog.warning("failover_done", primary=chosen.name, version=new.version,
+                         published=published.outcome if published else "pending",
+                         repoint_ms=round(repoint * 1000, 1), steps=steps)
+        except _Abort as abort:
+            state.last_failed_attempt = time.time()
+            flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
+            await self._record(state, "failover_failed", why=abort.code, detail=abort.detail,
+                               decision=decision.as_dict(), steps=steps)
+        except Fenced:
+            flog.error("failover_fenced", steps=steps)
+            self._step_down("fenced during failover")
+        except (Conflict, StoreError) as exc:
+            state.last_failed_attempt = time.time()
+            self.metrics.store_errors.labels("zookeeper").inc()
+            flog.error("failover_commit_failed", error=str(exc), steps=steps)
+            await self._reread(state)
+        finally:
+            self.metrics.failovers.labels(service.name, outcome).inc()
+            state.recovery = None
+            if outcome == "done":
+                state.excluded.clear()
+        self._evaluate(state)
+
+    async def _promote_first(self, state: ServiceState, decision: Decision,
+                             steps: list[dict[str, Any]], decided: Decided,
+                             epoch: int) -> MemberConfig | None:
+        """Promote the target; if its hook fails, the next candidate (best first)."""
+        service = state.config
+        for name in (decision.target, *decision.fallbacks):
+            member = service.member(name) if name else None
+            if member is None:
+                continue
+            if self.probes.health(service.name, member.name).health is not Health.HEALTHY:
+                steps.append({"step": "skip", "member": member.name, "why": "no longer healthy"})
+                continue
+            if member.promote is None:
+                return member
+            result = await self._hook(steps, "promote", service.name, member, decided, epoch)
+            if result.ok:
+                return member
+            state.excluded.add(member.name)
+        return None
+
+    async def _hook(self, steps: list[dict[str, Any]], step: str, service: str,
+                    member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
+        """Run ``member``'s fence or promote hook with the template variables filled in."""
+        action = member.fence if step == "fence" else member.promote
+        assert action is not None
+        variables = {"service": service, "member": member.name, "address": member.address,
+                     "epoch": str(epoch), "previous": decided.primary}
+        result = await self.actions.run(action, variables)
+        steps.append({"step": step, "member": member.name, **result.as_dict()})
+        return result
+
+    async def _timed(self, steps: list[dict[str, Any]], step: str,
+                     work: Coroutine[Any, Any, Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return await work
+        finally:
+            steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
+
+    def _retry_fence(self, state: ServiceState, member_name: str) -> None:
+        """A former primary whose fence failed is reachable again: fence it before anything
+        else can happen to it, then clear its mark in ZooKeeper."""
+        if not self.may_act or state.fence_retry is not None:
+            return
+
+        async def retry() -> None:
+            try:
+                member, decided, epoch = state.config.member(member_name), state.decided, \
+                    self.epoch
+                if member is None or decided is None or epoch is None or member.fence is None:
+                    return
+                steps: list[dict[str, Any]] = []
+                result = await self._hook(steps, "fence", state.config.name, member, decided,
+                                          epoch)
+                if not result.ok:
+                    self.log.warning("fence_retry_failed", service=state.config.name,
+                                     member=member_name, detail=result.detail)
+                    return
+                cleared = replace(decided, unfenced=tuple(
+                    m for m in decided.unfenced if m != member_name))
+                state.znode_version = await self.zk.commit_decision(
+                    state.config.name, cleared, epoch, state.znode_version)
+                state.decided = cleared
+                self.log.info("fenced_late", service=state.config.name, member=member_name,
+                              epoch=epoch)
+            except Fenced:
+                self._step_down("fenced during fence retry")
+            except StoreError as exc:
+                self.log.warning("fence_retry_commit_failed", error=str(exc))
+            finally:
+                state.fence_retry = None
+
+        state.fence_retry = self._spawn(retry(), f"fence-retry:{member_name}")
+
+    def _cancel_recoveries(self, why: str) -> None:
+        for state in self.services.values():
+            for task in (state.recovery, state.fence_retry):
+                if task is not None and not task.done():
+                    self.log.warning("recovery_cancelled", service=state.config.name, why=why)
+                    task.cancel()
+            if state.wake is not None:
+                state.wake.cancel()
+                state.wake = None
+
+    async def _reread(self, state: ServiceState) -> None:
+        with contextlib.suppress(StoreError):
+            current = await self.zk.read_decision(state.config.name)
+            if current is not None:
+                self._on_decision(state.config.name, *current)
+
+    # --- Redis --------------------------------------------------------------------------
+
+    async def _publish(self, state: ServiceState, origin: str,
+                       detail: dict[str, Any] | None = None) -> PublishOutcome | None:
+        decided, epoch = state.decided, self.epoch
+        if decided is None or epoch is None:
+            return None
+        try:
+            result = await self.routes.publish(state.config, decided, epoch,
+                                               {"origin": origin, **(detail or {})})
+        except RouteStoreError as exc:
+            # ZooKeeper has the decision; the reconcile loop publishes once Redis is back.
+            self.redis_ok, self.redis_error = False, str(exc)
+            self.metrics.store_errors.labels("redis").inc()
+            self.log.error("publish_failed", service=state.config.name, epoch=epoch,
+                           version=decided.version, error=str(exc))
+            return None
+        self.redis_ok, self.redis_error = True, None
+        self.metrics.publishes.labels(result.outcome).inc()
+        if result.outcome == "applied":
+            self.log.info("route_published", service=state.config.name, epoch=epoch,
+                          primary=decided.primary, version=decided.version, origin=origin)
+        elif result.refused:
+            self.log.error("publish_refused", service=state.config.name, epoch=epoch,
+                           version=decided.version, outcome=result.outcome,
+                           stored_epoch=result.stored_epoch,
+                           stored_version=result.stored_version)
+            if result.outcome == "stale_epoch":
+                self._step_down("Redis holds a newer epoch")
+        return result
+
+    async def _record(self, state: ServiceState, event: str, **fields: Any) -> None:
+        try:
+            await self.routes.record(state.config.name, event, epoch=str(self.epoch),
+                                     node=self.node_id, **fields)
+        except RouteStoreError as exc:
+            self.log.warning("history_write_failed", service=state.config.name, error=str(exc))
+
+    async def _reconcile_loop(self) -> None:
+        """Safety net: repair Redis from ZooKeeper (restart, FLUSHALL, missed writes) and
+        re-evaluate every service, on a timer rather than on an event."""
+        interval = self.config.redis.reconcile_interval
+        while True:
+            await asyncio.sleep(interval)
+            if not self.may_act:
+                await self._check_redis()
+                continue
+            for state in self.services.values():
+                if state.recovery is not None:
+                    continue
+                await self._reconcile(state)
+                self._evaluate(state)
+
+    async def _reconcile(self, state: ServiceState) -> None:
+        decided, epoch = state.decided, self.epoch
+        if decided is None or epoch is None:
+            return
+        try:
+            route = await self.routes.read(state.config.name)
+        except RouteStoreError as exc:
+            self.redis_ok, self.redis_error = False, str(exc)
+            return
+        self.redis_ok, self.redis_error = True, None
+        if (route is None or route.version != decided.version
+                or route.primary != decided.primary or route.epoch < epoch):
+            self.log.warning("route_out_of_sync", service=state.config.name, epoch=epoch,
+                             redis=None if route is None else f"{route.primary}"
+                             f"@{route.epoch}/{route.version}",
+                             zookeeper=f"{decided.primary}@{decided.version}")
+            await self._publish(state, origin="reconcile")
+
+    async def _check_redis(self) -> None:
+        try:
+            await self.routes.ping()
+            self.redis_ok, self.redis_error = True, None
+        except RouteStoreError as exc:
+            self.redis_ok, self.redis_error = False, str(exc)
+
+    # --- what the API shows -------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        zk_ok = self.session == "CONNECTED"
+        detail = {
+            "zookeeper": "connected" if zk_ok else f"session {self.session.lower()}",
+            "redis": "reachable" if self.redis_ok else f"unreachable: {self.redis_error}",
+        }
+        return zk_ok and self.redis_ok, detail
+
+    def status(self) -> dict[str, Any]:
+        services = {}
+        for name, state in self.services.items():
+            view = self.view(state)
+            members = {}
+            for member in state.config.members:
+                health: MemberHealth = self.probes.health(name, member.name)
+                last = health.last
+                members[member.name] = {
+                    "health": str(health.health),
+                    "latency_ms": round(last.latency * 1000, 1) if last else None,
+                    "ready": True,
+                    "address": member.address,
+                }
+            redundant = any(m.health is Health.HEALTHY and not m.unfenced
+                            for m in view.members if m.name != view.primary)
+            services[name] = {
+                "primary": view.primary,
+                "version": state.decided.version if state.decided else None,
+                "mode": str(view.mode),
+                "redundant": redundant,
+                "recovery_in_flight": view.recovery_in_flight,
+                "members": members,
+            }
+        return {
+            "node": self.node_id,
+            "leader": self.epoch is not None,
+            "leader_node": self.leader_info.get("node"),
+            "epoch": self.leader_info.get("epoch", self.epoch),
+            "services": services,
+        }
+
+
+class _Abort(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail

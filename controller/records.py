@@ -1,0 +1,65 @@
+"""The routing decision as stored: authoritative in ZooKeeper, copied to Redis. Pure data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+class RecordError(ValueError):
+    """Stored data that is not a decision this controller wrote."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """Who is primary for a service, and under which epoch and version it was decided.
+
+    ``version`` counts changes of the decision (it never goes back, across leaders, because
+    every write is a compare-and-set in ZooKeeper); ``epoch`` is the leadership term that
+    wrote it. Readers order routes by (epoch, version).
+    """
+
+    primary: str
+    address: str
+    epoch: int
+    version: int
+    reason: str  # initial, failover, switchover, rollback, evacuation, restore
+    updated_at: float  # unix seconds
+    # Former primaries whose fence failed while they were unreachable (see decide.py).
+    unfenced: tuple[str, ...] = ()
+    last_recovery_end: float | None = None
+
+    def successor(self, *, primary: str, address: str, epoch: int, reason: str, now: float,
+                  unfenced: tuple[str, ...], recovery_end: float | None) -> Decided:
+        return replace(
+            self, primary=primary, address=address, epoch=epoch, version=self.version + 1,
+            reason=reason, updated_at=now, unfenced=unfenced,
+            last_recovery_end=recovery_end if recovery_end is not None else
+            self.last_recovery_end,
+        )
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["unfenced"] = list(self.unfenced)
+        return json.dumps(data, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Decided:
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            data["unfenced"] = tuple(data.get("unfenced", ()))
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise RecordError(f"not a decision record: {raw[:120]!r}") from exc
+
+    def route_fields(self) -> dict[str, str]:
+        """What proxies read from the Redis route hash (see the interfaces)."""
+        return {
+            "primary": self.primary,
+            "address": self.address,
+            "epoch": str(self.epoch),
+            "version": str(self.version),
+            "updated_at": f"{self.updated_at:.3f}",
+            "reason": self.reason,
+        }

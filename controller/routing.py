@@ -1,0 +1,203 @@
+"""Redis: the routing copy that proxies and applications read. The only module that imports
+redis; its errors leave as RouteStoreError.
+
+Every route write goes through one Lua script, so Redis itself refuses a stale writer: the
+hash, the optional Traefik key, the PUBLISH and the history entry change together or not at
+all, and a writer whose epoch is lower than the stored one changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
+
+from config.models import RedisConfig, ServiceConfig, split_host_port
+from controller.records import Decided
+
+T = TypeVar("T")
+
+# KEYS: route hash, history stream, [traefik url key]
+# ARGV: writer epoch, version, primary, address, updated_at, reason, history maxlen, channel,
+#       traefik url (or ""), history detail (JSON)
+# Returns {outcome, stored epoch, stored version}; outcome is one of
+#   applied        the route changed: hash written, published, recorded in history
+#   fence_raised   same route, newer writer: only the stored epoch goes up
+#   unchanged      same route, same writer (a retry): nothing to do
+#   stale_epoch    the writer's epoch is below the stored one: refused
+#   stale_version  the writer's version is below the stored one: refused
+PUBLISH_ROUTE = """
+local epoch = tonumber(ARGV[1])
+local version = tonumber(ARGV[2])
+local stored_epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
+local stored_version = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
+if epoch < stored_epoch then
+  return {'stale_epoch', stored_epoch, stored_version}
+end
+if version < stored_version then
+  return {'stale_version', stored_epoch, stored_version}
+end
+if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[9] then
+  redis.call('SET', KEYS[3], ARGV[9])
+end
+if version == stored_version then
+  if epoch > stored_epoch then
+    redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
+    return {'fence_raised', epoch, version}
+  end
+  return {'unchanged', stored_epoch, stored_version}
+end
+local previous = redis.call('HGET', KEYS[1], 'primary') or ''
+redis.call('HSET', KEYS[1], 'primary', ARGV[3], 'address', ARGV[4], 'epoch', ARGV[1],
+           'version', ARGV[2], 'updated_at', ARGV[5], 'reason', ARGV[6])
+redis.call('PUBLISH', ARGV[8], cjson.encode({primary = ARGV[3], address = ARGV[4],
+           epoch = epoch, version = version, updated_at = tonumber(ARGV[5]),
+           reason = ARGV[6]}))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', 'route_changed',
+           'primary', ARGV[3], 'previous', previous, 'address', ARGV[4], 'epoch', ARGV[1],
+           'version', ARGV[2], 'reason', ARGV[6], 'at', ARGV[5], 'detail', ARGV[10])
+return {'applied', epoch, version}
+"""
+
+
+class RouteStoreError(Exception):
+    """Redis could not be reached or refused the command; the outcome is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    outcome: str
+    stored_epoch: int
+    stored_version: int
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome.startswith("stale")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route as read back from Redis."""
+
+    primary: str
+    address: str
+    epoch: int
+    version: int
+    reason: str
+    updated_at: float
+
+
+class RouteStore:
+    def __init__(self, config: RedisConfig) -> None:
+        self._config = config
+        self._prefix = config.key_prefix
+        self._client = _connect(config)
+        self._script = self._client.register_script(PUBLISH_ROUTE)
+
+    def route_key(self, service: str) -> str:
+        return f"{self._prefix}:route:{service}"
+
+    def history_key(self, service: str) -> str:
+        return f"{self._prefix}:history:{service}"
+
+    async def publish(self, service: ServiceConfig, decided: Decided, writer_epoch: int,
+                      detail: dict[str, Any] | None = None) -> PublishOutcome:
+        keys = [self.route_key(service.name), self.history_key(service.name)]
+        traefik_url = ""
+        if service.traefik is not None:
+            t = service.traefik
+            keys.append(f"{t.root_key}/http/services/{t.service}/loadBalancer/servers/0/url")
+            traefik_url = f"{t.scheme}://{decided.address}"
+        args = [
+            writer_epoch, decided.version, decided.primary, decided.address,
+            f"{decided.updated_at:.3f}", decided.reason, self._config.history_length,
+            self.route_key(service.name), traefik_url, json.dumps(detail or {}, default=str),
+        ]
+        raw = await self._call(lambda: self._script(keys=keys, args=args))
+        outcome, epoch, version = raw
+        return PublishOutcome(_text(outcome), int(epoch), int(version))
+
+    async def read(self, service: str) -> Route | None:
+        raw = await self._call(lambda: self._client.hgetall(self.route_key(service)))
+        if not raw:
+            return None
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        try:
+            return Route(fields["primary"], fields["address"], int(fields["epoch"]),
+                         int(fields["version"]), fields.get("reason", ""),
+                         float(fields.get("updated_at", 0)))
+        except (KeyError, ValueError):
+            return None  # not ours or damaged: the next publish overwrites it
+
+    async def record(self, service: str, event: str, **fields: Any) -> None:
+        """Append a history entry that is not a route change (failed attempt, dry-run...)."""
+        entry = {"event": event, "at": f"{time.time():.3f}"}
+        for key, value in fields.items():
+            entry[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+        await self._call(lambda: self._client.xadd(
+            self.history_key(service), entry,  # type: ignore[arg-type]
+            maxlen=self._config.history_length, approximate=True))
+
+    async def history(self, service: str, count: int = 50) -> list[dict[str, str]]:
+        raw = await self._call(lambda: self._client.xrevrange(self.history_key(service),
+                                                              count=count))
+        return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in fields.items()}}
+                for entry_id, fields in raw]
+
+    async def ping(self) -> None:
+        await self._call(self._client.ping)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
+        # redis-py has socket timeouts; the outer bound also covers reconnect and Sentinel
+        # discovery, so no caller ever waits on Redis for longer than this.
+        try:
+            async with asyncio.timeout(self._config.socket_timeout * 3):
+                return await command()
+        except TimeoutError as exc:
+            raise RouteStoreError(f"no answer from Redis within "
+                                  f"{self._config.socket_timeout * 3:g}s") from exc
+        except (RedisError, OSError) as exc:
+            raise RouteStoreError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _connect(config: RedisConfig) -> aioredis.Redis:
+    password = config.password.get_secret_value() if config.password else None
+    common: dict[str, Any] = {
+        "username": config.username,
+        "password": password,
+        "socket_timeout": config.socket_timeout,
+        "socket_connect_timeout": config.socket_timeout,
+        "health_check_interval": 5,
+    }
+    if config.sentinels:
+        sentinel_password = (config.sentinel_password.get_secret_value()
+                             if config.sentinel_password else None)
+        sentinel = Sentinel(
+            [split_host_port(s) for s in config.sentinels],
+            sentinel_kwargs={"password": sentinel_password,
+                             "socket_timeout": config.socket_timeout,
+                             "socket_connect_timeout": config.socket_timeout},
+            **common,
+        )
+        assert config.master is not None  # the model guarantees it
+        return sentinel.master_for(config.master)
+    assert config.url is not None
+    if urlsplit(config.url).password:  # credentials in the URL win over the separate keys
+        common.pop("password")
+        common.pop("username")
+    return aioredis.Redis.from_url(config.url, **common)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,342 @@
+"""Throwaway servers on free loopback ports, for the demo, the tests and the benchmarks.
+
+Starts real ZooKeeper (Debian's package, on Java), redis-server, redis-sentinel, toy web
+members (demo_web.py) and controller replicas (``failoverctl run``) as child processes in one
+temporary directory, and stops every one of them on ``close()``, whatever happened.
+Everything binds to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+ZOOKEEPER_CLASSPATH = ("/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar")
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str,
+             interval: float = 0.01) -> T:
+    """Poll ``predicate`` until it returns something truthy; raise naming ``what`` if not."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # the thing we wait for may not answer yet
+            last_error = exc
+        if time.monotonic() > deadline:
+            suffix = f" (last error: {last_error})" if last_error else ""
+            raise SandboxError(f"timed out after {timeout:g}s waiting for {what}{suffix}")
+        time.sleep(interval)
+
+
+class Process:
+    """A child process with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], log_path: Path,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        self.name, self.argv, self.log_path = name, argv, log_path
+        self._env, self._cwd = env, cwd
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env=self._env, cwd=self._cwd,
+                                      start_new_session=True)
+        log.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """kill -9, and reap."""
+        if self.popen is not None and self.alive():
+            self.popen.kill()
+            self.popen.wait()
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM (continuing a stopped process first), then SIGKILL after ``timeout``."""
+        if self.popen is None:
+            return None
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGCONT)
+                os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Sandbox:
+    def __init__(self, root: str | None = None) -> None:
+        self.dir = Path(root or tempfile.mkdtemp(prefix="failover-sandbox-"))
+        self._own_dir = root is None
+        self.processes: list[Process] = []
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            with contextlib.suppress(Exception):
+                process.stop(timeout=3.0)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        process = Process(name, argv, self.dir / f"{name}.log", env=env, cwd=self.dir)
+        self.processes.append(process)
+        return process
+
+    # --- ZooKeeper ----------------------------------------------------------------------
+
+    def zookeeper(self, tick_ms: int = 200) -> ZooKeeper:
+        if shutil.which("java") is None or not Path(ZOOKEEPER_CLASSPATH[1]).exists():
+            raise SandboxError("ZooKeeper needs java and Debian's zookeeper package "
+                               "(apt-get install zookeeper)")
+        port = free_port()
+        data = self.dir / f"zk-{port}"
+        data.mkdir()
+        conf = data / "zoo.cfg"
+        conf.write_text(
+            f"tickTime={tick_ms}\ndataDir={data}\nclientPort={port}\n"
+            f"clientPortAddress={LOOPBACK}\nadmin.enableServer=false\n"
+            "4lw.commands.whitelist=ruok,srvr,mntr\nmaxClientCnxns=0\n"
+            "maxSessionTimeout=60000\n")
+        argv = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                "-Dzookeeper.admin.enableServer=false",
+                "-cp", ":".join(ZOOKEEPER_CLASSPATH),
+                "org.apache.zookeeper.server.ZooKeeperServerMain", str(conf)]
+        zk = ZooKeeper(self.spawn(f"zookeeper-{port}", argv), port)
+        zk.wait_ready()
+        return zk
+
+    # --- Redis --------------------------------------------------------------------------
+
+    def redis(self, port: int | None = None, password: str | None = None) -> Redis:
+        if shutil.which("redis-server") is None:
+            raise SandboxError("redis-server is not installed (apt-get install redis-server)")
+        port = port or free_port()
+        argv = ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir)]
+        if password:
+            argv += ["--requirepass", password]
+        server = Redis(self.spawn(f"redis-{port}", argv), port, password)
+        server.wait_ready()
+        return server
+
+    def sentinel(self, master: Redis, name: str = "routing") -> Sentinel:
+        port = free_port()
+        conf = self.dir / f"sentinel-{port}.conf"
+        conf.write_text(
+            f"port {port}\nbind {LOOPBACK}\ndir {self.dir}\n"
+            f"sentinel monitor {name} {LOOPBACK} {master.port} 1\n"
+            f"sentinel down-after-milliseconds {name} 1000\n")
+        sentinel = Sentinel(self.spawn(f"sentinel-{port}", ["redis-sentinel", str(conf)]), port)
+        wait_for(lambda: _redis_command(port, "SENTINEL", "get-master-addr-by-name", name),
+                 10, f"sentinel on {port}")
+        return sentinel
+
+    # --- web members and controllers ----------------------------------------------------
+
+    def web(self, name: str, port: int | None = None) -> Web:
+        port = port or free_port()
+        calls = self.dir / f"{name}.calls"
+        argv = [sys.executable, "-m", "controller.demo_web", "--name", name, "--port",
+                str(port), "--calls", str(calls)]
+        web = Web(self.spawn(f"web-{name}", argv), name, port, calls)
+        web.wait_ready()
+        return web
+
+    def controller(self, name: str, config: dict[str, Any],
+                   env: dict[str, str] | None = None) -> Controller:
+        path = self.dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        argv = [sys.executable, "-m", "controller.cli", "run", "-c", str(path),
+                "--log-format", "json"]
+        full_env = {**os.environ, **(env or {})}
+        return Controller(self.spawn(f"controller-{name}", argv, env=full_env), name,
+                          config["api"]["listen"])
+
+
+def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
+    import redis
+
+    client = redis.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=1,
+                         decode_responses=True)
+    try:
+        return client.execute_command(*args)
+    finally:
+        client.close()
+
+
+class ZooKeeper:
+    def __init__(self, process: Process, port: int) -> None:
+        self.process, self.port = process, port
+        self.hosts = f"{LOOPBACK}:{port}"
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        def ruok() -> bool:
+            with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as sock:
+                sock.sendall(b"ruok")
+                return sock.recv(4) == b"imok"
+
+        wait_for(ruok, timeout, f"ZooKeeper on {self.port}", interval=0.05)
+
+
+class Redis:
+    def __init__(self, process: Process, port: int, password: str | None) -> None:
+        self.process, self.port, self.password = process, port, password
+        self.url = f"redis://{LOOPBACK}:{port}/0"
+
+    def command(self, *args: str) -> Any:
+        return _redis_command(self.port, *args, password=self.password)
+
+    def wait_ready(self, timeout: float = 10) -> None:
+        wait_for(lambda: self.command("PING"), timeout, f"Redis on {self.port}")
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.process.start()
+        self.wait_ready()
+
+
+class Sentinel:
+    def __init__(self, process: Process, port: int) -> None:
+        self.process, self.port = process, port
+        self.address = f"{LOOPBACK}:{port}"
+
+
+class Web:
+    def __init__(self, process: Process, name: str, port: int, calls: Path) -> None:
+        self.process, self.name, self.port, self.calls_path = process, name, port, calls
+        self.address = f"{LOOPBACK}:{port}"
+        self.url = f"http://{LOOPBACK}:{port}"
+
+    def wait_ready(self, timeout: float = 10) -> None:
+        import urllib.request
+
+        wait_for(lambda: urllib.request.urlopen(self.url + "/healthz", timeout=0.5).status
+                 == 200, timeout, f"web {self.name}")
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.process.start()
+        self.wait_ready()
+
+    def set_mode(self, mode: str, delay: float = 0.0,
+                 fail_for: list[str] | None = None) -> None:
+        import urllib.request
+
+        body = json.dumps({"mode": mode, "delay": delay, "fail_for": fail_for or []}).encode()
+        request = urllib.request.Request(self.url + "/control", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=2).read()
+
+    def calls(self, kind: str | None = None) -> list[dict[str, Any]]:
+        if not self.calls_path.exists():
+            return []
+        entries = [json.loads(line) for line in self.calls_path.read_text().splitlines()
+                   if line.strip()]
+        return [e for e in entries if kind is None or e["call"] == kind]
+
+    def member(self, priority: int = 0, fence: bool = True, **policy: Any) -> dict[str, Any]:
+        """This server as a config ``members`` entry, with http promote/fence hooks."""
+        entry: dict[str, Any] = {
+            "name": self.name, "address": self.address, "priority": priority,
+            "probe": {"kind": "http", "url": f"{self.url}/healthz"},
+            "promote": {"kind": "http", "url": f"{self.url}/promote?epoch={{epoch}}",
+                        "timeout": 2.0},
+        }
+        if fence:
+            entry["fence"] = {"kind": "http", "url": f"{self.url}/fence?epoch={{epoch}}",
+                              "timeout": 1.0}
+        return entry
+
+
+class Controller:
+    def __init__(self, process: Process, name: str, listen: str) -> None:
+        self.process, self.name = process, name
+        self.api = f"http://{listen}"
+
+    def status(self) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.api + "/v1/status", timeout=1) as response:
+            data: dict[str, Any] = json.load(response)
+            return data
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The controller's JSON log lines (optionally only one event name)."""
+        out = []
+        for line in self.process.output().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and (name is None or entry.get("event") == name):
+                out.append(entry)
+        return out
+
+
+def controller_config(zk: ZooKeeper, redis_url: str, cluster: str, services: list[dict[str, Any]],
+                      node_id: str, session_timeout: float = 2.0,
+                      reconcile_interval: float = 0.5) -> dict[str, Any]:
+    return {
+        "cluster": cluster,
+        "node_id": node_id,
+        "log_level": "info",
+        "zookeeper": {"hosts": zk.hosts, "session_timeout": session_timeout,
+                      "request_timeout": 2.0},
+        "redis": {"url": redis_url, "key_prefix": "failover", "socket_timeout": 0.5,
+                  "reconcile_interval": reconcile_interval},
+        "api": {"listen": f"{LOOPBACK}:{free_port()}"},
+        "services": services,
+    }

@@ -1,0 +1,1 @@
+"""Probes: kinds that check a target, the per-member scheduler, and the pure health assessor."""

@@ -1,0 +1,109 @@
+"""Probe kinds. Each kind is one class registered under its config ``kind``.
+
+A probe answers one question once: did the target answer, and as expected? It does not time
+itself or enforce the deadline; the scheduler does both for every kind alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+from config.models import HttpProbeConfig, TcpProbeConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    answered: bool
+    ok: bool
+    detail: str
+
+
+class Probe(Protocol):
+    async def check(self) -> Outcome: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeContext:
+    """What the shell shares with every probe: one HTTP session and the identifying headers."""
+
+    session: aiohttp.ClientSession
+    headers: dict[str, str]
+
+
+ProbeFactory = Callable[[Any, ProbeContext], Probe]
+PROBE_KINDS: dict[str, ProbeFactory] = {}
+
+
+def register(kind: str) -> Callable[[ProbeFactory], ProbeFactory]:
+    def add(factory: ProbeFactory) -> ProbeFactory:
+        PROBE_KINDS[kind] = factory
+        return factory
+
+    return add
+
+
+def make_probe(config: HttpProbeConfig | TcpProbeConfig, context: ProbeContext) -> Probe:
+    return PROBE_KINDS[config.kind](config, context)
+
+
+@register("http")
+class HttpProbe:
+    """An HTTP request; checks the status and, optionally, a substring of the body.
+
+    Point it at an endpoint that exercises what matters (a POST to a canary that writes),
+    not only at a page that says the process is up.
+    """
+
+    def __init__(self, config: HttpProbeConfig, context: ProbeContext) -> None:
+        self._config = config
+        self._session = context.session
+        self._headers = {**context.headers, **config.headers}
+
+    async def check(self) -> Outcome:
+        config = self._config
+        try:
+            async with self._session.request(
+                config.method, config.url, headers=self._headers, data=config.body,
+                allow_redirects=False,
+            ) as response:
+                if response.status not in config.expect_status:
+                    return Outcome(True, False, f"status {response.status}")
+                if config.body_contains is not None:
+                    text = await response.text(errors="replace")
+                    if config.body_contains not in text:
+                        return Outcome(True, False, f"body lacks {config.body_contains!r}")
+                return Outcome(True, True, f"status {response.status}")
+        except aiohttp.ClientResponseError as exc:
+            return Outcome(True, False, f"bad response: {exc.message}")
+        except (aiohttp.ClientError, OSError) as exc:
+            return Outcome(False, False, _describe(exc))
+
+
+@register("tcp")
+class TcpProbe:
+    """A TCP connect: the port accepts connections."""
+
+    def __init__(self, config: TcpProbeConfig, context: ProbeContext) -> None:
+        self._host, self._port = config.host, config.port
+
+    async def check(self) -> Outcome:
+        try:
+            _, writer = await asyncio.open_connection(self._host, self._port)
+        except OSError as exc:
+            return Outcome(False, False, _describe(exc))
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass  # the connect succeeded; a reset while closing changes nothing
+        return Outcome(True, True, "connected")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
