@@ -161,7 +161,7 @@ def _read_secret_files(data: dict[str, Any], problems: list[str]) -> None:
 
 
 def _cross_field_problems(data: dict[str, Any]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     services = data.get("services")
     if not isinstance(services, list):
         return problems

@@ -147,18 +147,6 @@ class PolicyConfig(Strict):
             raise ValueError("; ".join(problems))
         return self
 
-        def number(key: str) -> float | None:
-            value = raw.get(key, cls.model_fields[key].default)
-            return float(value) if isinstance(value, int | float) else None
-
-        fast, interval = number("fast_interval"), number("interval")
-        latency, timeout = number("degraded_latency"), number("timeout")
-        if fast is not None and interval is not None and fast > interval:
-            raise ValueError(f"fast_interval ({fast}) must not exceed interval ({interval})")
-        if latency is not None and timeout is not None and latency >= timeout:
-            raise ValueError(f"degraded_latency ({latency}) must be below timeout ({timeout})")
-        return raw
-
 
 class MemberConfig(Strict):
     name: Name

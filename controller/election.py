@@ -52,7 +52,7 @@ class LeaderElection:
         """Give up leadership now (we were fenced); contend again afterwards."""
         self._resign.set()
 
-    async def stop(self, timeout: float = 3.0) -> None:
+    async def stop(self, wait: float = 3.0) -> None:
         """Resign for good and wait (bounded) until our contender node is gone."""
         self._stopping.set()
         self._resign.set()
@@ -60,7 +60,7 @@ class LeaderElection:
         if election is not None:
             election.cancel()  # type: ignore[attr-defined]
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self._released.wait, timeout)
+        await loop.run_in_executor(None, self._released.wait, wait)
 
     # --- election thread ----------------------------------------------------------------
 

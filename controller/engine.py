@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
@@ -124,7 +125,7 @@ class Engine:
         self.session = "CONNECTED"
         self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
-            self.zk.watch_decision(name, lambda d, v, name=name: self._on_decision(name, d, v))
+            self.zk.watch_decision(name, functools.partial(self._on_decision, name))
         self.election.start()
         self.log.info("contending", cluster=self.config.cluster)
 

@@ -116,7 +116,7 @@ class RouteStore:
             t = service.traefik
             keys.append(f"{t.root_key}/http/services/{t.service}/loadBalancer/servers/0/url")
             traefik_url = f"{t.scheme}://{decided.address}"
-        args = [
+        args: list[str | int] = [
             writer_epoch, decided.version, decided.primary, decided.address,
             f"{decided.updated_at:.3f}", decided.reason, self._config.history_length,
             self.route_key(service.name), traefik_url, json.dumps(detail or {}, default=str),
@@ -129,7 +129,7 @@ class RouteStore:
         raw = await self._call(lambda: self._client.hgetall(self.route_key(service)))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields = {_text(k): _text(v) for k, v in (raw or {}).items()}
         try:
             return Route(fields["primary"], fields["address"], int(fields["epoch"]),
                          int(fields["version"]), fields.get("reason", ""),
@@ -147,10 +147,10 @@ class RouteStore:
             maxlen=self._config.history_length, approximate=True))
 
     async def history(self, service: str, count: int = 50) -> list[dict[str, str]]:
-        raw = await self._call(lambda: self._client.xrevrange(self.history_key(service),
-                                                              count=count))
-        return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in fields.items()}}
-                for entry_id, fields in raw]
+        raw = await self._call(lambda: self._client.xrevrange(
+            self.history_key(service), count=count))
+        return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in (fields or {}).items()}}
+                for entry_id, fields in raw or []]
 
     async def ping(self) -> None:
         await self._call(self._client.ping)
@@ -183,7 +183,7 @@ def _connect(config: RedisConfig) -> aioredis.Redis:
     if config.sentinels:
         sentinel_password = (config.sentinel_password.get_secret_value()
                              if config.sentinel_password else None)
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             [split_host_port(s) for s in config.sentinels],
             sentinel_kwargs={"password": sentinel_password,
                              "socket_timeout": config.socket_timeout,
@@ -191,7 +191,8 @@ def _connect(config: RedisConfig) -> aioredis.Redis:
             **common,
         )
         assert config.master is not None  # the model guarantees it
-        return sentinel.master_for(config.master)
+        master: aioredis.Redis = sentinel.master_for(config.master)
+        return master
     assert config.url is not None
     if urlsplit(config.url).password:  # credentials in the URL win over the separate keys
         common.pop("password")

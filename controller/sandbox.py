@@ -212,7 +212,7 @@ def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
     client = redis.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=1,
                          decode_responses=True)
     try:
-        return client.execute_command(*args)
+        return client.execute_command(*args)  # type: ignore[no-untyped-call]
     finally:
         client.close()
 

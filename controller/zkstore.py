@@ -127,7 +127,7 @@ class ZkStore:
         new = self.client.set(self.epoch_path, data, version=stat.version)
         if new.version != epoch:  # pragma: no cover - ZooKeeper guarantees this
             raise StoreError(f"epoch node version {new.version}, expected {epoch}")
-        return epoch
+        return int(epoch)
 
     async def check_epoch(self, epoch: int) -> None:
         """Raise Fenced unless ``epoch`` is still current.

@@ -1,0 +1,50 @@
+# Everything runs from a venv in .venv; `make test` and `make demo` install what a fresh
+# Debian machine lacks (ZooKeeper, Redis, HAProxy; needs root for apt-get).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy
+
+.PHONY: test unit lint typecheck demo bench system-deps clean
+
+$(BIN)/failoverctl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null && [ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); \
+	  else \
+	    echo "missing Debian packages:$$missing -- run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+lint: $(BIN)/failoverctl
+	$(BIN)/ruff check controller probes config tests bench
+
+typecheck: $(BIN)/failoverctl
+	$(BIN)/mypy
+
+unit: $(BIN)/failoverctl
+	$(BIN)/pytest -q tests/unit
+
+test: system-deps $(BIN)/failoverctl lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+demo: system-deps $(BIN)/failoverctl
+	$(BIN)/failoverctl demo
+
+bench: system-deps $(BIN)/failoverctl
+	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/probes.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

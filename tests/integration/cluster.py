@@ -1,0 +1,160 @@
+"""A small cluster for one test: web members, controller replicas, a route observer."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from controller.sandbox import (
+    Controller,
+    Redis,
+    Sandbox,
+    Web,
+    ZooKeeper,
+    controller_config,
+    wait_for,
+)
+
+FAST_POLICY = {"interval": 0.1, "fast_interval": 0.05, "timeout": 0.5,
+               "degraded_latency": 0.25, "fall": 3, "rise": 2, "cooldown": 30}
+
+
+@dataclass(frozen=True)
+class Seen:
+    at: float
+    primary: str
+    epoch: int
+    version: int
+
+
+class RouteObserver:
+    """Watches the route the way a proxy does (pub/sub and polling) and records every value,
+    so a test can assert that epoch and version never went back."""
+
+    def __init__(self, server: Redis, service: str = "web") -> None:
+        self.key = f"failover:route:{service}"
+        self.seen: list[Seen] = []
+        self._client = redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=1,
+                                   decode_responses=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                route = self._client.hgetall(self.key)
+            except redis.RedisError:
+                route = {}
+            if route and "epoch" in route:
+                seen = Seen(time.monotonic(), route["primary"], int(route["epoch"]),
+                            int(route["version"]))
+                last = self.seen[-1] if self.seen else None
+                if last is None or (last.primary, last.epoch, last.version) != (
+                        seen.primary, seen.epoch, seen.version):
+                    self.seen.append(seen)
+            self._stop.wait(0.002)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._client.close()
+
+    def assert_monotonic(self) -> None:
+        """Invariants 1 and 2: a reader never sees epoch or version go back."""
+        for before, after in zip(self.seen, self.seen[1:], strict=False):
+            assert (after.epoch, after.version) >= (before.epoch, before.version), self.seen
+            assert after.version >= before.version, self.seen
+            if after.version == before.version:
+                assert after.primary == before.primary, self.seen
+
+    def changes(self) -> list[Seen]:
+        out: list[Seen] = []
+        for seen in self.seen:
+            if not out or seen.version != out[-1].version:
+                out.append(seen)
+        return out
+
+
+class Cluster:
+    def __init__(self, sandbox: Sandbox, zk: ZooKeeper, name: str) -> None:
+        self.sandbox, self.zk = sandbox, zk
+        self.name = re.sub(r"[^A-Za-z0-9_.-]", "-", name)
+        self.redis = sandbox.redis()
+        self.webs: dict[str, Web] = {}
+        self.controllers: list[Controller] = []
+        self.observer: RouteObserver | None = None
+
+    def start(self, controllers: int = 2, policy: dict[str, Any] | None = None,
+              session_timeout: float = 2.0, redis_block: dict[str, Any] | None = None,
+              fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b")) -> None:
+        for name in members:
+            self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
+        self.policy = {**FAST_POLICY, **(policy or {})}
+        member_entries = []
+        for i, name in enumerate(members):
+            entry = self.webs[name].member(priority=100 - i, fence=fence)
+            entry["name"] = name
+            member_entries.append(entry)
+        self.services = [{"name": "web", "policy": self.policy, "members": member_entries}]
+        for i in range(controllers):
+            config = controller_config(self.zk, self.redis.url, self.name, self.services,
+                                       f"c{i}", session_timeout=session_timeout)
+            if redis_block:
+                config["redis"] = {**config["redis"], **redis_block}
+            self.controllers.append(self.sandbox.controller(f"{self.name}-c{i}", config))
+        self.wait_primary("web-a")
+        self.observer = RouteObserver(self.redis)
+        for c in self.controllers:
+            wait_for(lambda c=c: all(m["health"] == "healthy" for m in
+                                     c.status()["services"]["web"]["members"].values()),
+                     15, f"{c.name} sees every member healthy")
+
+    def web(self, name: str) -> Web:
+        return self.webs[name]
+
+    def route(self) -> dict[str, str]:
+        route: dict[str, str] = self.redis.command("HGETALL", "failover:route:web")
+        return route
+
+    def wait_primary(self, name: str, timeout: float = 15) -> dict[str, str]:
+        return wait_for(lambda: (r := self.route()) and r.get("primary") == name and r,
+                        timeout, f"route to name {name}")
+
+    def leader(self, timeout: float = 15) -> Controller:
+        def find() -> Controller | None:
+            for c in self.controllers:
+                if c.process.alive():
+                    try:
+                        if c.status()["leader"]:
+                            return c
+                    except OSError:
+                        pass
+            return None
+
+        return wait_for(find, timeout, "a leader")
+
+    def followers(self) -> list[Controller]:
+        leader = self.leader()
+        return [c for c in self.controllers if c is not leader and c.process.alive()]
+
+    def promotions(self, member: str) -> list[dict[str, Any]]:
+        return self.webs[member].calls("promote")
+
+    def close(self) -> None:
+        if self.observer is not None:
+            self.observer.close()
+        for c in self.controllers:
+            c.process.stop()
+        for web in self.webs.values():
+            web.process.stop()
+        self.redis.process.stop()
+
+    def dump_logs(self) -> None:
+        for c in self.controllers:
+            print(f"===== {c.name}\n{c.process.output()[-6000:]}")

@@ -1,0 +1,60 @@
+"""failoverctl's own surfaces: check-config, run refusing bad config, status/history."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.cluster import Cluster
+from tests.unit.test_config import GOOD
+
+pytestmark = pytest.mark.integration
+
+
+def failoverctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_check_config(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(GOOD))
+    result = failoverctl("check-config", str(good))
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  - name: web\n    members: []\n    extra: 1\n")
+    result = failoverctl("check-config", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "services[0].members: List should have at least 2 items after validation, not 0",
+        "services[0].extra: unknown key",
+    ]
+
+
+def test_run_refuses_bad_or_missing_config_without_traceback(tmp_path: Path) -> None:
+    for path in (tmp_path / "missing.yaml", tmp_path / "bad.yaml"):
+        if path.name == "bad.yaml":
+            path.write_text("cluster: [unclosed\n")
+        result = failoverctl("run", "-c", str(path))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert "not started" in result.stderr
+
+
+def test_status_and_history_commands(cluster: Cluster) -> None:
+    cluster.start(controllers=1)
+    cluster.web("web-a").process.kill()
+    cluster.wait_primary("web-b")
+    api = cluster.controllers[0].api
+    status = failoverctl("status", "--api", api)
+    assert status.returncode == 0, status.stderr
+    assert "web-b" in status.stdout and "down" in status.stdout
+    history = failoverctl("history", "web", "--api", api)
+    assert history.returncode == 0, history.stderr
+    assert "route_changed" in history.stdout and "failover" in history.stdout
+    missing = failoverctl("history", "nope", "--api", api)
+    assert missing.returncode != 0 and "unknown service" in missing.stderr

@@ -1,0 +1,89 @@
+"""Automatic failover with real ZooKeeper, Redis, web members and controller processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.sandbox import wait_for
+from tests.integration.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def test_hard_down_primary_fails_over_and_promote_runs_exactly_once(cluster: Cluster) -> None:
+    cluster.start(controllers=2)
+    epoch_before = int(cluster.route()["epoch"])
+    cluster.web("web-a").process.kill()
+    route = cluster.wait_primary("web-b")
+    assert route["reason"] == "failover"
+    assert route["address"] == cluster.web("web-b").address
+    assert int(route["epoch"]) >= epoch_before
+    # Bring the old primary back: it must become a healthy standby (no failback), and by the
+    # time every replica sees it healthy any duplicate promotion would have happened.
+    cluster.web("web-a").process.start()
+    for c in cluster.controllers:
+        wait_for(lambda c=c: c.status()["services"]["web"]["members"]["web-a"]["health"]
+                 == "healthy", 10, "web-a healthy again")
+    assert cluster.route()["primary"] == "web-b"
+    promotions = cluster.promotions("web-b")
+    assert len(promotions) == 1, promotions
+    assert promotions[0]["epoch"] == route["epoch"]
+    assert cluster.promotions("web-a") == []
+    assert cluster.observer is not None
+    cluster.observer.assert_monotonic()
+
+
+@pytest.mark.parametrize("mode", ["slow", "error"])
+def test_slow_or_failing_primary_fails_over(cluster: Cluster, mode: str) -> None:
+    """A primary that answers every probe too slowly, or with 500 (disk gone read-only),
+    is failing: degraded, not down, and replaced."""
+    cluster.start(controllers=1)
+    cluster.web("web-a").set_mode(mode, delay=0.35)
+    cluster.wait_primary("web-b")
+    leader = cluster.leader()
+    assert leader.status()["services"]["web"]["members"]["web-a"]["health"] == "degraded"
+    started = leader.events("failover_started")
+    verdict = "slow" if mode == "slow" else "bad_answer"
+    assert [p["verdict"] for p in started[-1]["evidence"]["primary_probes"]] == [verdict] * 3
+    # The degraded old primary was reachable, so it was fenced before the promotion.
+    assert len(cluster.web("web-a").calls("fence")) == 1
+
+
+def test_both_members_down_promotes_nothing(cluster: Cluster) -> None:
+    cluster.start(controllers=1)
+    leader = cluster.leader()
+    cluster.web("web-b").process.kill()
+    wait_for(lambda: leader.status()["services"]["web"]["members"]["web-b"]["health"]
+             == "down", 10, "standby down")
+    cluster.web("web-a").process.kill()
+    wait_for(lambda: all(m["health"] == "down" for m in
+                         leader.status()["services"]["web"]["members"].values()),
+             10, "both members down")
+    # The transition to down was evaluated: it said why it did nothing.
+    wait_for(lambda: leader.status()["services"]["web"]["recovery_in_flight"] is False, 5,
+             "no recovery")
+    assert cluster.route()["primary"] == "web-a"
+    assert cluster.promotions("web-b") == []
+    assert leader.events("failover_started") == []
+
+
+def test_flapping_primary_fails_over_at_most_once_per_cooldown(cluster: Cluster) -> None:
+    cooldown = 4.0
+    cluster.start(controllers=1, policy={"cooldown": cooldown})
+    cluster.web("web-a").set_mode("error")
+    first = cluster.wait_primary("web-b")
+    # a recovers, b fails at once: within the cooldown nothing moves...
+    cluster.web("web-a").set_mode("ok")
+    cluster.web("web-b").set_mode("error")
+    leader = cluster.leader()
+    wait_for(lambda: leader.status()["services"]["web"]["members"]["web-b"]["health"]
+             == "degraded" and leader.status()["services"]["web"]["members"]["web-a"]["health"]
+             == "healthy", 5, "b degraded, a healthy")
+    assert cluster.route()["version"] == first["version"]
+    # ...and once it has passed, exactly one more failover.
+    cluster.wait_primary("web-a", timeout=cooldown + 5)
+    assert cluster.observer is not None
+    changes = cluster.observer.changes()
+    assert [c.primary for c in changes] == ["web-a", "web-b", "web-a"], changes
+    assert changes[2].at - changes[1].at >= cooldown - 0.1
+    cluster.observer.assert_monotonic()
