@@ -81,6 +81,9 @@ class Engine:
         self.redis_error: str | None = "not checked yet"
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
+        self._lease: tuple[int, float] | None = None
+        self._lease_refresh: asyncio.Task[None] | None = None
         self.log = log.bind(node=node_id)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -144,6 +147,7 @@ class Engine:
         self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.epoch)
         if state != "CONNECTED":
             # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
+            self._lease = None
             self._cancel_recoveries(f"zookeeper session {state.lower()}")
         elif self.in_office:
             self._evaluate_all()
@@ -158,7 +162,7 @@ class Engine:
     def _on_lost(self) -> None:
         if self.epoch is not None:
             self.log.warning("leadership_lost", epoch=self.epoch)
-        self.epoch, self.in_office = None, False
+        self.epoch, self.in_office, self._lease = None, False, None
         self.metrics.is_leader.set(0)
         self._cancel_recoveries("leadership lost")
 
@@ -223,6 +227,10 @@ class Engine:
         m.probe_results.labels(report.service, report.member,
                                report.after.recent[-1].verdict).inc()
         m.probe_lag.observe(max(0.0, report.lag))
+        decided = self.services[report.service].decided
+        if (report.after.failures == 1 and decided is not None
+                and decided.primary == report.member):
+            self._refresh_lease()
         if report.after.health is report.before.health:
             return
         m.member_health.labels(report.service, report.member).set(
@@ -301,7 +309,7 @@ class Engine:
                      evidence=decision.evidence)
         outcome = "failed"
         try:
-            await self._timed(steps, "verify_epoch", self.zk.check_epoch(epoch))
+            await self._timed(steps, "verify_epoch", self._verify_epoch(epoch))
             unfenced = set(decided.unfenced)
             if old is not None and old.fence is not None:
                 fenced = await self._hook(steps, "fence", service.name, old, decided, epoch)
@@ -325,7 +333,8 @@ class Engine:
                                                          state.znode_version))
             state.decided = new
             detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
-            published = await self._publish(state, origin="failover", detail=detail)
+            published = await self._timed(steps, "publish", self._publish(
+                state, origin="failover", detail=detail))
             repoint = time.monotonic() - trigger_at
             outcome = "done"
             self.metrics.repoint_seconds.labels(service.name).observe(repoint)
@@ -390,6 +399,42 @@ class Engine:
             return await work
         finally:
             steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
+
+    async def _verify_epoch(self, epoch: int, force: bool = False) -> None:
+        """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
+
+        Another leader can only be elected once our session has expired, which ZooKeeper
+        does no sooner than a session timeout after it last heard from us, so a confirmation
+        of our epoch sent less than a third of that ago is as good as a fresh one. The clock
+        is monotonic: it runs on while the process is frozen (SIGSTOP), so a leader that
+        wakes up late always finds its lease expired and asks ZooKeeper again.
+        """
+        lease_valid = self.config.zookeeper.session_timeout / 3
+        now = time.monotonic()
+        if (not force and self._lease is not None and self._lease[0] == epoch
+                and now - self._lease[1] < lease_valid):
+            return
+        await self.zk.check_epoch(epoch)
+        if self.epoch == epoch:
+            self._lease = (epoch, now)
+
+    def _refresh_lease(self) -> None:
+        """Renew the lease ahead of need (the primary just failed a probe)."""
+        epoch = self.epoch
+        if epoch is None or not self.may_act or self._lease_refresh is not None:
+            return
+
+        async def refresh() -> None:
+            try:
+                await self._verify_epoch(epoch, force=True)
+            except Fenced:
+                self._step_down("fenced (lease refresh)")
+            except StoreError as exc:
+                self.log.warning("lease_refresh_failed", epoch=epoch, error=str(exc))
+            finally:
+                self._lease_refresh = None
+
+        self._lease_refresh = self._spawn(refresh(), "lease-refresh")
 
     def _retry_fence(self, state: ServiceState, member_name: str) -> None:
         """A former primary whose fence failed is reachable again: fence it before anything
@@ -489,6 +534,7 @@ class Engine:
             if not self.may_act:
                 await self._check_redis()
                 continue
+            self._refresh_lease()
             for state in self.services.values():
                 if state.recovery is not None:
                     continue

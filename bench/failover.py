@@ -1,0 +1,160 @@
+"""Failover speed on this machine, with real ZooKeeper, Redis, web members and controllers.
+
+Measures, over --runs kills:
+  kill-to-route   SIGKILL of the primary's process -> the Redis route naming the standby
+                  (taken from the route's PUBLISH, received by this script)
+  repoint         inside the leader: the probe result that crossed the threshold -> the
+                  Redis write returned (the controller's failover_done.repoint_ms)
+and over --takeovers each:
+  takeover/kill   SIGKILL of the leading controller -> the other replica leads
+  takeover/term   SIGTERM of the leading controller -> the other replica leads
+
+    python bench/failover.py --runs 20 --fast-interval 0.025
+    python bench/failover.py --runs 20 --fast-interval 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from typing import Any
+
+import redis
+
+from controller.sandbox import Controller, Sandbox, controller_config, wait_for
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary(name: str, values: list[float]) -> str:
+    return (f"{name:<16} n={len(values):<3} p50 {percentile(values, 50):7.1f} ms   "
+            f"p99 {percentile(values, 99):7.1f} ms   max {max(values):7.1f} ms   "
+            f"mean {statistics.fmean(values):7.1f} ms")
+
+
+def member_health(c: Controller, name: str) -> str:
+    health: str = c.status()["services"]["web"]["members"][name]["health"]
+    return health
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--takeovers", type=int, default=5)
+    parser.add_argument("--interval", type=float, default=0.1)
+    parser.add_argument("--fast-interval", type=float, default=0.025)
+    parser.add_argument("--fall", type=int, default=3)
+    parser.add_argument("--session-timeout", type=float, default=2.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    policy = {"interval": args.interval, "fast_interval": args.fast_interval, "timeout": 0.5,
+              "degraded_latency": 0.25, "fall": args.fall, "rise": 2, "cooldown": 0}
+    with Sandbox() as box:
+        zk, server = box.zookeeper(), box.redis()
+        webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
+        service = {"name": "web", "policy": policy,
+                   "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
+        configs = {name: controller_config(zk, server.url, "bench", [service], name,
+                                           session_timeout=args.session_timeout)
+                   for name in ("r1", "r2")}
+        controllers = {name: box.controller(name, cfg) for name, cfg in configs.items()}
+        client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
+        wait_for(lambda: client.hget("failover:route:web", "primary") == "web-a", 30,
+                 "first route")
+
+        kill_to_route: list[float] = []
+        repoint: list[float] = []
+        steps: dict[str, list[float]] = {}
+        for run in range(args.runs):
+            leader = find_leader(list(controllers.values()))
+            primary = client.hget("failover:route:web", "primary")
+            assert primary is not None
+            standby = "web-b" if primary == "web-a" else "web-a"
+            for c in controllers.values():
+                wait_for(lambda c=c: member_health(c, standby) == "healthy"
+                         and member_health(c, primary) == "healthy", 10, "both healthy")
+            done_before = len(leader.events("failover_done"))
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe("failover:route:web")
+            wait_for(lambda p=pubsub: p.subscribed, 5, "subscribed")
+            killed = time.monotonic()
+            webs[primary].process.kill()
+            deadline = killed + 5.0
+            while True:
+                # None also stands for an ignored message (the subscribe confirmation).
+                message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+                if message is None:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"run {run}: no route change within 5 s")
+                    continue
+                if json.loads(message["data"])["primary"] == standby:
+                    kill_to_route.append((time.monotonic() - killed) * 1000)
+                    break
+            pubsub.close()
+            done = wait_for(lambda: leader.events("failover_done")[done_before:], 5,
+                            "failover_done in the leader's log")
+            repoint.append(float(done[0]["repoint_ms"]))
+            for step in done[0]["steps"]:
+                steps.setdefault(step["step"], []).append(float(step["ms"]))
+            webs[primary].process.start()
+            webs[primary].wait_ready()
+            print(f"run {run + 1:2}: kill-to-route {kill_to_route[-1]:6.1f} ms, "
+                  f"repoint {repoint[-1]:5.1f} ms", file=sys.stderr)
+
+        takeover_kill = [takeover(controllers, configs, box, kill=True)
+                         for _ in range(args.takeovers)]
+        takeover_term = [takeover(controllers, configs, box, kill=False)
+                         for _ in range(args.takeovers)]
+
+    print(f"failover: interval {args.interval} s, fast_interval {args.fast_interval} s, "
+          f"fall {args.fall}, 2 replicas, http promote+fence hooks, "
+          f"session timeout {args.session_timeout} s")
+    print(summary("kill-to-route", kill_to_route))
+    print(summary("repoint", repoint))
+    for name, values in steps.items():
+        print(summary(f"  step {name}", values))
+    print(summary("takeover/kill", takeover_kill))
+    print(summary("takeover/term", takeover_term))
+    return 0
+
+
+def find_leader(controllers: list[Controller]) -> Controller:
+    def leader() -> Controller | None:
+        for c in controllers:
+            if c.process.alive() and c.status().get("leader"):
+                return c
+        return None
+
+    return wait_for(leader, 15, "a leader")
+
+
+def takeover(controllers: dict[str, Controller], configs: dict[str, dict[str, Any]],
+             box: Sandbox, kill: bool) -> float:
+    leader = find_leader(list(controllers.values()))
+    other = next(c for c in controllers.values() if c is not leader)
+    wait_for(lambda: other.status()["services"]["web"]["primary"] is not None, 10, "follower")
+    started = time.monotonic()
+    if kill:
+        leader.process.kill()
+    else:
+        leader.process.signal(15)
+    wait_for(lambda: other.status()["leader"], 30, "takeover", interval=0.002)
+    elapsed = (time.monotonic() - started) * 1000
+    leader.process.stop()
+    name = next(n for n, c in controllers.items() if c is leader)
+    controllers[name] = box.controller(f"{name}-again-{time.monotonic_ns()}", configs[name])
+    wait_for(lambda: controllers[name].status()["services"]["web"]["primary"], 15, "restart")
+    print(f"takeover ({'kill -9' if kill else 'SIGTERM'}): {elapsed:.1f} ms", file=sys.stderr)
+    return elapsed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
