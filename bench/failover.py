@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from controller.sandbox import Controller, Sandbox, controller_config, wait_for
+from controller.sandbox import Controller, Sandbox, Web, controller_config, wait_for
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -74,39 +74,12 @@ def main() -> int:
         repoint: list[float] = []
         steps: dict[str, list[float]] = {}
         for run in range(args.runs):
-            leader = find_leader(list(controllers.values()))
-            primary = client.hget("failover:route:web", "primary")
-            assert primary is not None
-            standby = "web-b" if primary == "web-a" else "web-a"
-            for c in controllers.values():
-                wait_for(lambda c=c: member_health(c, standby) == "healthy"
-                         and member_health(c, primary) == "healthy", 10, "both healthy")
-            done_before = len(leader.events("failover_done"))
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            pubsub.subscribe("failover:route:web")
-            wait_for(lambda p=pubsub: p.subscribed, 5, "subscribed")
-            killed = time.monotonic()
-            webs[primary].process.kill()
-            deadline = killed + 5.0
-            while True:
-                # None also stands for an ignored message (the subscribe confirmation).
-                message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
-                if message is None:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"run {run}: no route change within 5 s")
-                    continue
-                if json.loads(message["data"])["primary"] == standby:
-                    kill_to_route.append((time.monotonic() - killed) * 1000)
-                    break
-            pubsub.close()
-            done = wait_for(lambda: leader.events("failover_done")[done_before:], 5,
-                            "failover_done in the leader's log")
-            repoint.append(float(done[0]["repoint_ms"]))
-            for step in done[0]["steps"]:
+            route_ms, done = one_failover(client, webs, list(controllers.values()))
+            kill_to_route.append(route_ms)
+            repoint.append(float(done["repoint_ms"]))
+            for step in done["steps"]:
                 steps.setdefault(step["step"], []).append(float(step["ms"]))
-            webs[primary].process.start()
-            webs[primary].wait_ready()
-            print(f"run {run + 1:2}: kill-to-route {kill_to_route[-1]:6.1f} ms, "
+            print(f"run {run + 1:2}: kill-to-route {route_ms:6.1f} ms, "
                   f"repoint {repoint[-1]:5.1f} ms", file=sys.stderr)
 
         takeover_kill = [takeover(controllers, configs, box, kill=True)
@@ -124,6 +97,41 @@ def main() -> int:
     print(summary("takeover/kill", takeover_kill))
     print(summary("takeover/term", takeover_term))
     return 0
+
+
+def one_failover(client: redis.Redis, webs: dict[str, Web],
+                 controllers: list[Controller]) -> tuple[float, dict[str, Any]]:
+    """Kill the routed primary; return (kill-to-route ms, the leader's failover_done)."""
+    leader = find_leader(controllers)
+    primary = client.hget("failover:route:web", "primary")
+    assert isinstance(primary, str)
+    standby = "web-b" if primary == "web-a" else "web-a"
+    for c in controllers:
+        wait_for(lambda c=c: member_health(c, standby) == "healthy"
+                 and member_health(c, primary) == "healthy", 10, "both healthy")
+    done_before = len(leader.events("failover_done"))
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("failover:route:web")
+    wait_for(lambda: pubsub.subscribed, 5, "subscribed")
+    killed = time.monotonic()
+    webs[primary].process.kill()
+    deadline = killed + 5.0
+    while True:
+        # None also stands for an ignored message (the subscribe confirmation).
+        message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+        if message is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("no route change within 5 s")
+            continue
+        if json.loads(message["data"])["primary"] == standby:
+            route_ms = (time.monotonic() - killed) * 1000
+            break
+    pubsub.close()
+    done = wait_for(lambda: leader.events("failover_done")[done_before:], 5,
+                    "failover_done in the leader's log")
+    webs[primary].process.start()
+    webs[primary].wait_ready()
+    return route_ms, done[0]
 
 
 def find_leader(controllers: list[Controller]) -> Controller:

@@ -99,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(config: Any) -> int:
     import structlog
 
+    from controller import runtime
     from controller.api import serve
     from controller.engine import Engine
 
@@ -116,8 +117,12 @@ async def _run(config: Any) -> int:
         loop.add_signal_handler(sig, stop.set)
     log.info("starting", node=node_id, version=__version__, api=config.api.listen,
              services=[s.name for s in config.services])
+    runtime.tune_gc()
     await engine.start()
+    settle = max(s.policy.interval for s in config.services) * 4 + 1.0
+    freeze = asyncio.create_task(runtime.freeze_after(settle))
     await stop.wait()
+    freeze.cancel()
     log.info("shutting_down", node=node_id)
     await engine.stop()
     await runner.cleanup()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+from yarl import URL
 
 from config.models import HttpProbeConfig, TcpProbeConfig
 
@@ -35,6 +36,7 @@ class ProbeContext:
     headers: dict[str, str]
 
 
+MAX_BODY = 64 * 1024  # a health endpoint's answer; more is not read
 ProbeFactory = Callable[[Any, ProbeContext], Probe]
 PROBE_KINDS: dict[str, ProbeFactory] = {}
 
@@ -63,19 +65,22 @@ class HttpProbe:
         self._config = config
         self._session = context.session
         self._headers = {**context.headers, **config.headers}
+        self._url = URL(config.url)  # parsed once, not on every probe
 
     async def check(self) -> Outcome:
         config = self._config
         try:
             async with self._session.request(
-                config.method, config.url, headers=self._headers, data=config.body,
+                config.method, self._url, headers=self._headers, data=config.body,
                 allow_redirects=False,
             ) as response:
+                # Read the (small) body even when not checking it: an unread response
+                # closes its connection instead of returning it to the keep-alive pool.
+                body = await response.content.read(MAX_BODY)
                 if response.status not in config.expect_status:
                     return Outcome(True, False, f"status {response.status}")
                 if config.body_contains is not None:
-                    text = await response.text(errors="replace")
-                    if config.body_contains not in text:
+                    if config.body_contains not in body.decode(errors="replace"):
                         return Outcome(True, False, f"body lacks {config.body_contains!r}")
                 return Outcome(True, True, f"status {response.status}")
         except aiohttp.ClientResponseError as exc:
