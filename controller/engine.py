@@ -600,11 +600,17 @@ class Engine:
                 "recovery_in_flight": view.recovery_in_flight,
                 "members": members,
             }
+        # The epoch watch can lag our own election by a moment: never show an older epoch
+        # (or another leader) than the one we hold.
+        watched = self.leader_info.get("epoch")
+        epoch = max(e for e in (watched, self.epoch, 0) if isinstance(e, int))
+        leader_node = self.node_id if self.epoch is not None and self.epoch >= epoch \
+            else self.leader_info.get("node")
         return {
             "node": self.node_id,
             "leader": self.epoch is not None,
-            "leader_node": self.leader_info.get("node"),
-            "epoch": self.leader_info.get("epoch", self.epoch),
+            "leader_node": leader_node,
+            "epoch": epoch or None,
             "services": services,
         }
 
