@@ -57,7 +57,6 @@ class ServiceState:
     excluded: set[str] = field(default_factory=set)
     wake: asyncio.TimerHandle | None = None
     last_dry_run: tuple[str | None, str] | None = None
-    trigger_at: float | None = None  # monotonic time of the result that started a recovery
 
 
 class Engine:
@@ -135,8 +134,14 @@ class Engine:
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("task_crashed", task=task.get_name(),
+                           error=repr(task.exception()), exc_info=task.exception())
 
     # --- events: ZooKeeper --------------------------------------------------------------
 
@@ -239,7 +244,6 @@ class Engine:
                       health=str(report.after.health), previous=str(report.before.health),
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
-        state.trigger_at = time.monotonic()
         self._evaluate(state)
         decided = state.decided
         if (decided is not None and report.member in decided.unfenced
@@ -273,11 +277,14 @@ class Engine:
             self._evaluate(state)
 
     def _evaluate(self, state: ServiceState) -> None:
+        """Ask the core what to do now, and start it; called on every event."""
         if not self.may_act:
             return
         decision = decide(self.view(state), time.time())
         if decision.action is Action.FAILOVER:
-            state.recovery = self._spawn(self._failover(state, decision),
+            # Repoint time counts from here: the event (probe result, timer, reconcile)
+            # after which the decision said "fail over".
+            state.recovery = self._spawn(self._failover(state, decision, time.monotonic()),
                                          f"failover:{state.config.name}")
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
@@ -297,11 +304,11 @@ class Engine:
             if decision.reason == "primary_healthy":
                 state.excluded.clear()
 
-    async def _failover(self, state: ServiceState, decision: Decision) -> None:
+    async def _failover(self, state: ServiceState, decision: Decision,
+                        trigger_at: float) -> None:
         epoch, service = self.epoch, state.config
         decided = state.decided
         assert epoch is not None and decided is not None and decision.target is not None
-        trigger_at = state.trigger_at or time.monotonic()
         old = service.member(decided.primary)
         steps: list[dict[str, Any]] = []
         flog = self.log.bind(service=service.name, epoch=epoch, previous=decided.primary)
@@ -530,16 +537,18 @@ class Engine:
         re-evaluate every service, on a timer rather than on an event."""
         interval = self.config.redis.reconcile_interval
         while True:
+            try:
+                if not self.may_act:
+                    await self._check_redis()
+                else:
+                    self._refresh_lease()
+                    for state in self.services.values():
+                        if state.recovery is None:
+                            await self._reconcile(state)
+                            self._evaluate(state)
+            except Exception:  # the safety net must outlive any bug it meets
+                self.log.exception("reconcile_crashed")
             await asyncio.sleep(interval)
-            if not self.may_act:
-                await self._check_redis()
-                continue
-            self._refresh_lease()
-            for state in self.services.values():
-                if state.recovery is not None:
-                    continue
-                await self._reconcile(state)
-                self._evaluate(state)
 
     async def _reconcile(self, state: ServiceState) -> None:
         decided, epoch = state.decided, self.epoch

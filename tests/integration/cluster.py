@@ -73,6 +73,11 @@ class RouteObserver:
             if after.version == before.version:
                 assert after.primary == before.primary, self.seen
 
+    def wait_changes(self, count: int, timeout: float = 5) -> list[Seen]:
+        """The first ``count`` distinct versions seen, once this reader has seen them."""
+        return wait_for(lambda: len(self.changes()) >= count and self.changes(), timeout,
+                        f"the observer to see {count} route versions")
+
     def changes(self) -> list[Seen]:
         out: list[Seen] = []
         for seen in self.seen:
@@ -92,7 +97,8 @@ class Cluster:
 
     def start(self, controllers: int = 2, policy: dict[str, Any] | None = None,
               session_timeout: float = 2.0, redis_block: dict[str, Any] | None = None,
-              fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b")) -> None:
+              fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b"),
+              zookeeper_block: dict[str, Any] | None = None) -> None:
         for name in members:
             self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
@@ -107,6 +113,8 @@ class Cluster:
                                        f"c{i}", session_timeout=session_timeout)
             if redis_block:
                 config["redis"] = {**config["redis"], **redis_block}
+            if zookeeper_block:
+                config["zookeeper"] = {**config["zookeeper"], **zookeeper_block}
             self.controllers.append(self.sandbox.controller(f"{self.name}-c{i}", config))
         self.wait_primary("web-a")
         self.observer = RouteObserver(self.redis)

@@ -83,7 +83,7 @@ def test_flapping_primary_fails_over_at_most_once_per_cooldown(cluster: Cluster)
     # ...and once it has passed, exactly one more failover.
     cluster.wait_primary("web-a", timeout=cooldown + 5)
     assert cluster.observer is not None
-    changes = cluster.observer.changes()
+    changes = cluster.observer.wait_changes(3)
     assert [c.primary for c in changes] == ["web-a", "web-b", "web-a"], changes
     assert changes[2].at - changes[1].at >= cooldown - 0.1
     cluster.observer.assert_monotonic()

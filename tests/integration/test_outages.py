@@ -1,0 +1,100 @@
+"""The stores themselves fail: routing stays safe and /readyz says why."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError
+
+from controller.sandbox import Controller, Sandbox, wait_for
+from tests.integration.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def readyz(controller: Controller) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(controller.api + "/readyz", timeout=2) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_redis_down_leader_still_commits_and_publishes_when_back(cluster: Cluster) -> None:
+    cluster.start(controllers=2)
+    leader = cluster.leader()
+    assert readyz(leader)[0] == 200
+    cluster.redis.process.kill()
+    wait_for(lambda: readyz(leader)[0] == 503, 10, "readyz to fail")
+    assert readyz(leader)[1]["redis"].startswith("unreachable")
+    cluster.web("web-a").process.kill()
+    # Decided and committed in ZooKeeper (every replica's watch sees it)...
+    for c in cluster.controllers:
+        wait_for(lambda c=c: c.status()["services"]["web"]["primary"] == "web-b", 10,
+                 f"{c.name} sees the decision")
+    # ...and published once Redis is back (empty: it kept nothing on disk).
+    cluster.redis.process.start()
+    cluster.redis.wait_ready()
+    route = cluster.wait_primary("web-b", timeout=10)
+    assert route["reason"] == "failover"
+    wait_for(lambda: readyz(leader)[0] == 200, 10, "readyz again")
+
+
+def test_zookeeper_unreachable_changes_nothing(sandbox: Sandbox) -> None:
+    own_zk = sandbox.zookeeper()  # this test freezes it; the shared one must stay up
+    cluster = Cluster(sandbox, own_zk, "zk-outage")
+    try:
+        cluster.start(controllers=2, session_timeout=2.0)
+        leader = cluster.leader()
+        own_zk.process.signal(signal.SIGSTOP)
+        for c in cluster.controllers:
+            wait_for(lambda c=c: readyz(c)[1]["zookeeper"].startswith("session"), 10,
+                     f"{c.name} to report its ZooKeeper session")
+            assert readyz(c)[0] == 503
+        cluster.web("web-a").process.kill()
+        wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["health"]
+                 == "down", 10, "web-a seen down")
+        assert cluster.route()["primary"] == "web-a"  # stale but safe
+        assert cluster.promotions("web-b") == []
+        # ZooKeeper back: a leader (old or new) acts on the same facts, exactly once.
+        own_zk.process.signal(signal.SIGCONT)
+        cluster.wait_primary("web-b", timeout=20)
+        assert len(cluster.promotions("web-b")) == 1
+        assert cluster.observer is not None
+        cluster.observer.assert_monotonic()
+    except BaseException:
+        cluster.dump_logs()
+        raise
+    finally:
+        cluster.close()
+        own_zk.process.stop()
+
+
+def test_zookeeper_digest_auth_and_redis_password(sandbox: Sandbox) -> None:
+    secured = sandbox.redis(password="redis-secret")
+    cluster = Cluster(sandbox, sandbox_zk := sandbox.zookeeper(), "secured")
+    cluster.redis.process.stop()
+    cluster.redis = secured
+    try:
+        cluster.start(controllers=1, redis_block={"password": "redis-secret"},
+                      zookeeper_block={"username": "failover", "password": "zk-secret"})
+        cluster.web("web-a").process.kill()
+        cluster.wait_primary("web-b")
+        # The decision node is readable by the controller's user only.
+        anonymous = KazooClient(hosts=sandbox_zk.hosts)
+        anonymous.start(timeout=10)
+        try:
+            with pytest.raises(NoAuthError):
+                anonymous.get("/failover/secured/services/web/decision")
+        finally:
+            anonymous.stop()
+            anonymous.close()
+    finally:
+        cluster.close()
+        sandbox_zk.process.stop()
