@@ -37,7 +37,7 @@ unit: $(BIN)/failoverctl
 	$(BIN)/pytest -q tests/unit
 
 test: system-deps $(BIN)/failoverctl lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: system-deps $(BIN)/failoverctl
 	$(BIN)/failoverctl demo

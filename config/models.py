@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -26,6 +26,14 @@ from pydantic import (
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 TEMPLATE_VARIABLES = frozenset({"service", "member", "address", "epoch", "previous"})
+
+
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Named = TypeVar("Named", bound=_HasName)
 
 
 class Strict(BaseModel):
@@ -172,10 +180,7 @@ class ServiceConfig(Strict):
     @field_validator("members")
     @classmethod
     def _unique_members(cls, members: list[MemberConfig]) -> list[MemberConfig]:
-        problem = duplicate_names_problem([m.name for m in members], "member")
-        if problem:
-            raise ValueError(problem)
-        return members
+        return _require_unique(members, "member")
 
     def member(self, name: str) -> MemberConfig | None:
         return next((m for m in self.members if m.name == name), None)
@@ -184,6 +189,13 @@ class ServiceConfig(Strict):
 def duplicate_names_problem(names: list[Any], what: str) -> str | None:
     duplicates = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
     return f"duplicate {what} name(s): {', '.join(duplicates)}" if duplicates else None
+
+
+def _require_unique(items: list[Named], what: str) -> list[Named]:
+    problem = duplicate_names_problem([item.name for item in items], what)
+    if problem:
+        raise ValueError(problem)
+    return items
 
 
 def policy_relation_problems(policy: dict[str, Any]) -> list[str]:
@@ -271,10 +283,7 @@ class Config(Strict):
     @field_validator("services")
     @classmethod
     def _unique_services(cls, services: list[ServiceConfig]) -> list[ServiceConfig]:
-        problem = duplicate_names_problem([s.name for s in services], "service")
-        if problem:
-            raise ValueError(problem)
-        return services
+        return _require_unique(services, "service")
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from config import ConfigError, load_config, node_identity
+from config import Config, ConfigError, load_config, node_identity
 from controller import __version__
 
 
@@ -69,12 +69,19 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
 # --- daemon -------------------------------------------------------------------------------
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def _load_or_report(path: str) -> Config | None:
+    """The config, or None after printing one line per problem (key path first)."""
     try:
-        config = load_config(args.file)
+        return load_config(path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load_or_report(args.file)
+    if config is None:
         return 1
     members = sum(len(s.members) for s in config.services)
     print(f"{args.file}: ok ({len(config.services)} services, {members} members)")
@@ -82,11 +89,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    config = _load_or_report(args.config)
+    if config is None:
         print("not started: fix the config above", file=sys.stderr)
         return 1
     from controller import logs
@@ -96,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(config))
 
 
-async def _run(config: Any) -> int:
+async def _run(config: Config) -> int:
     import structlog
 
     from controller import runtime
