@@ -137,11 +137,11 @@ class Sandbox:
 
     # --- ZooKeeper ----------------------------------------------------------------------
 
-    def zookeeper(self, tick_ms: int = 200) -> ZooKeeper:
+    def zookeeper(self, tick_ms: int = 200, port: int | None = None) -> ZooKeeper:
         if shutil.which("java") is None or not Path(ZOOKEEPER_CLASSPATH[1]).exists():
             raise SandboxError("ZooKeeper needs java and Debian's zookeeper package "
                                "(apt-get install zookeeper)")
-        port = free_port()
+        port = port or free_port()
         data = self.dir / f"zk-{port}"
         data.mkdir()
         conf = data / "zoo.cfg"
@@ -326,14 +326,15 @@ class Controller:
         return out
 
 
-def controller_config(zk: ZooKeeper, redis_url: str, cluster: str, services: list[dict[str, Any]],
-                      node_id: str, session_timeout: float = 2.0,
+def controller_config(zk: ZooKeeper | str, redis_url: str, cluster: str,
+                      services: list[dict[str, Any]], node_id: str, session_timeout: float = 2.0,
                       reconcile_interval: float = 0.5) -> dict[str, Any]:
     return {
         "cluster": cluster,
         "node_id": node_id,
         "log_level": "info",
-        "zookeeper": {"hosts": zk.hosts, "session_timeout": session_timeout,
+        "zookeeper": {"hosts": zk if isinstance(zk, str) else zk.hosts,
+                      "session_timeout": session_timeout,
                       "request_timeout": 2.0},
         "redis": {"url": redis_url, "key_prefix": "failover", "socket_timeout": 0.5,
                   "reconcile_interval": reconcile_interval},

@@ -81,12 +81,14 @@ class ZkStore:
 
     async def start(self, on_session: SessionListener) -> None:
         """Connect (kazoo retries for ever in the background) and create the base paths."""
-        self._loop = loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
+        if self._loop is None:  # start() is retried while ZooKeeper is down: listen once
+            self._loop = loop
 
-        def listener(state: str) -> None:  # kazoo thread: never block here
-            loop.call_soon_threadsafe(on_session, str(state))
+            def listener(state: str) -> None:  # kazoo thread: never block here
+                loop.call_soon_threadsafe(on_session, str(state))
 
-        self.client.add_listener(listener)
+            self.client.add_listener(listener)
         await loop.run_in_executor(None, self._start_blocking)
 
     def _start_blocking(self) -> None:

@@ -12,7 +12,13 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
-from controller.sandbox import Controller, Sandbox, wait_for
+from controller.sandbox import (
+    Controller,
+    Sandbox,
+    controller_config,
+    free_port,
+    wait_for,
+)
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -98,3 +104,29 @@ def test_zookeeper_digest_auth_and_redis_password(sandbox: Sandbox) -> None:
     finally:
         cluster.close()
         sandbox_zk.process.stop()
+
+
+def test_replica_started_before_zookeeper_joins_when_it_comes_up(sandbox: Sandbox) -> None:
+    port = free_port()
+    redis = sandbox.redis()
+    web_a, web_b = sandbox.web("early-a"), sandbox.web("early-b")
+    members = [web_a.member(100), web_b.member(50)]
+    members[0]["name"], members[1]["name"] = "web-a", "web-b"
+    service = {"name": "web", "members": members}
+    config = controller_config(f"127.0.0.1:{port}", redis.url, "early", [service], "early")
+    controller = sandbox.controller("early", config)
+    zk = None
+    try:
+        wait_for(lambda: readyz(controller)[1]["zookeeper"] != "connected", 10, "not ready")
+        assert readyz(controller)[0] == 503
+        zk = sandbox.zookeeper(port=port)
+        wait_for(lambda: controller.status()["leader"], 20, "it leads once ZooKeeper is up")
+        wait_for(lambda: redis.command("HGET", "failover:route:web", "primary") == "web-a", 10,
+                 "the first route")
+        assert len(controller.events("leadership_gained")) == 1
+    finally:
+        controller.process.stop()
+        for process in (web_a.process, web_b.process, redis.process):
+            process.stop()
+        if zk is not None:
+            zk.process.stop()
