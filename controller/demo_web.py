@@ -2,7 +2,8 @@
 
 It serves ``/`` (says who answered), ``/healthz`` (healthy, slow, or 500 as if its disk went
 read-only, switchable at run time through ``POST /control``), and records every call to its
-``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9.
+``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9. ``POST
+/control`` can also make it answer 500 to given hooks (``{"fail_hooks": ["promote"]}``).
 
     python -m controller.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
 """
@@ -42,12 +43,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def hook(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    entry = {"call": request.match_info["call"], "at": time.time(), "name": state["name"],
+    call = request.match_info["call"]
+    failing = state["fail_hooks"]
+    assert isinstance(failing, list)
+    entry = {"call": call, "at": time.time(), "name": state["name"], "failed": call in failing,
              **dict(request.query)}
     # One short append on a toy server: blocking the loop for it is harmless here.
     with Path(str(state["calls"])).open("a", encoding="utf-8") as calls:  # noqa: ASYNC230
         calls.write(json.dumps(entry) + "\n")
-    return web.json_response({"ok": True, **entry})
+    return web.json_response(entry, status=500 if entry["failed"] else 200)
 
 
 async def control(request: web.Request) -> web.Response:
@@ -58,12 +62,14 @@ async def control(request: web.Request) -> web.Response:
     state["mode"] = body.get("mode", state["mode"])
     state["delay"] = float(body.get("delay", state["delay"]))
     state["fail_for"] = list(body.get("fail_for", state["fail_for"]))
+    state["fail_hooks"] = list(body.get("fail_hooks", state["fail_hooks"]))
     return web.json_response({k: v for k, v in state.items() if k != "calls"})
 
 
 def build(name: str, calls: str) -> web.Application:
     app = web.Application()
-    app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "calls": calls}
+    app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "fail_hooks": [],
+                  "calls": calls}
     app.router.add_get("/", root)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/control", control)

@@ -598,6 +598,8 @@ class Engine:
                     "latency_ms": round(last.latency * 1000, 1) if last else None,
                     "ready": True,
                     "address": member.address,
+                    # a former primary whose fence has not succeeded yet: never promoted
+                    "unfenced": bool(state.decided and member.name in state.decided.unfenced),
                 }
             redundant = any(m.health is Health.HEALTHY and not m.unfenced
                             for m in view.members if m.name != view.primary)

@@ -271,11 +271,14 @@ class Web:
         self.process.start()
         self.wait_ready()
 
-    def set_mode(self, mode: str, delay: float = 0.0,
-                 fail_for: list[str] | None = None) -> None:
+    def set_mode(self, mode: str = "ok", delay: float = 0.0, fail_for: list[str] | None = None,
+                 fail_hooks: list[str] | None = None) -> None:
+        """Health answers ``mode`` (ok, slow by ``delay``, error); 503 for the replicas in
+        ``fail_for``; 500 from the hooks in ``fail_hooks``."""
         import urllib.request
 
-        body = json.dumps({"mode": mode, "delay": delay, "fail_for": fail_for or []}).encode()
+        body = json.dumps({"mode": mode, "delay": delay, "fail_for": fail_for or [],
+                           "fail_hooks": fail_hooks or []}).encode()
         request = urllib.request.Request(self.url + "/control", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=2).read()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.cluster import Cluster
 from tests.unit.test_config import GOOD
@@ -58,3 +60,19 @@ def test_status_and_history_commands(cluster: Cluster) -> None:
     assert "route_changed" in history.stdout and "failover" in history.stdout
     missing = failoverctl("history", "nope", "--api", api)
     assert missing.returncode != 0 and "unknown service" in missing.stderr
+
+
+def test_metrics_parse_and_count_the_failover(cluster: Cluster) -> None:
+    cluster.start(controllers=1)
+    cluster.web("web-a").process.kill()
+    cluster.wait_primary("web-b")
+    leader = cluster.leader()
+    with urllib.request.urlopen(leader.api + "/metrics", timeout=2) as response:
+        text = response.read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("failover_failovers_total",
+                    (("outcome", "done"), ("service", "web")))] == 1
+    assert samples[("failover_is_leader", ())] == 1
+    assert samples[("failover_member_health", (("member", "web-a"), ("service", "web")))] == 0
+    assert samples[("failover_repoint_seconds_count", (("service", "web"),))] == 1

@@ -87,3 +87,37 @@ def test_flapping_primary_fails_over_at_most_once_per_cooldown(cluster: Cluster)
     assert [c.primary for c in changes] == ["web-a", "web-b", "web-a"], changes
     assert changes[2].at - changes[1].at >= cooldown - 0.1
     cluster.observer.assert_monotonic()
+
+
+def test_failed_promotion_falls_back_to_the_next_candidate(cluster: Cluster) -> None:
+    cluster.start(controllers=1, members=("web-a", "web-b", "web-c"))
+    cluster.web("web-b").set_mode(fail_hooks=["promote"])
+    cluster.web("web-a").process.kill()
+    route = cluster.wait_primary("web-c")
+    assert [c["failed"] for c in cluster.promotions("web-b")] == [True]
+    assert len(cluster.promotions("web-c")) == 1
+    done = cluster.leader().events("failover_done")[-1]
+    promotes = [(s["member"], s["ok"]) for s in done["steps"] if s["step"] == "promote"]
+    assert promotes == [("web-b", False), ("web-c", True)]
+    assert route["version"] == "2"
+
+
+def test_unreachable_old_primary_is_fenced_when_it_returns_before_it_can_be_promoted(
+        cluster: Cluster) -> None:
+    cluster.start(controllers=1, policy={"cooldown": 0})
+    leader = cluster.leader()
+    cluster.web("web-a").process.kill()  # its fence hook cannot be reached
+    cluster.wait_primary("web-b")
+
+    def web_a() -> dict[str, object]:
+        member: dict[str, object] = leader.status()["services"]["web"]["members"]["web-a"]
+        return member
+
+    wait_for(lambda: web_a()["unfenced"] is True, 5, "web-a marked unfenced")
+    cluster.web("web-a").process.start()
+    wait_for(lambda: web_a()["unfenced"] is False, 10, "web-a fenced once reachable")
+    fences = cluster.web("web-a").calls("fence")
+    assert len(fences) == 1 and fences[0]["epoch"] == str(leader.status()["epoch"])
+    # Now a candidate again: when web-b fails, web-a takes over.
+    cluster.web("web-b").process.kill()
+    cluster.wait_primary("web-a")

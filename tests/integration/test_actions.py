@@ -1,0 +1,76 @@
+"""Hooks: exec runs argv without a shell, fills templates per argument, honours its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from config.models import ExecActionConfig, HttpActionConfig
+from controller.actions import ActionRunner
+from controller.sandbox import wait_for
+
+VARIABLES = {"service": "web", "member": "web-a; rm -rf /", "address": "127.0.0.1:1",
+             "epoch": "7", "previous": "web-b"}
+
+
+def run(action: ExecActionConfig | HttpActionConfig) -> tuple[bool, str, float]:
+    async def go() -> tuple[bool, str, float]:
+        runner = ActionRunner("failoverctl/test")
+        try:
+            result = await runner.run(action, VARIABLES)
+            return result.ok, result.detail, result.duration
+        finally:
+            await runner.close()
+
+    return asyncio.run(go())
+
+
+def test_exec_fills_templates_per_argument_without_a_shell(tmp_path: Path) -> None:
+    out = tmp_path / "argv"
+    script = "import sys, pathlib; pathlib.Path(sys.argv[1]).write_text(repr(sys.argv[2:]))"
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c", script, str(out),
+                                                 "{member}", "epoch={epoch}"])
+    ok, _, _ = run(action)
+    assert ok
+    assert out.read_text() == repr(["web-a; rm -rf /", "epoch=7"])
+
+
+def test_exec_non_zero_exit_fails_with_its_output() -> None:
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c",
+                                                 "print('refused'); raise SystemExit(3)"])
+    ok, detail, _ = run(action)
+    assert not ok and "exited 3" in detail and "refused" in detail
+
+
+def test_exec_timeout_kills_the_command_and_its_children(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    # The hook starts a child of its own, then hangs: both must be gone after the timeout.
+    script = ("import os, subprocess, sys, time; "
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+              f"open({str(pids)!r}, 'w').write('%d %d' % (os.getpid(), child.pid)); "
+              "time.sleep(60)")
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c", script], timeout=1.0)
+    started = time.monotonic()
+    ok, detail, _ = run(action)
+    assert not ok and "timed out" in detail
+    assert time.monotonic() - started < 3.0
+    for pid in pids.read_text().split():
+        wait_for(lambda pid=pid: not _alive(int(pid)), 2, f"process {pid} to be gone")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has been killed; only its parent's reaping is left
+
+
+def test_missing_program_and_unreachable_url_fail_cleanly() -> None:
+    ok, detail, _ = run(ExecActionConfig(kind="exec", argv=["/nonexistent/fence"]))
+    assert not ok and "cannot run" in detail
+    ok, detail, _ = run(HttpActionConfig(kind="http", url="http://127.0.0.1:1/promote",
+                                         timeout=1.0))
+    assert not ok and "127.0.0.1:1" in detail
