@@ -74,33 +74,43 @@ class ZkStore:
             **auth,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._live: Any = None  # kazoo's "connected" event, once started
         # Threads that wait on kazoo's answers so the event loop never does.
         self._waiters = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zk-wait")
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self, on_session: SessionListener) -> None:
-        """Connect (kazoo retries for ever in the background) and create the base paths."""
+        """Connect and create the base paths.
+
+        The connection is started once; kazoo then retries for ever in the background. This
+        raises StoreError each time ``request_timeout`` passes unconnected, and the caller
+        logs it and calls again (kazoo's own ``start(timeout)`` would stop and close the
+        client on a timeout instead).
+        """
         loop = asyncio.get_running_loop()
-        if self._loop is None:  # start() is retried while ZooKeeper is down: listen once
+        if self._loop is None:
             self._loop = loop
 
             def listener(state: str) -> None:  # kazoo thread: never block here
                 loop.call_soon_threadsafe(on_session, str(state))
 
             self.client.add_listener(listener)
-        await loop.run_in_executor(None, self._start_blocking)
+            self._live = await loop.run_in_executor(None, self.client.start_async)
+        timeout = self._config.request_timeout
+        if not await loop.run_in_executor(None, self._live.wait, timeout):
+            raise StoreError(f"ZooKeeper {self._config.hosts}: not connected after {timeout:g}s")
+        await loop.run_in_executor(None, self._ensure_paths)
 
-    def _start_blocking(self) -> None:
+    def _ensure_paths(self) -> None:
         try:
-            self.client.start(timeout=self._config.request_timeout)
             for path in (self.leader_path, f"{self.base}/services"):
                 self.client.ensure_path(path)
             try:
                 self.client.create(self.epoch_path, json.dumps({"epoch": 0}).encode())
             except NodeExistsError:
                 pass
-        except (KazooException, TimeoutError) as exc:
+        except KazooException as exc:
             raise StoreError(f"ZooKeeper {self._config.hosts}: {_describe(exc)}") from exc
 
     async def stop(self) -> None:

@@ -124,6 +124,9 @@ def test_replica_started_before_zookeeper_joins_when_it_comes_up(sandbox: Sandbo
         wait_for(lambda: redis.command("HGET", "failover:route:web", "primary") == "web-a", 10,
                  "the first route")
         assert len(controller.events("leadership_gained")) == 1
+    except BaseException:
+        print(controller.process.output()[-5000:])
+        raise
     finally:
         controller.process.stop()
         for process in (web_a.process, web_b.process, redis.process):
