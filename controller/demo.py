@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import signal
+import sys
 import time
 from typing import Any
 
@@ -25,6 +27,9 @@ def say(text: str) -> None:
 
 
 def run_demo() -> int:
+    # The servers run in sessions of their own (a terminal's Ctrl-C does not reach them):
+    # make SIGTERM unwind like Ctrl-C, through the sandbox's cleanup.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         with Sandbox() as box:
             return _demo(box)
