@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -104,6 +105,17 @@ async def measure(ports: list[int], warmup: float, seconds: float,
 
     scheduler = ProbeScheduler(services_for(ports), {"User-Agent": "failoverctl/bench"},
                                listener)
+    pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection
+    started_at = 0.0
+
+    def gc_watch(phase: str, info: dict[str, int]) -> None:
+        nonlocal started_at
+        if phase == "start":
+            started_at = time.perf_counter()
+        elif measuring:
+            pauses.append((info["generation"], time.perf_counter() - started_at))
+
+    gc.callbacks.append(gc_watch)
     runtime.tune_gc()  # as `failoverctl run` does
     await scheduler.start()
     await runtime.freeze_after(warmup)
@@ -116,11 +128,17 @@ async def measure(ports: list[int], warmup: float, seconds: float,
     measuring = False
     unhealthy = sum(1 for p in scheduler.probers.values() if p.state.health != "healthy")
     await scheduler.stop()
-    cpu = (usage1.ru_utime - usage0.ru_utime + usage1.ru_stime - usage0.ru_stime)
+    gc.callbacks.remove(gc_watch)
+    user = usage1.ru_utime - usage0.ru_utime
+    system = usage1.ru_stime - usage0.ru_stime
+    cpu = user + system
     lags.sort()
     return {
         "members": len(ports),
         "cpu_cores": cpu / (wall1 - wall0),
+        "system_share": system / cpu if cpu else 0.0,
+        "gc_by_generation": [sum(1 for g, _ in pauses if g == n) for n in range(3)],
+        "gc_max_ms": max((d for _, d in pauses), default=0.0) * 1000,
         "rss_mb": rss_mb(),
         "probes_per_s": results / (wall1 - wall0),
         "lag_p50_ms": lags[len(lags) // 2] * 1000,
@@ -145,7 +163,7 @@ def main() -> int:
     raise_fd_limit()
     print(f"{'members':>8} {'cpu (cores)':>12} {'rss MB':>8} {'probes/s':>9} "
           f"{'lag p50':>9} {'lag p99':>9} {'lag max':>9} {'not healthy':>12} "
-          f"{'targets cpu':>12}")
+          f"{'targets cpu':>12} {'kernel share':>13}  gc (gen0/1/2, longest)")
     for size in args.sizes:
         targets = subprocess.Popen([sys.executable, __file__, "--serve", str(size)],
                                    stdout=subprocess.PIPE, text=True)
@@ -159,7 +177,8 @@ def main() -> int:
         print(f"{r['members']:>8} {r['cpu_cores']:>12.3f} {r['rss_mb']:>8.1f} "
               f"{r['probes_per_s']:>9.0f} {r['lag_p50_ms']:>7.2f}ms {r['lag_p99_ms']:>7.2f}ms "
               f"{r['lag_max_ms']:>7.2f}ms {r['not_healthy']:>12} "
-              f"{r['target_cpu_cores']:>12.3f}", flush=True)
+              f"{r['target_cpu_cores']:>12.3f} {r['system_share']:>12.0%}  "
+              f"{'/'.join(map(str, r['gc_by_generation']))}, {r['gc_max_ms']:.1f}ms", flush=True)
     return 0
 
 
