@@ -10,8 +10,11 @@ The rules, in the order they are checked:
 3. A failing primary (degraded or down) is replaced only by a member that is healthy, is not
    waiting to be fenced, and has not already failed to be promoted in this episode; the best
    is the highest priority, then the name, so every replica picks the same one.
-4. Paused: nothing. Dry-run: say what would happen, do nothing.
-5. Cooldown, counted from the end of the last recovery; and a short back-off after a failed
+4. Quorum: at least ``quorum`` live replicas (the leader included; default a majority) must
+   see the primary failing, and a majority must see the candidate healthy. A leader that
+   alone sees a failure is more likely cut off from the primary than the primary is down.
+5. Paused: nothing. Dry-run: say what would happen, do nothing.
+6. Cooldown, counted from the end of the last recovery; and a short back-off after a failed
    attempt. The decision then says when to look again.
 There is no automatic failback: a recovered former primary is a standby like any other.
 """
@@ -46,6 +49,8 @@ class Reason(StrEnum):
     PRIMARY_FAILING = "primary_failing"
     PRIMARY_NOT_CONFIGURED = "primary_not_configured"
     NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
+    QUORUM_NOT_REACHED = "quorum_not_reached"  # too few replicas see the primary failing
+    CANDIDATE_NOT_CONFIRMED = "candidate_not_confirmed"  # no majority sees a candidate healthy
     PAUSED = "paused"
     COOLDOWN = "cooldown"
     RETRY_BACKOFF = "retry_backoff"
@@ -60,6 +65,20 @@ class MemberView:
     # believe it is primary, so it is never a candidate until a fence succeeds.
     unfenced: bool = False
     evidence: tuple[Mapping[str, object], ...] = ()
+    # How many live replicas (this one included) see the member failing / healthy. The
+    # defaults are a single replica's own view.
+    failing_votes: int | None = None
+    healthy_votes: int | None = None
+
+    @property
+    def failing(self) -> int:
+        return self.failing_votes if self.failing_votes is not None else int(
+            self.health.failing)
+
+    @property
+    def healthy(self) -> int:
+        return self.healthy_votes if self.healthy_votes is not None else int(
+            self.health is Health.HEALTHY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +93,16 @@ class ServiceView:
     last_failed_attempt: float | None = None
     recovery_in_flight: bool = False
     excluded: frozenset[str] = frozenset()  # failed to promote during this episode
+    replicas: int = 1  # live replicas whose views are counted, this one included
+    quorum: int | None = None  # replicas that must see the primary failing; None: majority
+
+    @property
+    def majority(self) -> int:
+        return self.replicas // 2 + 1
+
+    @property
+    def required(self) -> int:
+        return self.quorum if self.quorum is not None else self.majority
 
     def member(self, name: str | None) -> MemberView | None:
         return next((m for m in self.members if m.name == name), None)
@@ -131,15 +160,23 @@ def decide(view: ServiceView, now: float) -> Decision:
             return Decision(Action.NONE, Reason.PRIMARY_UNKNOWN, evidence=evidence)
         reason = Reason.PRIMARY_FAILING
 
-    ranked = candidates(view)
     evidence["members"] = {
         m.name: {"health": str(m.health), "unfenced": m.unfenced, "priority": m.priority,
-                 "excluded": m.name in view.excluded}
+                 "excluded": m.name in view.excluded, "healthy_votes": m.healthy}
         for m in view.members
         if m.name != view.primary
     }
-    if not ranked:
+    if primary is not None:
+        evidence["votes"] = {"failing": primary.failing, "replicas": view.replicas,
+                             "required": view.required}
+        if primary.failing < view.required:
+            return Decision(Action.NONE, Reason.QUORUM_NOT_REACHED, evidence=evidence)
+    own = candidates(view)
+    if not own:
         return Decision(Action.NONE, Reason.NO_HEALTHY_CANDIDATE, evidence=evidence)
+    ranked = tuple(m for m in own if m.healthy >= view.majority)
+    if not ranked:
+        return Decision(Action.NONE, Reason.CANDIDATE_NOT_CONFIRMED, evidence=evidence)
 
     target, fallbacks = ranked[0].name, tuple(m.name for m in ranked[1:])
     if view.mode is Mode.PAUSED:

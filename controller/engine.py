@@ -30,6 +30,7 @@ from controller.decide import (
     Decision,
     MemberView,
     Mode,
+    Reason,
     ServiceView,
     decide,
 )
@@ -37,7 +38,7 @@ from controller.election import LeaderElection
 from controller.metrics import HEALTH_VALUES, Metrics
 from controller.records import Decided
 from controller.routing import PublishOutcome, RouteStore, RouteStoreError
-from controller.zkstore import Conflict, Fenced, StoreError, ZkStore
+from controller.zkstore import Conflict, Fenced, StoreError, ZkStore, node_name
 from probes.health import Health, MemberHealth
 from probes.scheduler import ProbeReport, ProbeScheduler
 
@@ -57,6 +58,7 @@ class ServiceState:
     excluded: set[str] = field(default_factory=set)
     wake: asyncio.TimerHandle | None = None
     last_dry_run: tuple[str | None, str] | None = None
+    split_view: bool = False  # the leader sees the primary failing, too few others do
 
 
 class Engine:
@@ -83,6 +85,10 @@ class Engine:
         # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
         self._lease: tuple[int, float] | None = None
         self._lease_refresh: asyncio.Task[None] | None = None
+        # Other live replicas' verdicts on every member, from their ephemeral view nodes.
+        self.views: dict[str, dict[str, Any]] = {}
+        self._own_view_name = node_name(node_id)
+        self._view_dirty = asyncio.Event()
         self.log = log.bind(node=node_id)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -125,9 +131,11 @@ class Engine:
                 self.log.warning("zookeeper_unreachable", error=str(exc))
                 await asyncio.sleep(1.0)
         self.session = "CONNECTED"
-        self.zk.watch_epoch(self._on_epoch_node)
+        await self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
-            self.zk.watch_decision(name, functools.partial(self._on_decision, name))
+            await self.zk.watch_decision(name, functools.partial(self._on_decision, name))
+        await self.zk.watch_views(self._on_view)
+        self._spawn(self._view_publisher(), "view-publisher")
         self.election.start()
         self.log.info("contending", cluster=self.config.cluster)
 
@@ -177,6 +185,52 @@ class Engine:
             self.metrics.epoch.set(max(info["epoch"], self.epoch or 0))
         if self.epoch is not None and info.get("epoch", 0) > self.epoch:
             self._step_down("a newer epoch exists")
+
+    def _on_view(self, node: str, view: dict[str, Any] | None) -> None:
+        """Another replica's verdicts changed (or it went): count them on the next decision."""
+        if node == self._own_view_name:
+            return
+        if view is None:
+            if self.views.pop(node, None) is not None:
+                self.log.info("replica_view_gone", replica=node)
+        else:
+            self.views[node] = view
+        self._evaluate_all()
+
+    async def _view_publisher(self) -> None:
+        """Publish our verdicts when they change, at most one write in flight, plus a
+        heartbeat that also recreates the ephemeral node after a new session."""
+        heartbeat = min(5.0, self.config.zookeeper.session_timeout / 3)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._view_dirty.wait(), heartbeat)
+            self._view_dirty.clear()
+            try:
+                await self.zk.publish_view(self.node_id, self._own_view())
+            except StoreError as exc:
+                self.log.debug("view_publish_failed", error=str(exc))
+
+    def _own_view(self) -> dict[str, Any]:
+        members = {}
+        for (service, member), prober in self.probes.probers.items():
+            state, last = prober.state, prober.state.last
+            members[f"{service}/{member}"] = {
+                "health": str(state.health),
+                "latency_ms": round(last.latency * 1000, 1) if last else None,
+                "detail": last.detail if last else None,
+            }
+        return {"node": self.node_id, "at": time.time(), "members": members}
+
+    def votes(self, service: str, member: str) -> tuple[int, int, int]:
+        """(replicas seeing it failing, seeing it healthy, live replicas), ours included."""
+        own = self.probes.health(service, member).health
+        failing, healthy = int(own.failing), int(own is Health.HEALTHY)
+        key = f"{service}/{member}"
+        for view in self.views.values():
+            verdict = view.get("members", {}).get(key, {}).get("health")
+            failing += verdict in ("degraded", "down")
+            healthy += verdict == "healthy"
+        return failing, healthy, 1 + len(self.views)
 
     def _on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
@@ -244,6 +298,7 @@ class Engine:
                       health=str(report.after.health), previous=str(report.before.health),
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
+        self._view_dirty.set()
         self._evaluate(state)
         decided = state.decided
         if (decided is not None and report.member in decided.unfenced
@@ -255,12 +310,16 @@ class Engine:
     def view(self, state: ServiceState) -> ServiceView:
         config, decided = state.config, state.decided
         members = []
+        replicas = 1
         for member in config.members:
             health = self.probes.health(config.name, member.name)
+            failing, healthy, replicas = self.votes(config.name, member.name)
             members.append(MemberView(
                 name=member.name, priority=member.priority, health=health.health,
                 unfenced=decided is not None and member.name in decided.unfenced,
-                evidence=tuple(e.as_dict() for e in health.recent)))
+                evidence=tuple(e.as_dict() for e in health.recent),
+                failing_votes=failing, healthy_votes=healthy))
+        quorum = config.policy.quorum
         auto = config.policy.auto_failover
         mode = Mode.DRY_RUN if auto == "dry-run" else Mode.AUTO if auto else Mode.PAUSED
         return ServiceView(
@@ -270,7 +329,8 @@ class Engine:
             last_recovery_end=decided.last_recovery_end if decided else None,
             last_failed_attempt=state.last_failed_attempt,
             recovery_in_flight=state.recovery is not None,
-            excluded=frozenset(state.excluded))
+            excluded=frozenset(state.excluded),
+            replicas=replicas, quorum=None if quorum == "majority" else quorum)
 
     def _evaluate_all(self) -> None:
         for state in self.services.values():
@@ -280,7 +340,9 @@ class Engine:
         """Ask the core what to do now, and start it; called on every event."""
         if not self.may_act:
             return
-        decision = decide(self.view(state), time.time())
+        view = self.view(state)
+        decision = decide(view, time.time())
+        self._report_split_view(state, view, decision)
         if decision.action is Action.FAILOVER:
             # Repoint time counts from here: the event (probe result, timer, reconcile)
             # after which the decision said "fail over".
@@ -301,8 +363,30 @@ class Engine:
                             "history")
         else:
             state.last_dry_run = None
-            if decision.reason == "primary_healthy":
+            if decision.reason is Reason.PRIMARY_HEALTHY:
                 state.excluded.clear()
+
+    def _report_split_view(self, state: ServiceState, view: ServiceView,
+                           decision: Decision) -> None:
+        """The leader sees the primary failing but too few replicas agree: most likely a
+        network problem between the leader and the primary, not an outage. Say so once."""
+        primary = view.member(view.primary)
+        split = (decision.reason is Reason.QUORUM_NOT_REACHED and primary is not None
+                 and primary.health.failing)
+        self.metrics.split_view.labels(view.name).set(int(split))
+        if primary is not None:
+            self.metrics.failing_votes.labels(view.name).set(primary.failing)
+        if split == state.split_view:
+            return
+        state.split_view = split
+        if split and primary is not None:
+            self.log.warning(
+                "split_view", service=view.name, member=primary.name, epoch=self.epoch,
+                summary=f"leader isolated from {primary.name}? {primary.failing} of "
+                        f"{view.replicas} replicas see it {primary.health}, "
+                        f"{view.required} needed", evidence=decision.evidence)
+        else:
+            self.log.info("split_view_cleared", service=view.name, epoch=self.epoch)
 
     async def _failover(self, state: ServiceState, decision: Decision,
                         trigger_at: float) -> None:
@@ -600,6 +684,8 @@ class Engine:
                     "address": member.address,
                     # a former primary whose fence has not succeeded yet: never promoted
                     "unfenced": bool(state.decided and member.name in state.decided.unfenced),
+                    "votes": dict(zip(("failing", "healthy", "replicas"),
+                                      self.votes(name, member.name), strict=True)),
                 }
             redundant = any(m.health is Health.HEALTHY and not m.unfenced
                             for m in view.members if m.name != view.primary)
@@ -609,6 +695,8 @@ class Engine:
                 "mode": str(view.mode),
                 "redundant": redundant,
                 "recovery_in_flight": view.recovery_in_flight,
+                "quorum": view.required,
+                "split_view": state.split_view,
                 "members": members,
             }
         # The epoch watch can lag our own election by a moment: never show an older epoch

@@ -35,6 +35,14 @@ class Metrics:
             "From the probe result that triggered a failover to the Redis route write.",
             ["service"], buckets=(0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r)
+        self.split_view = Gauge(
+            "failover_split_view",
+            "1 while the leader sees the primary failing but too few replicas agree.",
+            ["service"], registry=r)
+        self.failing_votes = Gauge(
+            "failover_primary_failing_replicas",
+            "Live replicas (the leader included) that see the primary failing.", ["service"],
+            registry=r)
         self.store_errors = Counter(
             "failover_store_errors_total", "ZooKeeper and Redis errors.", ["store"], registry=r)
         self.publishes = Counter(

@@ -6,6 +6,7 @@ Layout under ``{root}/{cluster}``::
     leader/                    election contenders (kazoo's Election recipe)
     epoch                      {"epoch", "node", "at"}; its znode version *is* the epoch
     services/{name}/decision   a Decided record (records.py)
+    views/{node}               ephemeral: one replica's verdict on every member (quorum)
 
 kazoo runs its own threads. Blocking calls here are only made from those threads (the
 election thread); the event loop uses kazoo's ``*_async`` calls, whose completion callbacks
@@ -57,6 +58,7 @@ class ZkStore:
         self.base = f"{config.root}/{cluster}"
         self.leader_path = f"{self.base}/leader"
         self.epoch_path = f"{self.base}/epoch"
+        self.views_path = f"{self.base}/views"
         auth: dict[str, Any] = {}
         if config.username and config.password:
             secret = config.password.get_secret_value()
@@ -104,7 +106,7 @@ class ZkStore:
 
     def _ensure_paths(self) -> None:
         try:
-            for path in (self.leader_path, f"{self.base}/services"):
+            for path in (self.leader_path, f"{self.base}/services", self.views_path):
                 self.client.ensure_path(path)
             try:
                 self.client.create(self.epoch_path, json.dumps({"epoch": 0}).encode())
@@ -161,8 +163,9 @@ class ZkStore:
         if stat is None or stat.version != epoch:
             raise Fenced(f"epoch {epoch} is not current (now {getattr(stat, 'version', None)})")
 
-    def watch_epoch(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        self._watch(self.epoch_path, lambda raw: callback(json.loads(raw) if raw else {}))
+    async def watch_epoch(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        await self._watch(self.epoch_path,
+                          lambda raw, _version: callback(json.loads(raw) if raw else {}))
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -208,15 +211,60 @@ class ZkStore:
         results = await self._commit(tx)
         return int(results[1].version)
 
-    def watch_decision(self, service: str,
-                       callback: Callable[[Decided | None, int], None]) -> None:
+    async def watch_decision(self, service: str,
+                             callback: Callable[[Decided | None, int], None]) -> None:
         def changed(raw: bytes | None, version: int) -> None:
             try:
                 callback(_parse(raw) if raw else None, version)
             except RecordError:
                 callback(None, version)
 
-        self._watch_with_version(self.decision_path(service), changed)
+        await self._watch(self.decision_path(service), changed)
+
+    # --- replicas' views (quorum) -------------------------------------------------------
+
+    async def publish_view(self, node_id: str, view: dict[str, Any]) -> None:
+        """Write this replica's verdicts; the node is ephemeral, so it goes when we go."""
+        path = f"{self.views_path}/{node_name(node_id)}"
+        raw = json.dumps(view, sort_keys=True).encode()
+        try:
+            await self._await(self.client.set_async(path, raw))
+        except NoNodeError:  # first time, or a new session after the old one expired
+            try:
+                await self._await(self.client.create_async(path, raw, ephemeral=True))
+            except NodeExistsError:
+                await self._await(self.client.set_async(path, raw))
+
+    async def watch_views(self, callback: Callable[[str, dict[str, Any] | None], None]) -> None:
+        """Call ``callback(node, view)`` on the loop for every replica's view as it changes,
+        and ``callback(node, None)`` when a replica's node goes (it stopped or its session
+        expired)."""
+        loop = self._loop
+        assert loop is not None, "start() first"
+        watched: set[str] = set()
+
+        def watcher(child: str) -> Callable[[bytes | None, Any], bool]:
+            # Exactly two parameters: kazoo passes the event too to a three-parameter one.
+            def on_data(data: bytes | None, stat: Any) -> bool:  # kazoo thread
+                try:
+                    view = json.loads(data) if data else None
+                except ValueError:
+                    view = None
+                loop.call_soon_threadsafe(callback, child, view)
+                if stat is None:  # deleted: stop watching; a new node gets a new watch
+                    watched.discard(child)
+                    return False
+                return True
+
+            return on_data
+
+        def on_children(children: list[str]) -> None:  # kazoo thread
+            for child in set(children) - watched:
+                watched.add(child)
+                self.client.DataWatch(f"{self.views_path}/{child}", watcher(child))
+
+        await loop.run_in_executor(None, self.client.ChildrenWatch, self.views_path,
+                                   on_children)
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -251,11 +299,12 @@ class ZkStore:
         except KazooException as exc:
             raise StoreError(_describe(exc)) from exc
 
-    def _watch(self, path: str, callback: Callable[[bytes | None], None]) -> None:
-        self._watch_with_version(path, lambda raw, _version: callback(raw))
+    async def _watch(self, path: str, callback: Callable[[bytes | None, int], None]) -> None:
+        """Watch a node's data; ``callback(data, znode_version)`` runs on the loop.
 
-    def _watch_with_version(self, path: str,
-                            callback: Callable[[bytes | None, int], None]) -> None:
+        kazoo's DataWatch reads the node once when it is set up, a blocking call: done from
+        an executor thread, never on the loop.
+        """
         loop = self._loop
         assert loop is not None, "start() first"
 
@@ -263,7 +312,12 @@ class ZkStore:
             version = stat.version if stat is not None else -1
             loop.call_soon_threadsafe(callback, data, version)
 
-        self.client.DataWatch(path, fire)
+        await loop.run_in_executor(None, self.client.DataWatch, path, fire)
+
+
+def node_name(node_id: str) -> str:
+    """A replica's node id as one ZooKeeper path segment."""
+    return node_id.replace("/", "_") or "_"
 
 
 def _parse(raw: bytes) -> Decided:

@@ -99,7 +99,47 @@ def test_no_automatic_failback() -> None:
     assert decide(view(primary="b", a=H, b=H), 0.0).action is Action.NONE
 
 
+def voted(primary_failing: int, b_healthy: int, replicas: int = 3,
+          quorum: int | None = None) -> ServiceView:
+    members = (MemberView("a", 100, X, failing_votes=primary_failing, healthy_votes=0),
+               MemberView("b", 50, H, failing_votes=0, healthy_votes=b_healthy))
+    return ServiceView("web", "a", members, replicas=replicas, quorum=quorum)
+
+
+def test_the_leader_alone_seeing_a_failure_moves_nothing() -> None:
+    d = decide(voted(primary_failing=1, b_healthy=3), 0.0)
+    assert (d.action, d.reason) == (Action.NONE, Reason.QUORUM_NOT_REACHED)
+    assert d.evidence["votes"] == {"failing": 1, "replicas": 3, "required": 2}
+
+
+def test_a_majority_seeing_it_fails_over() -> None:
+    d = decide(voted(primary_failing=2, b_healthy=3), 0.0)
+    assert (d.action, d.target) == (Action.FAILOVER, "b")
+
+
+def test_the_candidate_must_be_healthy_in_a_majority_view() -> None:
+    d = decide(voted(primary_failing=3, b_healthy=1), 0.0)
+    assert d.reason is Reason.CANDIDATE_NOT_CONFIRMED
+
+
+def test_explicit_quorum_and_a_single_replica() -> None:
+    assert decide(voted(1, 2, quorum=1), 0.0).action is Action.FAILOVER
+    assert decide(voted(2, 3, quorum=3), 0.0).reason is Reason.QUORUM_NOT_REACHED
+    assert decide(voted(1, 1, replicas=1), 0.0).action is Action.FAILOVER
+
+
 healths = st.sampled_from(list(Health))
+
+
+@given(replicas=st.integers(1, 7), failing=st.integers(0, 7), healthy=st.integers(0, 7),
+       quorum=st.none() | st.integers(1, 7))
+def test_quorum_invariant(replicas: int, failing: int, healthy: int,
+                          quorum: int | None) -> None:
+    failing, healthy = min(failing, replicas), min(healthy, replicas)
+    d = decide(voted(failing, healthy, replicas, quorum), 0.0)
+    if d.action is Action.FAILOVER:
+        assert failing >= (quorum if quorum is not None else replicas // 2 + 1)
+        assert healthy >= replicas // 2 + 1
 
 
 @given(a=healths, b=healths, c=healths, mode=st.sampled_from(list(Mode)),

@@ -1,0 +1,68 @@
+"""Quorum: three replicas, and a primary that fails only for the replicas we name (probes
+carry X-Failover-Node), as when one controller's network to the primary breaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.sandbox import Controller, wait_for
+from tests.integration.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def web_a(controller: Controller) -> dict[str, Any]:
+    member: dict[str, Any] = controller.status()["services"]["web"]["members"]["web-a"]
+    return member
+
+
+def node(controller: Controller) -> str:
+    name: str = controller.status()["node"]
+    return name
+
+
+def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
+        cluster: Cluster) -> None:
+    cluster.start(controllers=3)
+    leader = cluster.leader()
+    cluster.web("web-a").set_mode(fail_for=[node(leader)])
+    wait_for(lambda: leader.status()["services"]["web"]["split_view"], 10, "split view")
+    assert web_a(leader)["health"] == "degraded"
+    assert web_a(leader)["votes"] == {"failing": 1, "healthy": 2, "replicas": 3}
+    [event] = leader.events("split_view")
+    assert "1 of 3 replicas" in event["summary"]
+    assert cluster.route()["primary"] == "web-a"
+    assert cluster.promotions("web-b") == []
+    # A second replica agrees: that is a majority, and it fails over, once.
+    follower = cluster.followers()[0]
+    cluster.web("web-a").set_mode(fail_for=[node(leader), node(follower)])
+    cluster.wait_primary("web-b")
+    assert len(cluster.promotions("web-b")) == 1
+    started = leader.events("failover_started")[-1]
+    assert started["evidence"]["votes"]["failing"] >= 2
+
+
+def test_a_killed_replica_stops_counting(cluster: Cluster) -> None:
+    cluster.start(controllers=3, session_timeout=2.0)
+    leader = cluster.leader()
+    doomed, other = cluster.followers()
+    cluster.web("web-a").set_mode(fail_for=[node(doomed)])
+    wait_for(lambda: web_a(leader)["votes"]["failing"] == 1, 10, "the doomed replica's vote")
+    doomed.process.kill()
+    wait_for(lambda: web_a(leader)["votes"] == {"failing": 0, "healthy": 2, "replicas": 2}, 10,
+             "the dead replica's view to drop out")
+    # Two live replicas: the majority is two, and both must see it.
+    cluster.web("web-a").set_mode(fail_for=[node(leader)])
+    wait_for(lambda: leader.status()["services"]["web"]["split_view"], 10, "split view")
+    cluster.web("web-a").set_mode(fail_for=[node(leader), node(other)])
+    cluster.wait_primary("web-b")
+
+
+def test_quorum_one_acts_on_the_leader_view_alone(cluster: Cluster) -> None:
+    cluster.start(controllers=3, policy={"quorum": 1})
+    leader = cluster.leader()
+    cluster.web("web-a").set_mode(fail_for=[node(leader)])
+    cluster.wait_primary("web-b")
+    assert len(cluster.promotions("web-b")) == 1
