@@ -9,8 +9,9 @@ and over --takeovers each:
   takeover/kill   SIGKILL of the leading controller -> the other replica leads
   takeover/term   SIGTERM of the leading controller -> the other replica leads
 
-    python bench/failover.py --runs 20 --fast-interval 0.025
-    python bench/failover.py --runs 20 --fast-interval 0.1
+    python bench/failover.py --runs 20 --fast-interval 0.025 --replicas 1
+    python bench/failover.py --runs 20 --fast-interval 0.025 --replicas 3   # quorum: majority
+    python bench/failover.py --runs 20 --fast-interval 0.1 --replicas 3
 """
 
 from __future__ import annotations
@@ -52,11 +53,14 @@ def main() -> int:
     parser.add_argument("--fast-interval", type=float, default=0.025)
     parser.add_argument("--fall", type=int, default=3)
     parser.add_argument("--session-timeout", type=float, default=2.0)
+    parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--quorum", default="majority", help="majority, or a number")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     policy = {"interval": args.interval, "fast_interval": args.fast_interval, "timeout": 0.5,
-              "degraded_latency": 0.25, "fall": args.fall, "rise": 2, "cooldown": 0}
+              "degraded_latency": 0.25, "fall": args.fall, "rise": 2, "cooldown": 0,
+              "quorum": args.quorum if args.quorum == "majority" else int(args.quorum)}
     with Sandbox() as box:
         zk, server = box.zookeeper(), box.redis()
         webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
@@ -64,7 +68,7 @@ def main() -> int:
                    "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
         configs = {name: controller_config(zk, server.url, "bench", [service], name,
                                            session_timeout=args.session_timeout)
-                   for name in ("r1", "r2")}
+                   for name in (f"r{i + 1}" for i in range(args.replicas))}
         controllers = {name: box.controller(name, cfg) for name, cfg in configs.items()}
         client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
         wait_for(lambda: client.hget("failover:route:web", "primary") == "web-a", 30,
@@ -82,20 +86,22 @@ def main() -> int:
             print(f"run {run + 1:2}: kill-to-route {route_ms:6.1f} ms, "
                   f"repoint {repoint[-1]:5.1f} ms", file=sys.stderr)
 
+        takeovers = args.takeovers if args.replicas > 1 else 0
         takeover_kill = [takeover(controllers, configs, box, kill=True)
-                         for _ in range(args.takeovers)]
+                         for _ in range(takeovers)]
         takeover_term = [takeover(controllers, configs, box, kill=False)
-                         for _ in range(args.takeovers)]
+                         for _ in range(takeovers)]
 
     print(f"failover: interval {args.interval} s, fast_interval {args.fast_interval} s, "
-          f"fall {args.fall}, 2 replicas, http promote+fence hooks, "
-          f"session timeout {args.session_timeout} s")
+          f"fall {args.fall}, {args.replicas} replica(s), quorum {args.quorum}, "
+          f"http promote+fence hooks, session timeout {args.session_timeout} s")
     print(summary("kill-to-route", kill_to_route))
     print(summary("repoint", repoint))
     for name, values in steps.items():
         print(summary(f"  step {name}", values))
-    print(summary("takeover/kill", takeover_kill))
-    print(summary("takeover/term", takeover_term))
+    if takeovers:
+        print(summary("takeover/kill", takeover_kill))
+        print(summary("takeover/term", takeover_term))
     return 0
 
 
@@ -147,14 +153,17 @@ def find_leader(controllers: list[Controller]) -> Controller:
 def takeover(controllers: dict[str, Controller], configs: dict[str, dict[str, Any]],
              box: Sandbox, kill: bool) -> float:
     leader = find_leader(list(controllers.values()))
-    other = next(c for c in controllers.values() if c is not leader)
-    wait_for(lambda: other.status()["services"]["web"]["primary"] is not None, 10, "follower")
+    others = [c for c in controllers.values() if c is not leader]
+    for other in others:
+        wait_for(lambda o=other: o.status()["services"]["web"]["primary"] is not None, 10,
+                 "follower")
     started = time.monotonic()
     if kill:
         leader.process.kill()
     else:
         leader.process.signal(15)
-    wait_for(lambda: other.status()["leader"], 30, "takeover", interval=0.002)
+    wait_for(lambda: any(o.status()["leader"] for o in others), 30, "takeover",
+             interval=0.002)
     elapsed = (time.monotonic() - started) * 1000
     leader.process.stop()
     name = next(n for n, c in controllers.items() if c is leader)
