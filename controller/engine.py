@@ -212,14 +212,24 @@ class Engine:
 
     def _own_view(self) -> dict[str, Any]:
         members = {}
+        wall_minus_mono = time.time() - time.monotonic()  # health.since is monotonic
         for (service, member), prober in self.probes.probers.items():
             state, last = prober.state, prober.state.last
             members[f"{service}/{member}"] = {
                 "health": str(state.health),
+                "since": round(state.since + wall_minus_mono, 3) if state.since else None,
                 "latency_ms": round(last.latency * 1000, 1) if last else None,
                 "detail": last.detail if last else None,
             }
         return {"node": self.node_id, "at": time.time(), "members": members}
+
+    def views_of(self, service: str, member: str) -> dict[str, str]:
+        """Each live replica's verdict on one member, ours included: the split view."""
+        seen = {self.node_id: str(self.probes.health(service, member).health)}
+        for view in self.views.values():
+            verdict = view.get("members", {}).get(f"{service}/{member}", {}).get("health")
+            seen[str(view.get("node"))] = verdict or "unknown"
+        return seen
 
     def votes(self, service: str, member: str) -> tuple[int, int, int]:
         """(replicas seeing it failing, seeing it healthy, live replicas), ours included."""
@@ -686,6 +696,7 @@ class Engine:
                     "unfenced": bool(state.decided and member.name in state.decided.unfenced),
                     "votes": dict(zip(("failing", "healthy", "replicas"),
                                       self.votes(name, member.name), strict=True)),
+                    "views": self.views_of(name, member.name),
                 }
             redundant = any(m.health is Health.HEALTHY and not m.unfenced
                             for m in view.members if m.name != view.primary)

@@ -31,6 +31,8 @@ def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
     wait_for(lambda: leader.status()["services"]["web"]["split_view"], 10, "split view")
     assert web_a(leader)["health"] == "degraded"
     assert web_a(leader)["votes"] == {"failing": 1, "healthy": 2, "replicas": 3}
+    assert sorted(web_a(leader)["views"].values()) == ["degraded", "healthy", "healthy"]
+    assert web_a(leader)["views"][node(leader)] == "degraded"
     [event] = leader.events("split_view")
     assert "1 of 3 replicas" in event["summary"]
     assert cluster.route()["primary"] == "web-a"
