@@ -1,0 +1,174 @@
+"""The Helm chart, rendered and linted by real Helm (helm-python-sdk embeds Helm's Go SDK),
+every object validated against the Kubernetes schemas, no cluster needed."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from helm_python.chart import Chart, lint
+from helm_python.errors import HelmError
+
+from config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "failover-controller"
+EXAMPLE = yaml.safe_load((CHART / "examples" / "production-values.yaml").read_text())
+KUBERNETES = kubernetes_validate.latest_version()
+CRD_KINDS = {"ServiceMonitor"}  # not in the core schemas; checked by shape below
+
+
+def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    manifests = Chart.load(CHART).render(values or {}, name="rel", namespace="ops")
+    objects = []
+    for path, text in manifests.items():
+        if path.endswith(".txt"):
+            continue
+        objects += [doc for doc in yaml.safe_load_all(text) if doc]
+    return objects
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    [found] = [o for o in objects if o["kind"] == kind]
+    return found
+
+
+def validate_all(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        if obj["kind"] in CRD_KINDS:
+            assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            continue
+        kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+
+
+VARIATIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "api-token": {"auth": {"apiToken": "s3cret", "redisPassword": "r"}},
+    "existing-secret": {"auth": {"existingSecret": "mine"}},
+    "service-monitor": {"serviceMonitor": {"enabled": True}},
+    "network-policy": {"networkPolicy": {"enabled": True}},
+    "five-replicas-hard-anti-affinity": {"replicaCount": 5, "podAntiAffinity": "hard"},
+    "extra-env": {"extraEnv": [{"name": "FAILOVER_LOG_LEVEL", "value": "debug"}]},
+    "example-values": EXAMPLE,
+}
+
+
+@pytest.mark.parametrize("name", VARIATIONS)
+def test_renders_valid_kubernetes_objects(name: str) -> None:
+    objects = render(VARIATIONS[name])
+    validate_all(objects)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget"} <= kinds
+
+
+def test_lint_is_clean() -> None:
+    for values in (None, EXAMPLE):
+        report = lint(CHART, values, strict=True)
+        problems = [m for m in report["messages"] if m["severity"] >= 2]
+        assert not problems and not report["errors"], report
+
+
+def test_deployment_defaults_are_production_safe() -> None:
+    objects = render()
+    deployment = by_kind(objects, "Deployment")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    [container] = pod["containers"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]}}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["terminationGracePeriodSeconds"] >= 10
+    env = {e["name"]: e for e in container["env"]}
+    assert env["FAILOVER_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "checksum/config" in spec["template"]["metadata"]["annotations"]
+    assert by_kind(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_a_config_change_rolls_the_pods() -> None:
+    def checksum(values: dict[str, Any]) -> str:
+        deployment = by_kind(render(values), "Deployment")
+        return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    changed = yaml.safe_load(yaml.safe_dump(Chart.load(CHART).values))["config"]
+    changed["cluster"] = "other"
+    assert checksum({}) != checksum({"config": changed})
+
+
+def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> None:
+    objects = render(EXAMPLE)
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    pod = by_kind(objects, "Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    assert volume["secret"]["secretName"] == "failover-secrets"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["FAILOVER_API__TOKEN_FILE"] == "/run/secrets/failover/api-token"
+    assert env["FAILOVER_REDIS__PASSWORD_FILE"] == "/run/secrets/failover/redis-password"
+    assert "FAILOVER_ZOOKEEPER__PASSWORD_FILE" not in env
+
+
+@pytest.mark.parametrize(("bad", "where"), [
+    ({"replicaCount": "three"}, "/replicaCount"),
+    ({"replicaCount": 0}, "/replicaCount"),
+    ({"unknownTopLevel": 1}, "unknownTopLevel"),
+    ({"image": {"repository": ""}}, "/image/repository"),
+    ({"podAntiAffinity": "sometimes"}, "/podAntiAffinity"),
+    ({"service": {"port": 70000}}, "/service/port"),
+    ({"auth": {"apiToken": 5}}, "/auth/apiToken"),
+])
+def test_schema_rejects_bad_values_naming_the_key(bad: dict[str, Any], where: str) -> None:
+    chart = Chart.load(CHART)
+    with pytest.raises(HelmError, match=where):
+        chart.validate_schema(chart.merge_values(bad))
+
+
+@pytest.mark.parametrize("name", ["defaults", "api-token", "example-values"])
+def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> None:
+    """The ConfigMap plus the pod's environment, as the container would see them."""
+    objects = render(VARIATIONS[name])
+    (tmp_path / "config.yaml").write_text(by_kind(objects, "ConfigMap")["data"]["config.yaml"])
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for secret in (o for o in objects if o["kind"] == "Secret"):
+        for key, value in secret["data"].items():
+            (secrets / key).write_bytes(base64.b64decode(value))
+    if name == "example-values":  # the user's own Secret, as they would create it
+        (secrets / "api-token").write_text("token")
+        (secrets / "redis-password").write_text("password")
+    container = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"].replace("/run/secrets/failover", str(secrets))
+           for e in container["env"] if "value" in e}
+    env["FAILOVER_NODE_ID"] = "rel-failover-controller-abc12"
+    config = load_config(tmp_path / "config.yaml", env=env)
+    assert config.node_id == "rel-failover-controller-abc12"
+    assert config.api.listen == "0.0.0.0:8080"
+
+
+def test_failoverctl_version_runs_from_the_built_wheel(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)
+    [wheel] = tmp_path.glob("failover_controller-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"controller/cli.py", "probes/health.py", "config/models.py"} <= set(names)
+    target = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), str(wheel)], check=True, timeout=300)
+    result = subprocess.run([str(target / "bin" / "failoverctl"), "--version"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "failoverctl 0.1.0"
