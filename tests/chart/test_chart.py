@@ -172,3 +172,11 @@ def test_failoverctl_version_runs_from_the_built_wheel(tmp_path: Path) -> None:
                             env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "failoverctl 0.1.0"
+
+
+def test_app_version_matches_the_package() -> None:
+    from controller import __version__
+
+    metadata = Chart.load(CHART).metadata
+    assert metadata["appVersion"] == __version__
+    assert metadata["apiVersion"] == "v2"
