@@ -53,6 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     _api_options(history)
     history.set_defaults(func=cmd_history)
 
+    agent = sub.add_parser("agent", help="make a proxy follow the routes in Redis")
+    kinds = agent.add_subparsers(metavar="PROXY")
+    haproxy = kinds.add_parser("haproxy", help="apply routes to HAProxy's Runtime API")
+    haproxy.add_argument("--redis", required=True, metavar="URL")
+    haproxy.add_argument("--haproxy", required=True, metavar="ADDR",
+                         help="Runtime API: a unix socket path or host:port (level admin)")
+    haproxy.add_argument("--backend", required=True, action="append", metavar="SERVICE=BACKEND")
+    haproxy.add_argument("--key-prefix", default="failover")
+    haproxy.add_argument("--listen", default="127.0.0.1:9101", help="its /healthz and /metrics")
+    haproxy.add_argument("--shutdown-sessions", action="store_true",
+                         help="also cut the sessions of servers put in maintenance")
+    haproxy.add_argument("--resync-interval", type=float, default=2.0)
+    haproxy.add_argument("--staleness-budget", type=float, default=30.0,
+                         help="seconds without Redis before /healthz fails (traffic stays)")
+    haproxy.set_defaults(func=cmd_agent_haproxy)
+
     demo = sub.add_parser("demo", help="local quick start: watch a primary die and traffic move")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -196,6 +212,46 @@ def _table(rows: Sequence[Sequence[object]]) -> None:
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
                                                                         strict=True)).rstrip())
+
+
+def cmd_agent_haproxy(args: argparse.Namespace) -> int:
+    from config.models import split_host_port
+    from controller import logs
+    from controller.haproxy_agent import parse_mappings
+
+    try:
+        mappings = parse_mappings(args.backend)
+        host, port = split_host_port(args.listen)
+    except ValueError as exc:
+        print(f"failoverctl agent haproxy: {exc}", file=sys.stderr)
+        return 2
+    logs.configure("info")
+    return asyncio.run(_agent_haproxy(args, mappings, host, port))
+
+
+async def _agent_haproxy(args: argparse.Namespace, mappings: Any, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from controller.haproxy_agent import HaproxyAgent, HaproxyRuntime
+    from controller.routeclient import RouteWatcher
+
+    watcher = RouteWatcher(args.redis, sorted({m.service for m in mappings}), args.key_prefix)
+    agent = HaproxyAgent(watcher, HaproxyRuntime(args.haproxy), mappings,
+                         shutdown_sessions=args.shutdown_sessions,
+                         resync_interval=args.resync_interval,
+                         staleness_budget=args.staleness_budget)
+    runner = web.AppRunner(agent.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await agent.start()
+    await stop.wait()
+    await agent.close()
+    await runner.cleanup()
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

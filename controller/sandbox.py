@@ -184,6 +184,29 @@ class Sandbox:
                  10, f"sentinel on {port}")
         return sentinel
 
+    # --- HAProxy ------------------------------------------------------------------------
+
+    def haproxy(self, backend: str, servers: dict[str, str]) -> Haproxy:
+        """HAProxy with one frontend on a free port and ``backend`` with ``servers``
+        (name -> host:port), its admin socket in the sandbox directory."""
+        if shutil.which("haproxy") is None:
+            raise SandboxError("haproxy is not installed (apt-get install haproxy)")
+        port = free_port()
+        sock = self.dir / f"haproxy-{port}.sock"
+        lines = [
+            "global", f"  stats socket {sock} level admin", "defaults", "  mode http",
+            "  timeout connect 500ms", "  timeout client 5s", "  timeout server 5s",
+            "  retries 0", "frontend fe", f"  bind {LOOPBACK}:{port}",
+            f"  default_backend {backend}", f"backend {backend}",
+        ]
+        lines += [f"  server {name} {address}" for name, address in servers.items()]
+        conf = self.dir / f"haproxy-{port}.cfg"
+        conf.write_text("\n".join(lines) + "\n")
+        proxy = Haproxy(self.spawn(f"haproxy-{port}", ["haproxy", "-f", str(conf), "-db"]),
+                        port, sock)
+        proxy.wait_ready()
+        return proxy
+
     # --- web members and controllers ----------------------------------------------------
 
     def web(self, name: str, port: int | None = None) -> Web:
@@ -244,6 +267,32 @@ class Redis:
 
     def restart(self) -> None:
         self.process.kill()
+        self.process.start()
+        self.wait_ready()
+
+
+class Haproxy:
+    def __init__(self, process: Process, port: int, socket_path: Path) -> None:
+        self.process, self.port, self.socket = process, port, socket_path
+        self.url = f"http://{LOOPBACK}:{port}"
+
+    def wait_ready(self, timeout: float = 10) -> None:
+        wait_for(lambda: self.socket.exists() and self.command("show info"), timeout,
+                 f"HAProxy on {self.port}")
+
+    def command(self, line: str) -> str:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            sock.connect(str(self.socket))
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.socket.unlink(missing_ok=True)
         self.process.start()
         self.wait_ready()
 

@@ -1,0 +1,191 @@
+"""``failoverctl agent haproxy``: make HAProxy follow the routes in Redis.
+
+Runs beside HAProxy and talks to its Runtime API (a unix socket or host:port, ``level
+admin``). Every newer route is applied at once (follower.py decides what is newer;
+plan_haproxy what to send). The same plan also runs on a timer against HAProxy's actual
+state, so a reloaded or restarted HAProxy, which comes back with its configured servers,
+is put right within ``resync_interval``. On start it syncs before anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from controller.follower import Route, parse_servers_state, plan_haproxy
+from controller.routeclient import RouteWatcher
+
+log = structlog.get_logger("haproxy_agent")
+ERRORS = ("No such", "Unknown", "Require", "Permission denied", "Invalid", "unknown")
+
+
+class RuntimeError_(Exception):
+    """HAProxy's Runtime API could not be reached or refused a command."""
+
+
+class HaproxyRuntime:
+    """One short connection per command (HAProxy's non-interactive mode), with a timeout."""
+
+    def __init__(self, address: str, timeout: float = 1.0) -> None:
+        self.address, self._timeout = address, timeout
+
+    async def command(self, line: str) -> str:
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self.address.startswith("/"):
+                    reader, writer = await asyncio.open_unix_connection(self.address)
+                else:
+                    host, _, port = self.address.rpartition(":")
+                    reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                try:
+                    writer.write(line.encode() + b"\n")
+                    await writer.drain()
+                    answer = (await reader.read()).decode(errors="replace")
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as exc:
+            raise RuntimeError_(f"HAProxy {self.address}: {type(exc).__name__}: {exc}") from exc
+        if answer.strip().startswith(ERRORS):
+            raise RuntimeError_(f"HAProxy refused {line!r}: {answer.strip()}")
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    service: str
+    backend: str
+
+
+class HaproxyAgent:
+    def __init__(self, watcher: RouteWatcher, runtime: HaproxyRuntime, mappings: list[Mapping],
+                 shutdown_sessions: bool = False, resync_interval: float = 2.0,
+                 staleness_budget: float = 30.0) -> None:
+        self.watcher, self.runtime, self.mappings = watcher, runtime, mappings
+        # Per backend, fixed on the first apply: servers named like members ("named"), or
+        # one server that takes the primary's address ("address").
+        self._named: dict[str, bool] = {}
+        self._shutdown, self._resync, self.budget = shutdown_sessions, resync_interval, \
+            staleness_budget
+        self._lock = asyncio.Lock()  # one apply at a time, so plans see HAProxy's real state
+        self.applied: dict[str, Route] = {}
+        self.registry = r = CollectorRegistry()
+        self.m_version = Gauge("failover_agent_applied_version", "Route version applied.",
+                               ["service"], registry=r)
+        self.m_epoch = Gauge("failover_agent_applied_epoch", "Route epoch applied.",
+                             ["service"], registry=r)
+        self.m_staleness = Gauge("failover_agent_staleness_seconds",
+                                 "Seconds since Redis last answered.", ["service"], registry=r)
+        self.m_apply = Histogram(
+            "failover_agent_apply_seconds", "From hearing a newer route to HAProxy applying it.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1), registry=r)
+        self.m_errors = Counter("failover_agent_haproxy_errors_total",
+                                "Runtime API errors.", registry=r)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.watcher.start()
+        await self.sync_all()  # before anything else: HAProxy matches Redis now
+        self.watcher.on_change(self._on_route)
+        self._task = asyncio.create_task(self._resync_loop(), name="haproxy-resync")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.watcher.close()
+
+    def _on_route(self, service: str, route: Route) -> None:
+        heard = time.monotonic()
+        for mapping in self.mappings:
+            if mapping.service == service:
+                asyncio.get_running_loop().create_task(self._apply(mapping, route, heard))
+
+    async def sync_all(self) -> None:
+        for mapping in self.mappings:
+            route = self.watcher.current(mapping.service)
+            if route is not None:
+                await self._apply(mapping, route, time.monotonic())
+
+    async def _apply(self, mapping: Mapping, route: Route, heard: float) -> None:
+        async with self._lock:
+            try:
+                state = await self.runtime.command(f"show servers state {mapping.backend}")
+                servers = parse_servers_state(state)
+                if not servers:
+                    raise RuntimeError_(f"backend {mapping.backend!r} has no servers")
+                names = frozenset(s.name for s in servers)
+                named = self._named.setdefault(mapping.backend, route.primary in names)
+                if named and route.primary not in names:
+                    raise RuntimeError_(f"backend {mapping.backend!r} has no server named "
+                                        f"{route.primary!r}; left as it is")
+                commands = plan_haproxy(mapping.backend, servers, route,
+                                        names if named else frozenset(), self._shutdown)
+                for line in commands:
+                    await self.runtime.command(line)
+            except RuntimeError_ as exc:
+                self.m_errors.inc()
+                log.error("haproxy_apply_failed", service=mapping.service,
+                          backend=mapping.backend, error=str(exc))
+                return
+        if commands:
+            self.m_apply.observe(time.monotonic() - heard)
+            log.info("haproxy_applied", service=mapping.service, backend=mapping.backend,
+                     primary=route.primary, epoch=route.epoch, version=route.version,
+                     commands=commands)
+        self.applied[mapping.service] = route
+        self.m_version.labels(mapping.service).set(route.version)
+        self.m_epoch.labels(mapping.service).set(route.epoch)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync)
+            for mapping in self.mappings:
+                staleness = self.watcher.staleness(mapping.service)
+                if staleness is not None:
+                    self.m_staleness.labels(mapping.service).set(staleness)
+            await self.sync_all()
+
+    def healthy(self) -> tuple[bool, dict[str, object]]:
+        detail: dict[str, object] = {}
+        ok = True
+        for mapping in self.mappings:
+            staleness = self.watcher.staleness(mapping.service)
+            route = self.applied.get(mapping.service)
+            fresh = staleness is not None and staleness <= self.budget
+            ok = ok and fresh and route is not None
+            detail[mapping.service] = {
+                "backend": mapping.backend, "primary": route.primary if route else None,
+                "version": route.version if route else None,
+                "staleness_s": None if staleness is None else round(staleness, 3)}
+        return ok, detail
+
+    def app(self) -> web.Application:
+        async def healthz(request: web.Request) -> web.Response:
+            ok, detail = self.healthy()
+            return web.json_response({"healthy": ok, "services": detail},
+                                     status=200 if ok else 503)
+
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(body=generate_latest(self.registry),
+                                headers={"Content-Type": "text/plain; version=0.0.4"})
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/metrics", metrics)
+        return app
+
+
+def parse_mappings(specs: list[str]) -> list[Mapping]:
+    """``SERVICE=BACKEND`` pairs; raise ValueError naming the bad one."""
+    mappings = []
+    for spec in specs:
+        service, sep, backend = spec.partition("=")
+        if not sep or not service or not backend:
+            raise ValueError(f"--backend {spec!r}: expected SERVICE=BACKEND")
+        mappings.append(Mapping(service, backend))
+    return mappings

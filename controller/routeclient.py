@@ -1,0 +1,137 @@
+"""RouteWatcher: follow the routes in Redis from an application or an agent.
+
+    watcher = RouteWatcher("redis://redis:6379/0", ["web"])
+    await watcher.start()
+    address = watcher.address("web")            # the primary's host:port, or None
+    async for route in watcher.changes("web"):  # every newer route, as it is applied
+        ...
+
+It subscribes to each service's channel and also re-reads the route hash periodically and
+after every reconnect, so a missed message never leaves it stale. It applies only routes
+newer than the last one (by epoch and version), and keeps the last one when Redis is
+unreachable, reporting how stale it is (``staleness``); see follower.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import RedisError
+
+from controller.follower import Following, Route
+
+log = structlog.get_logger("routeclient")
+Listener = Callable[[str, Route], None]
+
+
+class RouteWatcher:
+    def __init__(self, redis_url: str, services: list[str], key_prefix: str = "failover",
+                 reread_interval: float = 1.0, timeout: float = 1.0) -> None:
+        self._client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout,
+                                               socket_connect_timeout=timeout)
+        self._prefix, self._interval, self._timeout = key_prefix, reread_interval, timeout
+        self._state = {s: Following() for s in services}
+        self._listeners: list[Listener] = []
+        self._queues: dict[str, list[asyncio.Queue[Route]]] = {s: [] for s in services}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._first_read = asyncio.Event()
+
+    def key(self, service: str) -> str:
+        return f"{self._prefix}:route:{service}"
+
+    def on_change(self, listener: Listener) -> None:
+        """Call ``listener(service, route)`` for every newer route, on the loop."""
+        self._listeners.append(listener)
+
+    async def start(self, wait: float = 5.0) -> None:
+        """Start following; wait (bounded) for a first read of every route."""
+        self._tasks = [asyncio.create_task(self._subscribe(), name="route-subscribe"),
+                       asyncio.create_task(self._reread_loop(), name="route-reread")]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_read.wait(), wait)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.aclose()
+
+    def current(self, service: str) -> Route | None:
+        return self._state[service].applied
+
+    def address(self, service: str) -> str | None:
+        route = self.current(service)
+        return route.address if route else None
+
+    def staleness(self, service: str) -> float | None:
+        """Seconds since Redis last answered about ``service`` (None: never)."""
+        return self._state[service].staleness(time.monotonic())
+
+    async def changes(self, service: str) -> AsyncIterator[Route]:
+        queue: asyncio.Queue[Route] = asyncio.Queue()
+        self._queues[service].append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._queues[service].remove(queue)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _offer(self, service: str, route: Route | None) -> None:
+        state = self._state[service].heard(time.monotonic())
+        state, newer = state.offer(route)
+        self._state[service] = state
+        if newer and route is not None:
+            log.info("route_applied", service=service, primary=route.primary,
+                     epoch=route.epoch, version=route.version)
+            for listener in self._listeners:
+                listener(service, route)
+            for queue in self._queues[service]:
+                queue.put_nowait(route)
+
+    async def reread(self) -> None:
+        """Read every route hash now (also after a reconnect)."""
+        for service in self._state:
+            async with asyncio.timeout(self._timeout * 2):
+                fields = await self._client.hgetall(self.key(service))
+            decoded = {_text(k): _text(v) for k, v in fields.items()}
+            self._offer(service, Route.parse(decoded) if decoded else None)
+        self._first_read.set()
+
+    async def _reread_loop(self) -> None:
+        while True:
+            try:
+                await self.reread()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("route_reread_failed", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(self._interval)
+
+    async def _subscribe(self) -> None:
+        channels = {self.key(s): s for s in self._state}
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(*channels)
+                await self.reread()  # catch up on whatever was published while away
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=1.0)
+                    if message and message.get("type") == "message":
+                        channel = _text(message["channel"])
+                        self._offer(channels[channel], Route.from_message(message["data"]))
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("route_subscription_lost", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.2)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
