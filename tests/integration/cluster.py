@@ -87,10 +87,11 @@ class RouteObserver:
 
 
 class Cluster:
-    def __init__(self, sandbox: Sandbox, zk: ZooKeeper, name: str) -> None:
+    def __init__(self, sandbox: Sandbox, zk: ZooKeeper, name: str,
+                 redis_args: tuple[str, ...] = ()) -> None:
         self.sandbox, self.zk = sandbox, zk
         self.name = re.sub(r"[^A-Za-z0-9_.-]", "-", name)
-        self.redis = sandbox.redis()
+        self.redis = sandbox.redis(extra=redis_args)
         self.webs: dict[str, Web] = {}
         self.controllers: list[Controller] = []
         self.observer: RouteObserver | None = None
@@ -98,7 +99,8 @@ class Cluster:
     def start(self, controllers: int = 2, policy: dict[str, Any] | None = None,
               session_timeout: float = 2.0, redis_block: dict[str, Any] | None = None,
               fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b"),
-              zookeeper_block: dict[str, Any] | None = None) -> None:
+              zookeeper_block: dict[str, Any] | None = None,
+              service_block: dict[str, Any] | None = None) -> None:
         for name in members:
             self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
@@ -107,7 +109,8 @@ class Cluster:
             entry = self.webs[name].member(priority=100 - i, fence=fence)
             entry["name"] = name
             member_entries.append(entry)
-        self.services = [{"name": "web", "policy": self.policy, "members": member_entries}]
+        self.services = [{"name": "web", "policy": self.policy, "members": member_entries,
+                          **(service_block or {})}]
         for i in range(controllers):
             config = controller_config(self.zk, self.redis.url, self.name, self.services,
                                        f"c{i}", session_timeout=session_timeout)
