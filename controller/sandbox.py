@@ -198,8 +198,11 @@ class Sandbox:
         sock = self.dir / f"haproxy-{port}.sock"
         lines = [
             "global", f"  stats socket {sock} level admin", "defaults", "  mode http",
-            "  timeout connect 500ms", "  timeout client 5s", "  timeout server 5s",
-            "  retries 0", "frontend fe", f"  bind {LOOPBACK}:{port}",
+            # A refused connect is retried after `timeout connect`, on whichever server is
+            # ready by then: requests caught by a failover wait instead of failing.
+            "  timeout connect 250ms", "  timeout client 5s", "  timeout server 5s",
+            "  retries 3", "  option redispatch 1",
+            "frontend fe", f"  bind {LOOPBACK}:{port}",
             f"  default_backend {backend}", f"backend {backend}",
         ]
         lines += [f"  server {name} {address}" for name, address in servers.items()]
