@@ -1,0 +1,72 @@
+"""RouteWatcher, the client applications use: newer routes only, survives Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+
+from controller.follower import Route
+from controller.routeclient import RouteWatcher
+from controller.sandbox import Sandbox
+
+pytestmark = pytest.mark.integration
+A = Route("web-a", "10.0.0.1:80", 1, 1, "initial")
+B = Route("web-b", "10.0.0.2:80", 2, 2, "failover")
+
+
+def fields(route: Route) -> dict[str, str]:
+    return {"primary": route.primary, "address": route.address, "epoch": str(route.epoch),
+            "version": str(route.version), "reason": route.reason}
+
+
+async def until(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def test_route_watcher_follows_ignores_stale_and_keeps_the_last_route(sandbox: Sandbox) -> None:
+    server = sandbox.redis()
+
+    def write_hash(route: Route) -> None:
+        server.command("HSET", "failover:route:web", *[x for kv in fields(route).items()
+                                                       for x in kv])
+
+    def publish(route: Route) -> None:
+        server.command("PUBLISH", "failover:route:web", json.dumps(fields(route)))
+
+    async def scenario() -> None:
+        write_hash(A)
+        watcher = RouteWatcher(server.url, ["web"], reread_interval=0.1, timeout=0.3)
+        await watcher.start()
+        try:
+            assert watcher.current("web") == A and watcher.address("web") == "10.0.0.1:80"
+            changes = watcher.changes("web")
+            next_change = asyncio.ensure_future(anext(changes))
+            await asyncio.sleep(0)  # let the iterator start listening
+            publish(B)  # only the PUBLISH announces B: it must come from the message
+            assert await asyncio.wait_for(next_change, 5) == B
+            # A replayed message and an old hash change nothing, across re-reads.
+            publish(A)
+            write_hash(A)
+            written = time.monotonic()
+            staleness = watcher.staleness  # a re-read after `written` resets it
+            await until(lambda: time.monotonic() - (staleness("web") or 0) > written + 0.05,
+                        5, "a re-read of the old hash")
+            assert watcher.current("web") == B
+            # Redis goes away: the last route stays, and staleness grows.
+            server.process.kill()
+            await until(lambda: (staleness("web") or 0) > 0.5, 5, "staleness to grow")
+            assert watcher.current("web") == B
+        finally:
+            await watcher.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.process.stop()
