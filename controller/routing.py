@@ -21,6 +21,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from config.models import RedisConfig, ServiceConfig, split_host_port
+from controller.follower import Route
 from controller.records import Decided
 
 T = TypeVar("T")
@@ -83,18 +84,6 @@ class PublishOutcome:
         return self.outcome.startswith("stale")
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A route as read back from Redis."""
-
-    primary: str
-    address: str
-    epoch: int
-    version: int
-    reason: str
-    updated_at: float
-
-
 class RouteStore:
     def __init__(self, config: RedisConfig) -> None:
         self._config = config
@@ -129,13 +118,8 @@ class RouteStore:
         raw = await self._call(lambda: self._client.hgetall(self.route_key(service)))
         if not raw:
             return None
-        fields = {_text(k): _text(v) for k, v in (raw or {}).items()}
-        try:
-            return Route(fields["primary"], fields["address"], int(fields["epoch"]),
-                         int(fields["version"]), fields.get("reason", ""),
-                         float(fields.get("updated_at", 0)))
-        except (KeyError, ValueError):
-            return None  # not ours or damaged: the next publish overwrites it
+        # Not ours or damaged parses as None: the next publish overwrites it.
+        return Route.parse({_text(k): _text(v) for k, v in (raw or {}).items()})
 
     async def record(self, service: str, event: str, **fields: Any) -> None:
         """Append a history entry that is not a route change (failed attempt, dry-run...)."""
