@@ -103,10 +103,7 @@ class Engine:
         session to expire), then stop probing and close connections."""
         self._stopping = True
         self.in_office = False
-        for state in self.services.values():
-            for task in (state.recovery, state.fence_retry):
-                if task is not None:
-                    task.cancel()
+        self._cancel_recoveries("shutting down")  # no hook runs after we resign
         await self.election.stop()
         for task in list(self._tasks):
             task.cancel()
@@ -233,14 +230,9 @@ class Engine:
 
     def votes(self, service: str, member: str) -> tuple[int, int, int]:
         """(replicas seeing it failing, seeing it healthy, live replicas), ours included."""
-        own = self.probes.health(service, member).health
-        failing, healthy = int(own.failing), int(own is Health.HEALTHY)
-        key = f"{service}/{member}"
-        for view in self.views.values():
-            verdict = view.get("members", {}).get(key, {}).get("health")
-            failing += verdict in ("degraded", "down")
-            healthy += verdict == "healthy"
-        return failing, healthy, 1 + len(self.views)
+        verdicts = list(self.views_of(service, member).values())
+        failing = sum(v in ("degraded", "down") for v in verdicts)
+        return failing, verdicts.count("healthy"), len(verdicts)
 
     def _on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
@@ -686,6 +678,8 @@ class Engine:
             members = {}
             for member in state.config.members:
                 health: MemberHealth = self.probes.health(name, member.name)
+                voted = view.member(member.name)
+                assert voted is not None
                 last = health.last
                 members[member.name] = {
                     "health": str(health.health),
@@ -694,8 +688,8 @@ class Engine:
                     "address": member.address,
                     # a former primary whose fence has not succeeded yet: never promoted
                     "unfenced": bool(state.decided and member.name in state.decided.unfenced),
-                    "votes": dict(zip(("failing", "healthy", "replicas"),
-                                      self.votes(name, member.name), strict=True)),
+                    "votes": {"failing": voted.failing, "healthy": voted.healthy,
+                                      "replicas": view.replicas},
                     "views": self.views_of(name, member.name),
                 }
             redundant = any(m.health is Health.HEALTHY and not m.unfenced

@@ -24,7 +24,7 @@ log = structlog.get_logger("haproxy_agent")
 ERRORS = ("No such", "Unknown", "Require", "Permission denied", "Invalid", "unknown")
 
 
-class RuntimeError_(Exception):
+class HaproxyError(Exception):
     """HAProxy's Runtime API could not be reached or refused a command."""
 
 
@@ -49,9 +49,9 @@ class HaproxyRuntime:
                 finally:
                     writer.close()
         except (OSError, TimeoutError) as exc:
-            raise RuntimeError_(f"HAProxy {self.address}: {type(exc).__name__}: {exc}") from exc
+            raise HaproxyError(f"HAProxy {self.address}: {type(exc).__name__}: {exc}") from exc
         if answer.strip().startswith(ERRORS):
-            raise RuntimeError_(f"HAProxy refused {line!r}: {answer.strip()}")
+            raise HaproxyError(f"HAProxy refused {line!r}: {answer.strip()}")
         return answer
 
 
@@ -86,6 +86,7 @@ class HaproxyAgent:
         self.m_errors = Counter("failover_agent_haproxy_errors_total",
                                 "Runtime API errors.", registry=r)
         self._task: asyncio.Task[None] | None = None
+        self._applying: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         await self.watcher.start()
@@ -103,7 +104,10 @@ class HaproxyAgent:
         heard = time.monotonic()
         for mapping in self.mappings:
             if mapping.service == service:
-                asyncio.get_running_loop().create_task(self._apply(mapping, route, heard))
+                # Keep a reference: the loop holds tasks weakly, and an apply must finish.
+                task = asyncio.get_running_loop().create_task(self._apply(mapping, route, heard))
+                self._applying.add(task)
+                task.add_done_callback(self._applying.discard)
 
     async def sync_all(self) -> None:
         for mapping in self.mappings:
@@ -117,17 +121,17 @@ class HaproxyAgent:
                 state = await self.runtime.command(f"show servers state {mapping.backend}")
                 servers = parse_servers_state(state)
                 if not servers:
-                    raise RuntimeError_(f"backend {mapping.backend!r} has no servers")
+                    raise HaproxyError(f"backend {mapping.backend!r} has no servers")
                 names = frozenset(s.name for s in servers)
                 named = self._named.setdefault(mapping.backend, route.primary in names)
                 if named and route.primary not in names:
-                    raise RuntimeError_(f"backend {mapping.backend!r} has no server named "
+                    raise HaproxyError(f"backend {mapping.backend!r} has no server named "
                                         f"{route.primary!r}; left as it is")
                 commands = plan_haproxy(mapping.backend, servers, route,
                                         names if named else frozenset(), self._shutdown)
                 for line in commands:
                     await self.runtime.command(line)
-            except RuntimeError_ as exc:
+            except HaproxyError as exc:
                 self.m_errors.inc()
                 log.error("haproxy_apply_failed", service=mapping.service,
                           backend=mapping.backend, error=str(exc))
