@@ -52,6 +52,7 @@ class Reason(StrEnum):
     QUORUM_NOT_REACHED = "quorum_not_reached"  # too few replicas see the primary failing
     CANDIDATE_NOT_CONFIRMED = "candidate_not_confirmed"  # no majority sees a candidate healthy
     PAUSED = "paused"
+    DRY_RUN = "dry_run"  # would act, but the service only records what it would do
     COOLDOWN = "cooldown"
     RETRY_BACKOFF = "retry_backoff"
 
@@ -141,56 +142,108 @@ def candidates(view: ServiceView) -> tuple[MemberView, ...]:
     return tuple(sorted(eligible, key=lambda m: (-m.priority, m.name)))
 
 
-def decide(view: ServiceView, now: float) -> Decision:
-    if view.primary is None:
-        return Decision(Action.NONE, Reason.NO_DECISION)
-    if view.recovery_in_flight:
-        return Decision(Action.NONE, Reason.RECOVERY_IN_FLIGHT)
+def confirmed(view: ServiceView) -> tuple[MemberView, ...]:
+    """Candidates that a majority of live replicas also see healthy, best first."""
+    return tuple(m for m in candidates(view) if m.healthy >= view.majority)
 
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One condition of the policy, evaluated on its own: ``explain`` shows every one."""
+
+    name: str
+    ok: bool
+    reason: Reason | None = None  # why it blocks (None when ok)
+    evidence: Mapping[str, object] = field(default_factory=dict)
+    until: float | None = None  # a blocking timer's end (cooldown, back-off)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"check": self.name, "ok": self.ok,
+                "reason": None if self.reason is None else str(self.reason),
+                "until": self.until, "evidence": dict(self.evidence)}
+
+
+def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
+    """Every rule of the module docstring, in order, each evaluated whatever the others say.
+
+    ``decide`` acts on the first that blocks; an operator asking "why not?" sees them all.
+    """
     primary = view.member(view.primary)
-    evidence: dict[str, object] = {"primary": view.primary}
+    out = [
+        Check("decision_committed", view.primary is not None,
+              None if view.primary is not None else Reason.NO_DECISION,
+              {"primary": view.primary}),
+        Check("no_recovery_in_flight", not view.recovery_in_flight,
+              Reason.RECOVERY_IN_FLIGHT if view.recovery_in_flight else None),
+    ]
     if primary is None:
-        reason = Reason.PRIMARY_NOT_CONFIGURED
+        out.append(Check("primary_failing", view.primary is not None,
+                         None if view.primary is not None else Reason.NO_DECISION,
+                         {"primary_configured": False}))
     else:
-        evidence["primary_health"] = str(primary.health)
-        evidence["primary_probes"] = list(primary.evidence)
-        if primary.health is Health.HEALTHY:
-            return Decision(Action.NONE, Reason.PRIMARY_HEALTHY, evidence=evidence)
-        if primary.health is Health.UNKNOWN:
-            return Decision(Action.NONE, Reason.PRIMARY_UNKNOWN, evidence=evidence)
-        reason = Reason.PRIMARY_FAILING
-
-    evidence["members"] = {
+        blocked = {Health.HEALTHY: Reason.PRIMARY_HEALTHY,
+                   Health.UNKNOWN: Reason.PRIMARY_UNKNOWN}.get(primary.health)
+        out.append(Check("primary_failing", blocked is None, blocked,
+                         {"primary_health": str(primary.health),
+                          "primary_probes": list(primary.evidence)}))
+        votes = {"failing": primary.failing, "replicas": view.replicas,
+                 "required": view.required}
+        enough = primary.failing >= view.required
+        out.append(Check("quorum", enough, None if enough else Reason.QUORUM_NOT_REACHED,
+                         {"votes": votes}))
+    members = {
         m.name: {"health": str(m.health), "unfenced": m.unfenced, "priority": m.priority,
                  "excluded": m.name in view.excluded, "healthy_votes": m.healthy}
         for m in view.members
         if m.name != view.primary
     }
-    if primary is not None:
-        evidence["votes"] = {"failing": primary.failing, "replicas": view.replicas,
-                             "required": view.required}
-        if primary.failing < view.required:
-            return Decision(Action.NONE, Reason.QUORUM_NOT_REACHED, evidence=evidence)
-    own = candidates(view)
-    if not own:
-        return Decision(Action.NONE, Reason.NO_HEALTHY_CANDIDATE, evidence=evidence)
-    ranked = tuple(m for m in own if m.healthy >= view.majority)
-    if not ranked:
-        return Decision(Action.NONE, Reason.CANDIDATE_NOT_CONFIRMED, evidence=evidence)
+    own, ranked = candidates(view), confirmed(view)
+    out.append(Check("healthy_candidate", bool(own),
+                     None if own else Reason.NO_HEALTHY_CANDIDATE,
+                     {"members": members, "candidates": [m.name for m in own]}))
+    out.append(Check("candidate_confirmed", bool(ranked),
+                     None if ranked else Reason.CANDIDATE_NOT_CONFIRMED,
+                     {"confirmed": [m.name for m in ranked], "majority": view.majority}))
+    out.append(Check("mode", view.mode is Mode.AUTO,
+                     {Mode.AUTO: None, Mode.PAUSED: Reason.PAUSED,
+                      Mode.DRY_RUN: Reason.DRY_RUN}[view.mode],
+                     {"mode": str(view.mode)}))
+    cooldown_end = (view.last_recovery_end + view.cooldown
+                    if view.last_recovery_end is not None else None)
+    cooling = cooldown_end is not None and now < cooldown_end
+    out.append(Check("cooldown", not cooling, Reason.COOLDOWN if cooling else None,
+                     {"cooldown_until": cooldown_end} if cooling else {},
+                     cooldown_end if cooling else None))
+    retry_at = (view.last_failed_attempt + view.retry_backoff
+                if view.last_failed_attempt is not None else None)
+    backing_off = retry_at is not None and now < retry_at
+    out.append(Check("retry_backoff", not backing_off,
+                     Reason.RETRY_BACKOFF if backing_off else None,
+                     {"retry_after": retry_at} if backing_off else {},
+                     retry_at if backing_off else None))
+    return tuple(out)
 
-    target, fallbacks = ranked[0].name, tuple(m.name for m in ranked[1:])
-    if view.mode is Mode.PAUSED:
-        return Decision(Action.NONE, Reason.PAUSED, target, fallbacks, evidence=evidence)
-    if view.mode is Mode.DRY_RUN:
-        return Decision(Action.DRY_RUN, reason, target, fallbacks, evidence=evidence)
 
-    if view.last_recovery_end is not None and now < view.last_recovery_end + view.cooldown:
-        wake = view.last_recovery_end + view.cooldown
-        evidence["cooldown_until"] = wake
-        return Decision(Action.WAIT, Reason.COOLDOWN, target, fallbacks, wake, evidence)
-    if view.last_failed_attempt is not None and now < view.last_failed_attempt + view.retry_backoff:
-        wake = view.last_failed_attempt + view.retry_backoff
-        evidence["retry_after"] = wake
-        return Decision(Action.WAIT, Reason.RETRY_BACKOFF, target, fallbacks, wake, evidence)
-
-    return Decision(Action.FAILOVER, reason, target, fallbacks, evidence=evidence)
+def decide(view: ServiceView, now: float) -> Decision:
+    """Act on the first check that blocks; fail over when none does."""
+    ranked = confirmed(view)
+    target = ranked[0].name if ranked else None
+    fallbacks = tuple(m.name for m in ranked[1:])
+    evidence: dict[str, object] = {"primary": view.primary}
+    primary = view.member(view.primary)
+    failing_reason = (Reason.PRIMARY_NOT_CONFIGURED if primary is None
+                      else Reason.PRIMARY_FAILING)
+    for check in checks(view, now):
+        evidence.update(check.evidence)
+        if check.ok:
+            continue
+        assert check.reason is not None
+        if check.reason is Reason.DRY_RUN:
+            return Decision(Action.DRY_RUN, failing_reason, target, fallbacks, evidence=evidence)
+        if check.reason is Reason.PAUSED:
+            return Decision(Action.NONE, Reason.PAUSED, target, fallbacks, evidence=evidence)
+        if check.until is not None:
+            return Decision(Action.WAIT, check.reason, target, fallbacks, check.until, evidence)
+        return Decision(Action.NONE, check.reason, evidence=evidence)
+    assert target is not None  # candidate_confirmed passed
+    return Decision(Action.FAILOVER, failing_reason, target, fallbacks, evidence=evidence)

@@ -63,3 +63,29 @@ class Decided:
             "updated_at": f"{self.updated_at:.3f}",
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """An operator's maintenance pause of one service, as stored in ZooKeeper.
+
+    Probes go on and manual switchovers still work; only automatic failover stops. ``until``
+    (unix seconds) ends it by itself; None holds until resumed.
+    """
+
+    by: str
+    at: float
+    until: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Pause:
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError) as exc:
+            raise RecordError(f"not a pause record: {raw[:120]!r}") from exc

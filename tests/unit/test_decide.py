@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.decide import Action, MemberView, Mode, Reason, ServiceView, decide
+from controller.decide import (
+    Action,
+    MemberView,
+    Mode,
+    Reason,
+    ServiceView,
+    checks,
+    decide,
+)
 from probes.health import Health
 
 H, D, X, U = Health.HEALTHY, Health.DEGRADED, Health.DOWN, Health.UNKNOWN
@@ -163,3 +171,34 @@ def test_invariants_hold_for_every_state(a: Health, b: Health, c: Health, mode: 
         assert d.action is Action.NONE
     if a is Health.HEALTHY:
         assert d.action is Action.NONE
+
+
+def test_explain_shows_every_blocking_condition_with_its_evidence() -> None:
+    v = with_(view(a=X, b=D), mode=Mode.PAUSED, last_recovery_end=100.0)
+    by_name = {c.name: c for c in checks(v, now=130.0)}
+    assert [n for n, c in by_name.items() if not c.ok] == [
+        "healthy_candidate", "candidate_confirmed", "mode", "cooldown"]
+    assert by_name["cooldown"].until == 160.0
+    assert by_name["healthy_candidate"].evidence["members"]["b"]["health"] == "degraded"
+    assert by_name["primary_failing"].evidence["primary_health"] == "down"
+    # decide acts on the first of them
+    assert decide(v, 130.0).reason is Reason.NO_HEALTHY_CANDIDATE
+
+
+@given(a=healths, b=healths, mode=st.sampled_from(list(Mode)), in_flight=st.booleans(),
+       last_end=st.none() | st.floats(0, 200), failed=st.none() | st.floats(0, 200),
+       now=st.floats(0, 400))
+def test_decide_follows_the_first_blocking_check(a: Health, b: Health, mode: Mode,
+                                                 in_flight: bool, last_end: float | None,
+                                                 failed: float | None, now: float) -> None:
+    members = (MemberView("a", 100, a), MemberView("b", 50, b))
+    v = ServiceView("web", "a", members, mode, 60.0, 5.0, last_end, failed, in_flight)
+    blocking = [c for c in checks(v, now) if not c.ok]
+    d = decide(v, now)
+    if not blocking:
+        assert d.action is Action.FAILOVER
+    elif blocking[0].reason is Reason.DRY_RUN:
+        assert d.action is Action.DRY_RUN
+    else:
+        assert d.reason is blocking[0].reason
+        assert d.action in (Action.NONE, Action.WAIT)

@@ -1,0 +1,377 @@
+"""A graceful switchover as a pure state machine: the record, what each phase does, and
+where each outcome leads. No I/O, no clock: the shell passes ``now``.
+
+The leader persists the record in ZooKeeper after every step (fenced by its epoch), so a new
+leader resumes from the last persisted phase by running that phase's command again; every
+command is idempotent (hooks get the epoch; the commit is a compare-and-set). The commit of
+the new route and the move to VERIFYING are one ZooKeeper transaction, so "committed" is
+never ambiguous after a crash.
+
+    SCHEDULED --due--> PENDING --safe--> FENCING -> WAITING -> PROMOTING -> COMMITTING
+        |                 |                 |          |          |            |
+     cancel            unsafe               +----------+-- fail --+            |
+        v                 v                            v                       v
+    CANCELLED          REFUSED         ROLLBACK_FENCING (the target) <-fail- VERIFYING --ok--> DONE
+                                              v
+                                       ROLLBACK_PROMOTING (the old primary)
+                                              v  (only if the route had moved)
+                                       ROLLBACK_COMMITTING --> FAILED
+
+A failed fence of the old primary is not a reason to fence the target (it was never
+promoted), so it goes straight to ROLLBACK_PROMOTING: the old primary is armed again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from controller.decide import ServiceView
+from probes.health import Health
+
+
+class Phase(StrEnum):
+    SCHEDULED = "scheduled"
+    PENDING = "pending"
+    FENCING = "fencing"
+    WAITING = "waiting"
+    PROMOTING = "promoting"
+    COMMITTING = "committing"
+    VERIFYING = "verifying"
+    ROLLBACK_FENCING = "rollback_fencing"
+    ROLLBACK_PROMOTING = "rollback_promoting"
+    ROLLBACK_COMMITTING = "rollback_committing"
+    DONE = "done"
+    FAILED = "failed"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.DONE, Phase.FAILED, Phase.REFUSED, Phase.CANCELLED)
+
+    @property
+    def running(self) -> bool:
+        """Started and not finished: the service has a recovery in flight."""
+        return not self.terminal and self not in (Phase.SCHEDULED, Phase.PENDING)
+
+
+class Refusal(StrEnum):
+    NO_DECISION = "no_decision"
+    UNKNOWN_MEMBER = "unknown_member"
+    ALREADY_PRIMARY = "already_primary"
+    TARGET_NOT_HEALTHY = "target_not_healthy"
+    TARGET_UNFENCED = "target_unfenced"
+    TARGET_NOT_CONFIRMED = "target_not_confirmed"  # too few replicas see it healthy
+    NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
+    RECOVERY_IN_FLIGHT = "recovery_in_flight"
+    SWITCHOVER_IN_PROGRESS = "switchover_in_progress"
+
+
+class IllegalEvent(ValueError):
+    """An event that the current phase cannot take; the record is left as it was."""
+
+
+# --- the record ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Switchover:
+    id: str
+    service: str
+    requested_by: str  # "operator:<token name>", or "auto" for pre-emptive moves
+    requested_at: float  # unix seconds
+    to: str | None = None  # as requested; None: the best healthy member
+    at: float | None = None  # scheduled for (unix seconds)
+    force: bool = False
+    phase: Phase = Phase.PENDING
+    source: str | None = None  # the primary when it started
+    target: str | None = None  # the member chosen at start
+    committed: bool = False  # the route names the target (ZooKeeper)
+    rolled_back: bool = False
+    reason: str | None = None  # why it was refused, failed or cancelled (a code)
+    detail: str | None = None
+    unfenced: tuple[str, ...] = ()  # members whose fence failed while unreachable (or forced)
+    steps: tuple[Mapping[str, Any], ...] = ()
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # probe views at the start
+    epoch: int | None = None  # the last leadership that advanced it
+    updated_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def outcome(self) -> str:
+        """done / failed / refused / cancelled, or the phase while unfinished."""
+        return str(self.phase)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["steps"] = [dict(s) for s in self.steps]
+        data["unfenced"] = list(self.unfenced)
+        data["evidence"] = dict(self.evidence)
+        return json.dumps(data, sort_keys=True, default=str).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Switchover:
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            data["phase"] = Phase(data["phase"])
+            data["steps"] = tuple(data.get("steps", ()))
+            data["unfenced"] = tuple(data.get("unfenced", ()))
+            return cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"not a switchover record: {raw[:120]!r}") from exc
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.to_json())
+        return data
+
+
+# --- commands (what a phase needs done) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSafe:
+    """Run ``preflight`` on the leader's current view; answer with ``Checked``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunHook:
+    hook: str  # "fence" or "promote"
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitHealthy:
+    member: str
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRoute:
+    primary: str
+    reason: str  # "switchover" or "rollback"
+    unfenced: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verify:
+    member: str
+    window: float
+
+
+Command = CheckSafe | RunHook | AwaitHealthy | CommitRoute | Verify
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    ready_timeout: float  # how long WAITING waits for the target to be healthy
+    verify_window: float  # how long the new primary must stay healthy
+
+
+def command_for(sw: Switchover, timing: Timing) -> Command | None:
+    """What ``sw``'s phase needs done; None for SCHEDULED (a timer) and terminal phases."""
+    source, target = sw.source or "", sw.target or ""
+    match sw.phase:
+        case Phase.PENDING:
+            return CheckSafe()
+        case Phase.FENCING:
+            return RunHook("fence", source)
+        case Phase.WAITING:
+            return AwaitHealthy(target, timing.ready_timeout)
+        case Phase.PROMOTING:
+            return RunHook("promote", target)
+        case Phase.COMMITTING:
+            return CommitRoute(target, "switchover", sw.unfenced)
+        case Phase.VERIFYING:
+            return Verify(target, timing.verify_window)
+        case Phase.ROLLBACK_FENCING:
+            return RunHook("fence", target)
+        case Phase.ROLLBACK_PROMOTING:
+            return RunHook("promote", source)
+        case Phase.ROLLBACK_COMMITTING:
+            return CommitRoute(source, "rollback", sw.unfenced)
+    return None
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A scheduled switchover's time has come."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    source: str | None
+    target: str | None
+    refusal: Refusal | None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnded:
+    """A command other than CheckSafe finished. ``reachable``: for a failed fence, whether
+    the member still answers its probes (then it may still act as primary)."""
+
+    ok: bool
+    detail: str
+    ms: float
+    reachable: bool = True
+
+
+Event = Due | CancelRequested | Checked | StepEnded
+
+
+# --- the transition function --------------------------------------------------------------
+
+
+def step(sw: Switchover, event: Event, now: float, epoch: int | None = None) -> Switchover:
+    """The record after ``event``; raises IllegalEvent (and changes nothing) if ``sw``'s
+    phase cannot take it."""
+    sw = replace(sw, updated_at=now, epoch=epoch if epoch is not None else sw.epoch)
+    phase = sw.phase
+    if isinstance(event, CancelRequested):
+        if phase not in (Phase.SCHEDULED, Phase.PENDING):
+            raise IllegalEvent(f"cannot cancel a switchover that is {phase}")
+        return _finish(sw, Phase.CANCELLED, now, "cancelled", f"cancelled by {event.by}")
+    if isinstance(event, Due):
+        if phase is not Phase.SCHEDULED:
+            raise IllegalEvent(f"a {phase} switchover is not waiting for its time")
+        return replace(sw, phase=Phase.PENDING)
+    if isinstance(event, Checked):
+        if phase is not Phase.PENDING:
+            raise IllegalEvent(f"a {phase} switchover is not being checked")
+        if event.refusal is not None:
+            return replace(_finish(sw, Phase.REFUSED, now, str(event.refusal), None),
+                           evidence=event.evidence)
+        return replace(sw, phase=Phase.FENCING, source=event.source, target=event.target,
+                       evidence=event.evidence, started_at=now)
+    if phase.terminal or phase in (Phase.SCHEDULED, Phase.PENDING):
+        raise IllegalEvent(f"a {phase} switchover runs no step")
+    record = {"step": str(phase), "member": _subject(sw), "ok": event.ok, "ms": event.ms,
+              "detail": event.detail, "epoch": sw.epoch, "at": now}
+    sw = replace(sw, steps=(*sw.steps, record))
+    return _after_step(sw, event, now)
+
+
+def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
+    phase, ok = sw.phase, event.ok
+    if phase is Phase.FENCING:
+        if ok:
+            return replace(sw, phase=Phase.WAITING)
+        if sw.force or not event.reachable:
+            # Unreachable (or the operator forced it): go on, and never promote it again
+            # until a later fence succeeds.
+            return replace(sw, phase=Phase.WAITING,
+                           unfenced=_plus(sw.unfenced, sw.source))
+        return _fail(sw, Phase.ROLLBACK_PROMOTING, "fence_failed", event.detail)
+    if phase is Phase.WAITING:
+        return replace(sw, phase=Phase.PROMOTING) if ok else _fail(
+            sw, Phase.ROLLBACK_PROMOTING, "target_not_ready", event.detail)
+    if phase is Phase.PROMOTING:
+        return replace(sw, phase=Phase.COMMITTING) if ok else _fail(
+            sw, Phase.ROLLBACK_FENCING, "promote_failed", event.detail)
+    if phase is Phase.COMMITTING:
+        if ok:
+            return replace(sw, phase=Phase.VERIFYING, committed=True)
+        return _fail(sw, Phase.ROLLBACK_FENCING, "commit_failed", event.detail)
+    if phase is Phase.VERIFYING:
+        if ok:
+            return _finish(sw, Phase.DONE, now, None, None)
+        return _fail(sw, Phase.ROLLBACK_FENCING, "verification_failed", event.detail)
+    if phase is Phase.ROLLBACK_FENCING:
+        if ok or not event.reachable:
+            unfenced = sw.unfenced if ok else _plus(sw.unfenced, sw.target)
+            return replace(sw, phase=Phase.ROLLBACK_PROMOTING, unfenced=unfenced)
+        # It answers and refused to be fenced: arming the old primary too could make two.
+        return _finish(sw, Phase.FAILED, now, sw.reason, _also(sw, "rollback fence failed: "
+                                                                   + event.detail))
+    if phase is Phase.ROLLBACK_PROMOTING:
+        if not ok:
+            return _finish(sw, Phase.FAILED, now, sw.reason,
+                           _also(sw, "rollback promote failed: " + event.detail))
+        if sw.committed:
+            return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
+        return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
+    if phase is Phase.ROLLBACK_COMMITTING:
+        if ok:
+            return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
+                           committed=False, rolled_back=True)
+        return _finish(sw, Phase.FAILED, now, sw.reason,
+                       _also(sw, "rollback commit failed: " + event.detail))
+    raise IllegalEvent(f"no step in phase {phase}")  # pragma: no cover - guarded above
+
+
+def _subject(sw: Switchover) -> str | None:
+    """The member the current phase acts on."""
+    on_source = (Phase.FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING)
+    return sw.source if sw.phase in on_source else sw.target
+
+
+def _fail(sw: Switchover, phase: Phase, reason: str, detail: str) -> Switchover:
+    return replace(sw, phase=phase, reason=reason, detail=detail)
+
+
+def _finish(sw: Switchover, phase: Phase, now: float, reason: str | None,
+            detail: str | None) -> Switchover:
+    return replace(sw, phase=phase, reason=reason, detail=detail, finished_at=now)
+
+
+def _also(sw: Switchover, more: str) -> str:
+    return f"{sw.detail}; {more}" if sw.detail else more
+
+
+def _plus(names: tuple[str, ...], name: str | None) -> tuple[str, ...]:
+    return names if name is None or name in names else (*names, name)
+
+
+# --- is it safe to start? -----------------------------------------------------------------
+
+
+def preflight(view: ServiceView, to: str | None, *, busy: Refusal | None = None
+              ) -> tuple[str | None, Refusal | None, dict[str, Any]]:
+    """(target, None, evidence) if a switchover may start now, else (None, refusal, evidence).
+
+    ``busy`` is what the shell knows is running (a failover, another switchover). The
+    target must be healthy in this view, not awaiting a fence, and, with several replicas,
+    seen healthy by a majority of them: the same bar as an automatic failover (invariant 3).
+    Without ``to`` the best such member by priority is chosen.
+    """
+    members = {m.name: {"health": str(m.health), "healthy_votes": m.healthy,
+                        "unfenced": m.unfenced, "priority": m.priority} for m in view.members}
+    evidence: dict[str, Any] = {"primary": view.primary, "members": members,
+                                "majority": view.majority}
+    if view.primary is None:
+        return None, Refusal.NO_DECISION, evidence
+    if busy is not None:
+        return None, busy, evidence
+    if to is not None:
+        member = view.member(to)
+        if member is None:
+            return None, Refusal.UNKNOWN_MEMBER, evidence
+        if member.name == view.primary:
+            return None, Refusal.ALREADY_PRIMARY, evidence
+        if member.health is not Health.HEALTHY:
+            return None, Refusal.TARGET_NOT_HEALTHY, evidence
+        if member.unfenced:
+            return None, Refusal.TARGET_UNFENCED, evidence
+        if member.healthy < view.majority:
+            return None, Refusal.TARGET_NOT_CONFIRMED, evidence
+        return member.name, None, evidence
+    eligible = sorted((m for m in view.members
+                       if m.name != view.primary and m.health is Health.HEALTHY
+                       and not m.unfenced and m.healthy >= view.majority),
+                      key=lambda m: (-m.priority, m.name))
+    if not eligible:
+        return None, Refusal.NO_HEALTHY_CANDIDATE, evidence
+    return eligible[0].name, None, evidence

@@ -1,0 +1,235 @@
+"""The switchover machine against an in-memory world: literal times, no I/O.
+
+``World`` plays the members and ZooKeeper: hooks succeed unless told to fail, a commit moves
+the primary. ``drive`` runs a record to its end the way the leader's shell does, recording
+every persisted intermediate record, so a test can restart from each one (as a new leader
+would after a crash) and check that it converges to the same end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.decide import MemberView, ServiceView
+from controller.switchover import (
+    AwaitHealthy,
+    CancelRequested,
+    CheckSafe,
+    Checked,
+    CommitRoute,
+    Due,
+    IllegalEvent,
+    Phase,
+    Refusal,
+    RunHook,
+    StepEnded,
+    Switchover,
+    Timing,
+    Verify,
+    command_for,
+    preflight,
+    step,
+)
+from probes.health import Health
+
+H, D, X = Health.HEALTHY, Health.DEGRADED, Health.DOWN
+TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
+
+
+@dataclass
+class World:
+    primary: str = "a"
+    health: dict[str, Health] = field(default_factory=lambda: {"a": H, "b": H, "c": H})
+    failing: set[tuple[str, str]] = field(default_factory=set)  # (hook, member)
+    verify_ok: bool = True
+    hooks: list[tuple[str, str]] = field(default_factory=list)
+
+    def view(self) -> ServiceView:
+        members = tuple(MemberView(n, p, self.health[n])
+                        for n, p in (("a", 100), ("b", 50), ("c", 10)))
+        return ServiceView("web", self.primary, members)
+
+    def execute(self, sw: Switchover) -> Checked | StepEnded:
+        command = command_for(sw, TIMING)
+        if isinstance(command, CheckSafe):
+            target, refusal, evidence = preflight(self.view(), sw.to)
+            return Checked(self.primary, target, refusal, evidence)
+        if isinstance(command, RunHook):
+            self.hooks.append((command.hook, command.member))
+            ok = (command.hook, command.member) not in self.failing
+            return StepEnded(ok, "", 1.0, reachable=self.health[command.member] is not X)
+        if isinstance(command, AwaitHealthy):
+            return StepEnded(self.health[command.member] is H, "", 1.0)
+        if isinstance(command, CommitRoute):
+            self.primary = command.primary
+            return StepEnded(True, "", 1.0)
+        assert isinstance(command, Verify)
+        return StepEnded(self.verify_ok, "", 1.0)
+
+
+def drive(sw: Switchover, world: World) -> tuple[Switchover, list[Switchover]]:
+    now, seen = 100.0, [sw]
+    while not sw.phase.terminal:
+        sw = step(sw, world.execute(sw), now, epoch=7)
+        seen.append(sw)
+        now += 1.0
+    return sw, seen
+
+
+def request(**kw: object) -> Switchover:
+    return replace(Switchover(id="sw-1", service="web", requested_by="operator:alice",
+                              requested_at=99.0), **kw)  # type: ignore[arg-type]
+
+
+def test_happy_path_moves_the_primary_in_order() -> None:
+    world = World()
+    end, seen = drive(request(to="b"), world)
+    assert end.phase is Phase.DONE and world.primary == "b"
+    assert [s.phase for s in seen] == [
+        Phase.PENDING, Phase.FENCING, Phase.WAITING, Phase.PROMOTING, Phase.COMMITTING,
+        Phase.VERIFYING, Phase.DONE]
+    assert world.hooks == [("fence", "a"), ("promote", "b")]
+    assert [(s["step"], s["member"], s["ok"]) for s in end.steps] == [
+        ("fencing", "a", True), ("waiting", "b", True), ("promoting", "b", True),
+        ("committing", "b", True), ("verifying", "b", True)]
+    assert end.committed and not end.rolled_back and end.epoch == 7
+    assert (end.source, end.target, end.started_at, end.finished_at) == ("a", "b", 100.0, 105.0)
+
+
+def test_without_to_picks_the_best_healthy_member() -> None:
+    world = World(health={"a": H, "b": D, "c": H})
+    end, _ = drive(request(), world)
+    assert (end.phase, end.target, world.primary) == (Phase.DONE, "c", "c")
+
+
+def test_failed_verification_rolls_back_and_records_why() -> None:
+    world = World(verify_ok=False)
+    end, seen = drive(request(to="b"), world)
+    assert (end.phase, end.reason, end.rolled_back, end.committed) == (
+        Phase.FAILED, "verification_failed", True, False)
+    assert world.primary == "a"
+    assert world.hooks == [("fence", "a"), ("promote", "b"), ("fence", "b"), ("promote", "a")]
+    assert [s.phase for s in seen][-4:] == [
+        Phase.ROLLBACK_FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING,
+        Phase.FAILED]
+
+
+def test_target_that_never_gets_ready_rearms_the_old_primary_without_a_commit() -> None:
+    world = World()
+    sw = step(request(to="b"), Checked("a", "b", None), 1.0)
+    sw = step(sw, StepEnded(True, "", 1.0), 2.0)  # fenced a
+    sw = step(sw, StepEnded(False, "b degraded", 5000.0), 3.0)  # never healthy
+    assert (sw.phase, sw.reason) == (Phase.ROLLBACK_PROMOTING, "target_not_ready")
+    end, _ = drive(sw, world)
+    assert (end.phase, end.rolled_back, world.primary) == (Phase.FAILED, True, "a")
+    assert world.hooks == [("promote", "a")]
+
+
+def test_failed_fence_of_a_reachable_primary_stops_unless_forced() -> None:
+    world = World(failing={("fence", "a")})
+    end, _ = drive(request(to="b"), world)
+    assert (end.phase, end.reason, world.primary) == (Phase.FAILED, "fence_failed", "a")
+    assert ("promote", "b") not in world.hooks
+    forced = World(failing={("fence", "a")})
+    end, _ = drive(request(to="b", force=True), forced)
+    assert (end.phase, forced.primary, end.unfenced) == (Phase.DONE, "b", ("a",))
+
+
+def test_failed_promote_fences_the_target_and_rearms_the_old_primary() -> None:
+    world = World(failing={("promote", "b")})
+    end, _ = drive(request(to="b"), world)
+    assert (end.phase, end.reason, world.primary) == (Phase.FAILED, "promote_failed", "a")
+    assert world.hooks[-2:] == [("fence", "b"), ("promote", "a")]
+
+
+def test_rollback_stops_rather_than_arm_two_primaries() -> None:
+    # Verification failed, and the target answers but refuses its fence: leave it.
+    world = World(verify_ok=False, failing={("fence", "b")})
+    end, _ = drive(request(to="b"), world)
+    assert (end.phase, world.primary, end.rolled_back) == (Phase.FAILED, "b", False)
+    assert "rollback fence failed" in (end.detail or "")
+    assert ("promote", "a") not in world.hooks[1:]
+
+
+@pytest.mark.parametrize(("to", "health", "refusal"), [
+    ("a", {}, Refusal.ALREADY_PRIMARY),
+    ("b", {"b": D}, Refusal.TARGET_NOT_HEALTHY),
+    ("zz", {}, Refusal.UNKNOWN_MEMBER),
+    (None, {"b": X, "c": D}, Refusal.NO_HEALTHY_CANDIDATE),
+])
+def test_unsafe_requests_are_refused_with_a_reason(to: str | None, health: dict[str, Health],
+                                                   refusal: Refusal) -> None:
+    world = World(health={"a": H, "b": H, "c": H, **health})
+    end, _ = drive(request(to=to), world)
+    assert (end.phase, end.reason, world.hooks) == (Phase.REFUSED, str(refusal), [])
+    assert end.evidence["members"]["b"]["health"] == str(world.health["b"])
+
+
+def test_preflight_needs_a_majority_and_respects_what_is_busy() -> None:
+    members = (MemberView("a", 100, H, healthy_votes=3),
+               MemberView("b", 50, H, healthy_votes=1),
+               MemberView("c", 10, H, unfenced=True, healthy_votes=3))
+    view = ServiceView("web", "a", members, replicas=3)
+    assert preflight(view, "b")[1] is Refusal.TARGET_NOT_CONFIRMED
+    assert preflight(view, "c")[1] is Refusal.TARGET_UNFENCED
+    assert preflight(view, None)[1] is Refusal.NO_HEALTHY_CANDIDATE
+    busy = Refusal.RECOVERY_IN_FLIGHT
+    assert preflight(view, "b", busy=busy)[1] is busy
+
+
+def test_scheduled_waits_for_due_and_cancel_only_before_start() -> None:
+    sw = request(to="b", at=500.0, phase=Phase.SCHEDULED)
+    assert command_for(sw, TIMING) is None
+    cancelled = step(sw, CancelRequested("operator:bob"), 10.0)
+    assert (cancelled.phase, cancelled.reason) == (Phase.CANCELLED, "cancelled")
+    started = step(step(sw, Due(), 500.0), Checked("a", "b", None), 500.1)
+    with pytest.raises(IllegalEvent):
+        step(started, CancelRequested("operator:bob"), 501.0)
+
+
+def test_illegal_events_raise_and_change_nothing() -> None:
+    sw = request(to="b")
+    for event in (Due(), StepEnded(True, "", 1.0)):
+        with pytest.raises(IllegalEvent):
+            step(sw, event, 1.0)
+    done, _ = drive(sw, World())
+    with pytest.raises(IllegalEvent):
+        step(done, StepEnded(True, "", 1.0), 1.0)
+    assert sw == request(to="b")
+
+
+def test_records_survive_a_round_trip_through_json() -> None:
+    end, seen = drive(request(to="b", force=True), World(verify_ok=False))
+    for record in (*seen, end):
+        assert Switchover.from_json(record.to_json()) == record
+    with pytest.raises(ValueError, match="not a switchover record"):
+        Switchover.from_json(b'{"id": 1}')
+
+
+@given(st.sampled_from(["b", "c", None]),
+       st.sets(st.sampled_from([("fence", "a"), ("promote", "b"), ("promote", "c"),
+                                ("fence", "b"), ("fence", "c"), ("promote", "a")])),
+       st.booleans(), st.booleans())
+def test_resuming_from_any_persisted_record_converges_to_the_same_end(
+        to: str | None, failing: set[tuple[str, str]], verify_ok: bool, force: bool) -> None:
+    """A new leader re-runs the persisted phase: from every intermediate record the
+    outcome, the primary and the rollback are what an uninterrupted run gave."""
+    first = World(failing=failing, verify_ok=verify_ok)
+    end, seen = drive(request(to=to, force=force), first)
+    assert end.phase in (Phase.DONE, Phase.FAILED)
+    # At most one primary, and it is either the old one or the target.
+    assert first.primary in ("a", end.target)
+    assert (first.primary == end.target) == (end.phase is Phase.DONE or (
+        end.phase is Phase.FAILED and end.committed))
+    for record in seen:
+        # What ZooKeeper held when this record was persisted (the commit is atomic with it).
+        world = World(primary=(record.target or "a") if record.committed else "a",
+                      failing=failing, verify_ok=verify_ok)
+        resumed, _ = drive(record, world)
+        assert (resumed.phase, resumed.reason, resumed.rolled_back) == (
+            end.phase, end.reason, end.rolled_back)
+        assert world.primary == first.primary
