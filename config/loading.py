@@ -16,7 +16,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from config.models import Config, duplicate_names_problem, policy_relation_problems
+from config.models import (
+    Config,
+    api_relation_problems,
+    duplicate_names_problem,
+    policy_relation_problems,
+)
 
 ENV_PREFIX = "FAILOVER_"
 # (section, value key, file key): a secret may be given inline or read from a file.
@@ -142,26 +147,36 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], problems:
 
 def _read_secret_files(data: dict[str, Any], problems: list[str]) -> None:
     for section, key, file_key in SECRET_FILES:
-        block = data.get(section)
-        if not isinstance(block, dict) or not block.get(file_key):
-            continue
-        if block.get(key):
-            problems.append(f"{section}.{file_key}: set {key} or {file_key}, not both")
-            continue
-        try:
-            secret = Path(str(block[file_key])).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            problems.append(f"{section}.{file_key}: cannot read {block[file_key]!r}: "
-                            f"{exc.strerror or exc}")
-            continue
-        if not secret:
-            problems.append(f"{section}.{file_key}: {block[file_key]!r} is empty")
-            continue
-        block[key] = secret
+        _read_secret_file(data.get(section), section, key, file_key, problems)
+    tokens = data.get("api", {}).get("tokens") if isinstance(data.get("api"), dict) else None
+    if isinstance(tokens, list):
+        for i, block in enumerate(tokens):
+            _read_secret_file(block, f"api.tokens[{i}]", "token", "token_file", problems)
+
+
+def _read_secret_file(block: Any, where: str, key: str, file_key: str,
+                      problems: list[str]) -> None:
+    if not isinstance(block, dict) or not block.get(file_key):
+        return
+    if block.get(key):
+        problems.append(f"{where}.{file_key}: set {key} or {file_key}, not both")
+        return
+    try:
+        secret = Path(str(block[file_key])).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        problems.append(f"{where}.{file_key}: cannot read {block[file_key]!r}: "
+                        f"{exc.strerror or exc}")
+        return
+    if not secret:
+        problems.append(f"{where}.{file_key}: {block[file_key]!r} is empty")
+        return
+    block[key] = secret
 
 
 def _cross_field_problems(data: dict[str, Any]) -> list[str]:
     problems: list[str] = []
+    if isinstance(data.get("api"), dict):
+        problems += [f"api: {p}" for p in api_relation_problems(data["api"])]
     services = data.get("services")
     if not isinstance(services, list):
         return problems

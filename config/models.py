@@ -146,6 +146,10 @@ class PolicyConfig(Strict):
     # leader waits this long before trying again, so a broken hook is not hammered.
     retry_backoff: Seconds = 5.0
     auto_failover: bool | Literal["dry-run"] = True
+    # Switchover: how long to wait for the target to be healthy after fencing the old
+    # primary, and how long the new primary must stay healthy before it counts as done.
+    ready_timeout: Seconds = 10.0
+    verify_window: Seconds = 5.0
     quorum: Annotated[int, Field(ge=1)] | Literal["majority"] = "majority"
 
     @model_validator(mode="after")
@@ -212,7 +216,22 @@ def policy_relation_problems(policy: dict[str, Any]) -> list[str]:
         problems.append(f"fast_interval ({fast}) must not exceed interval ({interval})")
     if latency is not None and timeout is not None and latency >= timeout:
         problems.append(f"degraded_latency ({latency}) must be below timeout ({timeout})")
+    fall, window = number("fall"), number("verify_window")
+    if None not in (fast, interval, fall, window):
+        assert fast is not None and interval is not None and fall is not None
+        detect = interval + fall * fast
+        if window is not None and window < detect:
+            problems.append(f"verify_window ({window}) must be at least interval + fall * "
+                            f"fast_interval ({detect:g}), or a failing new primary could "
+                            "not be noticed within it")
     return problems
+
+
+def api_relation_problems(api: dict[str, Any]) -> list[str]:
+    """Rules between api fields; the loader also runs them on raw input."""
+    if (api.get("tls_cert_file") is None) != (api.get("tls_key_file") is None):
+        return ["tls_cert_file and tls_key_file go together"]
+    return []
 
 
 # --- infrastructure -----------------------------------------------------------------------
@@ -265,10 +284,50 @@ class RedisConfig(Strict):
         return self
 
 
-class ApiConfig(Strict):
-    listen: HostPort = "0.0.0.0:8080"
+class ApiTokenConfig(Strict):
+    """A named token: the name is what history records as the operator."""
+
+    name: Name
     token: SecretStr | None = None
     token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _secret(self) -> ApiTokenConfig:
+        if self.token is None:
+            raise ValueError("token or token_file is required")
+        return self
+
+
+class ApiConfig(Strict):
+    listen: HostPort = "0.0.0.0:8080"
+    # The unnamed token (recorded as "operator"), and any number of named ones. With none,
+    # every mutating request is refused.
+    token: SecretStr | None = None
+    token_file: str | None = None
+    tokens: list[ApiTokenConfig] = Field(default_factory=list)
+    read_auth: bool = False  # true: reads (status, history, explain...) need a token too
+    tls_cert_file: str | None = None  # PEM; serve HTTPS when both are set
+    tls_key_file: str | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    @field_validator("tokens")
+    @classmethod
+    def _unique_tokens(cls, tokens: list[ApiTokenConfig]) -> list[ApiTokenConfig]:
+        return _require_unique(tokens, "token")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        problems = api_relation_problems(self.model_dump())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def named_tokens(self) -> dict[str, str]:
+        """name -> secret, the unnamed token as "operator"."""
+        out = {t.name: t.token.get_secret_value() for t in self.tokens if t.token is not None}
+        if self.token is not None:
+            out.setdefault("operator", self.token.get_secret_value())
+        return out
 
 
 class Config(Strict):

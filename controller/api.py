@@ -1,39 +1,170 @@
-"""The HTTP API every replica serves (read-only so far; the operator endpoints come next).
+"""The HTTP API every replica serves; the leader acts on what any replica records.
 
-Errors are JSON ``{"error", "detail"}`` with a 4xx status; no traceback ever leaves.
+Mutating endpoints need ``Authorization: Bearer <token>`` (config: api.token / api.tokens;
+the token's name goes into history); reads too when ``api.read_auth`` is set. Bodies are
+JSON objects checked field by field (unknown fields refused) and limited in size. Every
+error is JSON ``{"error", "detail"}`` with a 4xx (or 503) status; no traceback ever leaves.
+The OpenAPI description (openapi.py) is served at /v1/openapi.json.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
+import ssl
+import time
 from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import structlog
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.models import split_host_port
+from config.loading import format_path
+from config.models import NAME_PATTERN, Config, split_host_port
 from controller.engine import Engine
+from controller.openapi import spec
+from controller.operations import OperatorError
 from controller.routing import RouteStoreError
+from controller.switchover import Switchover
+from controller.timespec import iso, parse_duration, parse_time
 
 log = structlog.get_logger("api")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
+TOKENS: web.AppKey[dict[str, bytes]] = web.AppKey("tokens", dict)
+READ_AUTH: web.AppKey[bool] = web.AppKey("read_auth", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_SCHEDULE_AHEAD = 90 * 86400.0  # a switchover further ahead than this is a typo
+MAX_PAUSE = 30 * 86400.0
+LONG_POLL_MAX = 30.0
 
 
-def error(status: int, message: str, detail: object = None) -> web.Response:
-    return web.json_response({"error": message, "detail": detail}, status=status)
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.detail = status, error, detail
+
+
+def error(status: int, message: str, detail: object = None,
+          headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message, "detail": detail}, status=status,
+                             headers=headers)
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except (ApiError, OperatorError) as exc:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error(exc.status, exc.error, exc.detail, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error(exc.status, exc.reason, None)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error(exc.status, exc.reason, None, allow)
     except Exception:
         log.exception("api_error", path=request.path)
         return error(500, "internal error", "see the controller's log")
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+def authorize(request: web.Request) -> str:
+    """The name of the token presented, or ApiError 401. Every configured token is
+    compared, in constant time, whichever matches."""
+    tokens = request.app[TOKENS]
+    if not tokens:
+        raise ApiError(401, "unauthorized", "no API token is configured on this replica "
+                                            "(api.token, api.token_file or api.tokens)")
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    given = presented.strip().encode()
+    found = None
+    for name, secret in tokens.items():
+        if hmac.compare_digest(given, secret):
+            found = name
+    if found is None:
+        raise ApiError(401, "unauthorized", "the token is not valid")
+    return f"operator:{found}"
+
+
+def reader(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        if request.app[READ_AUTH]:
+            authorize(request)
+        return await handler(request)
+
+    return checked
+
+
+# --- bodies and queries -------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class SwitchoverBody(Body):
+    to: Annotated[str, Field(pattern=NAME_PATTERN)] | None = None
+    # ISO 8601 with a zone, "+15m", or unix seconds
+    at: Annotated[str, Field(min_length=1, max_length=64)] | float | None = None
+    force: bool = False
+
+
+class PauseBody(Body):
+    # seconds, or a duration such as "15m"; none: until resumed
+    for_: Annotated[str, Field(min_length=1, max_length=32)] | float | None = Field(
+        default=None, alias="for")
+
+    @field_validator("for_")
+    @classmethod
+    def _duration(cls, value: str | float | None) -> str | float | None:
+        if isinstance(value, str):
+            parse_duration(value)
+        return value
+
+
+async def body(request: web.Request, model: type[Body]) -> Any:
+    raw = await request.read()  # aiohttp answers 413 past client_max_size
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, "malformed JSON body", str(exc)) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object", type(data).__name__)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{format_path(tuple(e['loc']))}: "
+                    + ("unknown field" if e["type"] == "extra_forbidden"
+                       else e["msg"].removeprefix("Value error, "))
+                    for e in exc.errors(include_url=False)]
+        raise ApiError(400, "invalid body", problems) from None
+
+
+def number(request: web.Request, key: str, default: float, low: float, high: float,
+           integer: bool = False) -> float:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ApiError(400, "invalid query", {key: f"expected a number, got {raw!r}"}
+                       ) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid query", {key: f"must be between {low:g} and {high:g}"})
+    return value
+
+
+# --- reads --------------------------------------------------------------------------------
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -46,8 +177,12 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[ENGINE].metrics.render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+    payload = request.app[ENGINE].metrics.render()
+    return web.Response(body=payload, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(spec())
 
 
 async def status(request: web.Request) -> web.Response:
@@ -56,29 +191,138 @@ async def status(request: web.Request) -> web.Response:
 
 async def history(request: web.Request) -> web.Response:
     engine, name = request.app[ENGINE], request.match_info["name"]
-    if name not in engine.services:
-        return error(404, "unknown service", {"service": name})
+    engine.operations.service(name)
+    count = int(number(request, "count", 50, 1, 1000, integer=True))
     try:
-        entries = await engine.routes.history(name)
+        entries = await engine.routes.history(name, count)
     except RouteStoreError as exc:
-        return error(503, "history unavailable: Redis unreachable", str(exc))
+        raise ApiError(503, "history unavailable: Redis unreachable", str(exc)) from exc
     return web.json_response({"service": name, "entries": entries})
 
 
-def build_app(engine: Engine) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+async def explain(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE]
+    return web.json_response(engine.operations.explain(request.match_info["name"]))
+
+
+def shown(record: Switchover, version: int) -> dict[str, Any]:
+    return {**record.as_dict(), "version": version, "at_iso": iso(record.at)}
+
+
+async def switchovers(request: web.Request) -> web.Response:
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    state = engine.operations.service(name)
+    listed = [shown(r, v) for _, (r, v) in sorted(state.switchovers.items(), reverse=True)]
+    return web.json_response({"service": name, "switchovers": listed})
+
+
+async def switchover_get(request: web.Request) -> web.Response:
+    """One request; with ``wait``, held until its version passes ``after`` (long poll)."""
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    after = int(number(request, "after", -1, -1, 2**31, integer=True))
+    wait = number(request, "wait", 0, 0, LONG_POLL_MAX)
+    record, version = await engine.operations.wait_for_change(
+        name, request.match_info["id"], after, wait)
+    return web.json_response(shown(record, version))
+
+
+# --- operator actions ---------------------------------------------------------------------
+
+
+async def switchover(request: web.Request) -> web.Response:
+    by = authorize(request)
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    engine.operations.service(name)
+    parsed: SwitchoverBody = await body(request, SwitchoverBody)
+    now = time.time()
+    at: float | None = None
+    if parsed.at is not None:
+        try:
+            at = parse_time(parsed.at, now) if isinstance(parsed.at, str) else float(parsed.at)
+        except ValueError as exc:
+            raise ApiError(400, "invalid body", [f"at: {exc}"]) from None
+        if at < now - 5:
+            raise ApiError(400, "invalid body", [f"at: {iso(at)} is in the past"])
+        if at > now + MAX_SCHEDULE_AHEAD:
+            raise ApiError(400, "invalid body", [f"at: {iso(at)} is more than 90 days ahead"])
+    record = await engine.operations.request_switchover(name, parsed.to, at, parsed.force, by)
+    return web.json_response(shown(record, 0), status=202)
+
+
+async def switchover_cancel(request: web.Request) -> web.Response:
+    by = authorize(request)
+    engine = request.app[ENGINE]
+    record = await engine.operations.cancel(request.match_info["name"],
+                                            request.match_info["id"], by)
+    return web.json_response(shown(record, -1))
+
+
+async def pause(request: web.Request) -> web.Response:
+    by = authorize(request)
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    engine.operations.service(name)
+    parsed: PauseBody = await body(request, PauseBody)
+    duration = None
+    if parsed.for_ is not None:
+        duration = (parse_duration(parsed.for_) if isinstance(parsed.for_, str)
+                    else float(parsed.for_))
+        if not 0 < duration <= MAX_PAUSE:
+            raise ApiError(400, "invalid body", ["for: must be above 0 and at most 30 days"])
+    held = await engine.operations.pause(name, duration, by)
+    return web.json_response({"service": name, "paused": True, "by": held.by,
+                              "until": held.until, "until_iso": iso(held.until)})
+
+
+async def resume(request: web.Request) -> web.Response:
+    by = authorize(request)
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    engine.operations.service(name)
+    await body(request, Body)  # no fields; an unknown one is refused like anywhere else
+    removed = await engine.operations.resume(name, by)
+    return web.json_response({"service": name, "paused": False, "was_paused": removed})
+
+
+# --- the application ----------------------------------------------------------------------
+
+
+def build_app(engine: Engine, config: Config) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=config.api.max_body_bytes)
     app[ENGINE] = engine
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/v1/status", status)
-    app.router.add_get("/v1/services/{name}/history", history)
+    app[TOKENS] = {name: secret.encode()
+                   for name, secret in config.api.named_tokens().items()}
+    app[READ_AUTH] = config.api.read_auth
+    add = app.router.add_route
+    add("GET", "/healthz", healthz)
+    add("GET", "/readyz", readyz)
+    add("GET", "/metrics", reader(metrics))
+    add("GET", "/v1/openapi.json", openapi)
+    add("GET", "/v1/status", reader(status))
+    add("GET", "/v1/services/{name}/history", reader(history))
+    add("GET", "/v1/services/{name}/explain", reader(explain))
+    add("GET", "/v1/services/{name}/switchovers", reader(switchovers))
+    add("GET", "/v1/services/{name}/switchovers/{id}", reader(switchover_get))
+    add("DELETE", "/v1/services/{name}/switchovers/{id}", switchover_cancel)
+    add("POST", "/v1/services/{name}/switchover", switchover)
+    add("POST", "/v1/services/{name}/pause", pause)
+    add("POST", "/v1/services/{name}/resume", resume)
     return app
 
 
-async def serve(engine: Engine, listen: str) -> web.AppRunner:
-    host, port = split_host_port(listen)
-    runner = web.AppRunner(build_app(engine), access_log=None, handle_signals=False)
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    api = config.api
+    if api.tls_cert_file is None or api.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(api.tls_cert_file, api.tls_key_file)
+    return context
+
+
+async def serve(engine: Engine, config: Config) -> web.AppRunner:
+    """Start serving; OSError / ssl.SSLError (bad cert, port taken) reach the caller."""
+    host, port = split_host_port(config.api.listen)
+    context = tls_context(config)
+    runner = web.AppRunner(build_app(engine, config), access_log=None, handle_signals=False)
     await runner.setup()
-    await web.TCPSite(runner, host, port, shutdown_timeout=1.0).start()
+    await web.TCPSite(runner, host, port, shutdown_timeout=1.0, ssl_context=context).start()
     return runner

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import os
 import signal
+import ssl
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -15,6 +18,7 @@ from typing import Any
 
 from config import Config, ConfigError, load_config, node_identity
 from controller import __version__
+from controller.timespec import iso, parse_time
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,10 +52,46 @@ def _parser() -> argparse.ArgumentParser:
     _api_options(status)
     status.set_defaults(func=cmd_status)
 
-    history = sub.add_parser("history", help="a service's recent route changes and attempts")
+    history = sub.add_parser("history", help="a service's recent changes and attempts")
     history.add_argument("service")
+    history.add_argument("--count", type=int, default=50)
     _api_options(history)
     history.set_defaults(func=cmd_history)
+
+    explain = sub.add_parser("explain", help="would the leader fail over now, and why not")
+    explain.add_argument("service")
+    _api_options(explain)
+    explain.set_defaults(func=cmd_explain)
+
+    switchover = sub.add_parser("switchover", help="move the primary on purpose, safely")
+    switchover.add_argument("service")
+    switchover.add_argument("--to", metavar="MEMBER", help="default: the best healthy member")
+    switchover.add_argument("--at", metavar="TIME",
+                            help="schedule it: ISO 8601 with a zone, or +15m")
+    switchover.add_argument("--wait", action="store_true",
+                            help="follow the steps; exit non-zero unless it is done")
+    switchover.add_argument("--force", action="store_true",
+                            help="go on even if fencing the old primary fails")
+    _api_options(switchover)
+    switchover.set_defaults(func=cmd_switchover)
+
+    cancel = sub.add_parser("cancel", help="cancel a switchover that has not started")
+    cancel.add_argument("service")
+    cancel.add_argument("id", help="the request id (sw-...), as switchover or status show")
+    _api_options(cancel)
+    cancel.set_defaults(func=cmd_cancel)
+
+    pause = sub.add_parser("pause", help="stop automatic failover (maintenance)")
+    pause.add_argument("service")
+    pause.add_argument("--for", dest="duration", metavar="DURATION",
+                       help="resume by itself after this long (90s, 15m, 2h)")
+    _api_options(pause)
+    pause.set_defaults(func=cmd_pause)
+
+    resume = sub.add_parser("resume", help="automatic failover again")
+    resume.add_argument("service")
+    _api_options(resume)
+    resume.set_defaults(func=cmd_resume)
 
     agent = sub.add_parser("agent", help="make a proxy follow the routes in Redis")
     kinds = agent.add_subparsers(metavar="PROXY")
@@ -78,6 +118,8 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=os.environ.get("FAILOVER_API_URL",
                                                         "http://127.0.0.1:8080"))
     parser.add_argument("--token", default=os.environ.get("FAILOVER_API_TOKEN"))
+    parser.add_argument("--cacert", default=os.environ.get("FAILOVER_API_CACERT"),
+                        metavar="FILE", help="CA bundle to verify an https:// API with")
     parser.add_argument("--json", action="store_true", help="print the API's JSON")
     parser.add_argument("--timeout", type=float, default=5.0)
 
@@ -127,8 +169,8 @@ async def _run(config: Config) -> int:
     node_id = node_identity(config)
     engine = Engine(config, node_id)
     try:
-        runner = await serve(engine, config.api.listen)
-    except OSError as exc:
+        runner = await serve(engine, config)
+    except OSError as exc:  # ssl.SSLError too: a bad certificate or key
         log.error("api_listen_failed", listen=config.api.listen, error=str(exc))
         return 1
     stop = asyncio.Event()
@@ -149,61 +191,256 @@ async def _run(config: Config) -> int:
     return 0
 
 
-# --- operator reads -----------------------------------------------------------------------
+# --- operator commands --------------------------------------------------------------------
 
 
-def _get(args: argparse.Namespace, path: str) -> Any:
-    request = urllib.request.Request(args.api.rstrip("/") + path)
+def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None,
+          timeout: float | None = None) -> Any:
+    """One API call; any failure exits with one line naming what went wrong."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(args.api.rstrip("/") + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if args.token:
         request.add_header("Authorization", f"Bearer {args.token}")
+    context = None
+    if args.cacert:
+        try:
+            context = ssl.create_default_context(cafile=args.cacert)
+        except (OSError, ssl.SSLError) as exc:
+            raise SystemExit(f"failoverctl: --cacert {args.cacert}: {exc}") from None
     try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout or args.timeout,
+                                    context=context) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
         try:
-            body = json.load(exc)
-            message = f"{body.get('error')}: {body.get('detail')}"
+            answer = json.load(exc)
+            message = f"{answer.get('error')}: {_one_line(answer.get('detail'))}"
         except ValueError:
-            message = exc.reason
-        raise SystemExit(f"failoverctl: {args.api}{path}: {exc.code} {message}") from None
+            message = str(exc.reason)
+        raise SystemExit(f"failoverctl: {method} {path}: {exc.code} {message}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SystemExit(f"failoverctl: cannot reach {args.api}: {reason}") from None
 
 
+def _one_line(detail: Any) -> str:
+    if isinstance(detail, list):
+        return "; ".join(str(d) for d in detail)
+    if isinstance(detail, dict):
+        return json.dumps(detail, default=str)[:400]
+    return str(detail)
+
+
+def _when(unix: Any) -> str:
+    if not isinstance(unix, int | float | str) or unix in ("", None):
+        return "-"
+    try:
+        at = datetime.datetime.fromtimestamp(float(unix), datetime.UTC)
+    except ValueError:
+        return str(unix)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_json(value: Any) -> int:
+    print(json.dumps(value, indent=2))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    status = _get(args, "/v1/status")
+    status = _call(args, "GET", "/v1/status")
     if args.json:
-        print(json.dumps(status, indent=2))
-        return 0
+        return _print_json(status)
     leader = status.get("leader_node") or "(none)"
     print(f"leader {leader}  epoch {status.get('epoch')}  (asked {status.get('node')})")
     rows = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "LATENCY")]
+    notes = []
     for name, service in status["services"].items():
+        mode = service["mode"]
+        if service.get("paused"):
+            paused = service["paused"]
+            until = _when(paused["until"]) + " UTC" if paused.get("until") else "resumed"
+            notes.append(f"{name}: paused by {paused['by']} until {until}")
         for member, info in service["members"].items():
             latency = info.get("latency_ms")
             mark = "*" if member == service["primary"] else " "
-            rows.append((name, service["primary"] or "-", service["mode"], f"{mark}{member}",
+            rows.append((name, service["primary"] or "-", mode, f"{mark}{member}",
                          info["health"], "-" if latency is None else f"{latency:.1f}ms"))
+        for request in service.get("switchovers", []):
+            when = f" at {_when(request['at'])} UTC" if request.get("at") else ""
+            notes.append(f"{name}: switchover {request['id']} to "
+                         f"{request.get('target') or request.get('to') or '(best)'}{when}, "
+                         f"{request['phase']}, by {request['requested_by']}")
     _table(rows)
+    for note in notes:
+        print(note)
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    history = _get(args, f"/v1/services/{args.service}/history")
+    history = _call(args, "GET", f"/v1/services/{args.service}/history?count={args.count}")
     if args.json:
-        print(json.dumps(history, indent=2))
-        return 0
-    rows = [("AT", "EVENT", "PRIMARY", "PREVIOUS", "EPOCH", "VERSION", "REASON")]
+        return _print_json(history)
+    rows = [("AT (UTC)", "EVENT", "PRIMARY", "EPOCH", "VERSION", "BY", "WHY")]
     for entry in history["entries"]:
-        at = float(entry.get("at", 0))
-        import datetime
-
-        when = datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        rows.append((when[:-3], entry.get("event", ""), entry.get("primary", "-"),
-                     entry.get("previous", "-"), entry.get("epoch", ""),
-                     entry.get("version", ""), entry.get("reason") or entry.get("why", "")))
+        rows.append((_when(entry.get("at")), entry.get("event", ""),
+                     _primary_column(entry), entry.get("epoch", ""),
+                     entry.get("version", ""), _by(entry), _why(entry)))
     _table(rows)
+    return 0
+
+
+def _detail(entry: dict[str, str]) -> dict[str, Any]:
+    try:
+        detail = json.loads(entry.get("detail") or "{}")
+    except ValueError:
+        return {}
+    return detail if isinstance(detail, dict) else {}
+
+
+def _primary_column(entry: dict[str, str]) -> str:
+    if entry.get("event") == "route_changed":
+        return f"{entry.get('previous') or '-'} -> {entry.get('primary')}"
+    if entry.get("source") or entry.get("target"):
+        return f"{entry.get('source') or '-'} -> {entry.get('target') or '-'}"
+    return entry.get("to") or "-"
+
+
+def _by(entry: dict[str, str]) -> str:
+    return entry.get("by") or str(_detail(entry).get("trigger") or "") or "-"
+
+
+def _why(entry: dict[str, str]) -> str:
+    """One line a person can read at 03:12: the reason, and the evidence behind it."""
+    event, detail = entry.get("event", ""), _detail(entry)
+    if event == "route_changed":
+        decision = detail.get("decision") or {}
+        evidence = decision.get("evidence") or {}
+        if evidence.get("primary_probes"):
+            probes = evidence["primary_probes"]
+            verdicts = ", ".join(sorted({p.get("verdict", "?") for p in probes}))
+            last = probes[-1].get("detail", "")
+            return (f"{entry.get('reason')}: {evidence.get('primary')} "
+                    f"{evidence.get('primary_health')} ({len(probes)} x {verdicts}: {last})")
+        if detail.get("request"):
+            return f"{entry.get('reason')} (request {detail['request']})"
+        return f"{entry.get('reason')} ({detail.get('origin', '')})"
+    parts = [entry.get("reason") or entry.get("why") or ""]
+    if entry.get("rolled_back") == "true":
+        parts.append("rolled back")
+    if entry.get("id"):
+        parts.append(f"request {entry['id']}")
+    if entry.get("until"):
+        parts.append(f"until {entry['until']}")
+    if entry.get("detail") and event != "dry_run":
+        parts.append(entry["detail"][:160])
+    if event == "dry_run":
+        decision = json.loads(entry.get("decision") or "{}")
+        parts = [f"would fail over to {decision.get('target')}: {decision.get('reason')}"]
+    return "; ".join(p for p in parts if p)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    explained = _call(args, "GET", f"/v1/services/{args.service}/explain")
+    if args.json:
+        return _print_json(explained)
+    verdict = (f"would fail over to {explained['target']} now" if explained["would_fail_over"]
+               else f"would not fail over: {explained['reason']}")
+    print(f"{explained['service']}: {verdict}  (mode {explained['mode']}; asked "
+          f"{explained['node']}, leader {explained.get('leader_node') or '(none)'}, "
+          f"epoch {explained.get('epoch')})")
+    rows = [("CHECK", "OK", "REASON", "EVIDENCE")]
+    for condition in explained["conditions"]:
+        evidence = dict(condition["evidence"])
+        evidence.pop("primary_probes", None)
+        if condition.get("until_iso"):
+            evidence["until"] = condition["until_iso"]
+        rows.append((condition["check"], "yes" if condition["ok"] else "NO",
+                     condition["reason"] or "-", json.dumps(evidence, default=str)[:120]))
+    _table(rows)
+    return 0
+
+
+def cmd_switchover(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"force": args.force}
+    if args.to:
+        body["to"] = args.to
+    if args.at:
+        try:
+            body["at"] = iso(parse_time(args.at, time.time()))
+        except ValueError as exc:
+            raise SystemExit(f"failoverctl: --at: {exc}") from None
+    record = _call(args, "POST", f"/v1/services/{args.service}/switchover", body)
+    if args.json and not args.wait:
+        return _print_json(record)
+    when = f" for {record['at_iso']}" if record.get("at_iso") else ""
+    print(f"switchover {record['id']} of {args.service} accepted{when} "
+          f"({record['phase']}; to {record.get('to') or 'the best healthy member'})")
+    if not args.wait:
+        return 0
+    return _follow(args, record)
+
+
+def _follow(args: argparse.Namespace, record: dict[str, Any]) -> int:
+    """Print each step as the leader persists it (long polls on any replica)."""
+    path = f"/v1/services/{args.service}/switchovers/{record['id']}"
+    version, printed, misses = -1, 0, 0
+    while True:
+        try:
+            record = _call(args, "GET", f"{path}?after={version}&wait=10",
+                           timeout=args.timeout + 10)
+            misses = 0
+        except SystemExit as exc:
+            misses += 1
+            if misses > 20 or "cannot reach" not in str(exc):
+                raise SystemExit(f"{exc} (the request goes on in the cluster: see "
+                                 f"failoverctl history {args.service})") from None
+            time.sleep(0.5)
+            continue
+        version = record["version"]
+        for entry in record["steps"][printed:]:
+            ok = "ok" if entry.get("ok") else "FAILED"
+            print(f"  {entry.get('step'):<20} {entry.get('member') or '-':<12} {ok:<6} "
+                  f"{entry.get('ms', 0):>8.1f} ms  {entry.get('detail') or ''}"[:200])
+        printed = len(record["steps"])
+        if record["phase"] in ("done", "failed", "refused", "cancelled"):
+            break
+    if args.json:
+        _print_json(record)
+    if record["phase"] == "done":
+        print(f"switchover {record['id']} done: {record['source']} -> {record['target']}")
+        return 0
+    rolled = " (rolled back)" if record.get("rolled_back") else ""
+    print(f"switchover {record['id']} {record['phase']}: {record.get('reason')}{rolled}: "
+          f"{record.get('detail') or ''}".rstrip(": "), file=sys.stderr)
+    return 1
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    record = _call(args, "DELETE", f"/v1/services/{args.service}/switchovers/{args.id}")
+    if args.json:
+        return _print_json(record)
+    print(f"switchover {record['id']} cancelled")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    body = {"for": args.duration} if args.duration else {}
+    answer = _call(args, "POST", f"/v1/services/{args.service}/pause", body)
+    if args.json:
+        return _print_json(answer)
+    until = f" until {answer['until_iso']}" if answer.get("until_iso") else " until resumed"
+    print(f"{args.service}: automatic failover paused{until}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    answer = _call(args, "POST", f"/v1/services/{args.service}/resume", {})
+    if args.json:
+        return _print_json(answer)
+    print(f"{args.service}: automatic failover resumed" if answer["was_paused"]
+          else f"{args.service}: was not paused")
     return 0
 
 

@@ -51,6 +51,12 @@ async def hook(request: web.Request) -> web.Response:
     # One short append on a toy server: blocking the loop for it is harmless here.
     with Path(str(state["calls"])).open("a", encoding="utf-8") as calls:  # noqa: ASYNC230
         calls.write(json.dumps(entry) + "\n")
+    delay = state["hook_delay"]
+    assert isinstance(delay, float)
+    if delay:
+        await asyncio.sleep(delay)
+    if call == "promote" and state["break_on_promote"] and not entry["failed"]:
+        state["mode"] = "error"
     return web.json_response(entry, status=500 if entry["failed"] else 200)
 
 
@@ -63,13 +69,15 @@ async def control(request: web.Request) -> web.Response:
     state["delay"] = float(body.get("delay", state["delay"]))
     state["fail_for"] = list(body.get("fail_for", state["fail_for"]))
     state["fail_hooks"] = list(body.get("fail_hooks", state["fail_hooks"]))
+    state["hook_delay"] = float(body.get("hook_delay", state["hook_delay"]))
+    state["break_on_promote"] = bool(body.get("break_on_promote", state["break_on_promote"]))
     return web.json_response({k: v for k, v in state.items() if k != "calls"})
 
 
 def build(name: str, calls: str) -> web.Application:
     app = web.Application()
     app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "fail_hooks": [],
-                  "calls": calls}
+                  "hook_delay": 0.0, "break_on_promote": False, "calls": calls}
     app.router.add_get("/", root)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/control", control)

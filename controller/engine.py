@@ -36,8 +36,10 @@ from controller.decide import (
 )
 from controller.election import LeaderElection
 from controller.metrics import HEALTH_VALUES, Metrics
-from controller.records import Decided
+from controller.operations import Operations
+from controller.records import Decided, Pause
 from controller.routing import PublishOutcome, RouteStore, RouteStoreError
+from controller.switchover import Switchover
 from controller.zkstore import Conflict, Fenced, StoreError, ZkStore, node_name
 from probes.health import Health, MemberHealth
 from probes.scheduler import ProbeReport, ProbeScheduler
@@ -59,6 +61,17 @@ class ServiceState:
     wake: asyncio.TimerHandle | None = None
     last_dry_run: tuple[str | None, str] | None = None
     split_view: bool = False  # the leader sees the primary failing, too few others do
+    pause: Pause | None = None  # an operator's, from ZooKeeper
+    pause_timer: asyncio.TimerHandle | None = None
+    # Operator switchover requests (id -> record, znode version), from ZooKeeper.
+    switchovers: dict[str, tuple[Switchover, int]] = field(default_factory=dict)
+    switchover: asyncio.Task[None] | None = None  # the one this leader is running
+    schedule: asyncio.TimerHandle | None = None  # wakes the leader for the next --at
+
+    @property
+    def switchover_running(self) -> bool:
+        return self.switchover is not None or any(
+            record.phase.running for record, _ in self.switchovers.values())
 
 
 class Engine:
@@ -89,14 +102,19 @@ class Engine:
         self.views: dict[str, dict[str, Any]] = {}
         self._own_view_name = node_name(node_id)
         self._view_dirty = asyncio.Event()
+        # Swapped for a fresh one on every member health change / request change: waiters
+        # (switchover steps, API long-polls) await the current one.
+        self._health_event = asyncio.Event()
+        self.requests_changed = asyncio.Event()
         self.log = log.bind(node=node_id)
+        self.operations = Operations(self)
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.probes.start()
-        self._spawn(self._connect_and_contend(), "zookeeper")
-        self._spawn(self._reconcile_loop(), "reconcile")
+        self.spawn(self._connect_and_contend(), "zookeeper")
+        self.spawn(self._reconcile_loop(), "reconcile")
 
     async def stop(self) -> None:
         """Graceful: resign at once (the next replica takes over without waiting for a
@@ -131,12 +149,14 @@ class Engine:
         await self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self._on_decision, name))
+            await self.zk.watch_pause(name, functools.partial(self._on_pause, name))
+            await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
         await self.zk.watch_views(self._on_view)
-        self._spawn(self._view_publisher(), "view-publisher")
+        self.spawn(self._view_publisher(), "view-publisher")
         self.election.start()
         self.log.info("contending", cluster=self.config.cluster)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -160,14 +180,14 @@ class Engine:
             self._lease = None
             self._cancel_recoveries(f"zookeeper session {state.lower()}")
         elif self.in_office:
-            self._evaluate_all()
+            self.evaluate_all()
 
     def _on_gained(self, epoch: int) -> None:
         self.epoch = epoch
         self.metrics.is_leader.set(1)
         self.metrics.epoch.set(epoch)
         self.log.info("leadership_gained", epoch=epoch)
-        self._spawn(self._take_office(epoch), "take-office")
+        self.spawn(self._take_office(epoch), "take-office")
 
     def _on_lost(self) -> None:
         if self.epoch is not None:
@@ -181,7 +201,7 @@ class Engine:
         if isinstance(info.get("epoch"), int):
             self.metrics.epoch.set(max(info["epoch"], self.epoch or 0))
         if self.epoch is not None and info.get("epoch", 0) > self.epoch:
-            self._step_down("a newer epoch exists")
+            self.step_down("a newer epoch exists")
 
     def _on_view(self, node: str, view: dict[str, Any] | None) -> None:
         """Another replica's verdicts changed (or it went): count them on the next decision."""
@@ -192,7 +212,7 @@ class Engine:
                 self.log.info("replica_view_gone", replica=node)
         else:
             self.views[node] = view
-        self._evaluate_all()
+        self.evaluate_all()
 
     async def _view_publisher(self) -> None:
         """Publish our verdicts when they change, at most one write in flight, plus a
@@ -218,7 +238,11 @@ class Engine:
                 "latency_ms": round(last.latency * 1000, 1) if last else None,
                 "detail": last.detail if last else None,
             }
-        return {"node": self.node_id, "at": time.time(), "members": members}
+        recovering = [name for name, state in self.services.items()
+                      if self.may_act and (state.recovery is not None
+                                           or state.switchover is not None)]
+        return {"node": self.node_id, "at": time.time(), "members": members,
+                "recovering": recovering}
 
     def views_of(self, service: str, member: str) -> dict[str, str]:
         """Each live replica's verdict on one member, ours included: the split view."""
@@ -234,12 +258,46 @@ class Engine:
         failing = sum(v in ("degraded", "down") for v in verdicts)
         return failing, verdicts.count("healthy"), len(verdicts)
 
+    def _on_pause(self, service: str, pause: Pause | None) -> None:
+        state = self.services[service]
+        if state.pause_timer is not None:  # the expiry of the pause this one replaces
+            state.pause_timer.cancel()
+            state.pause_timer = None
+        if pause != state.pause:
+            self.log.info("pause_changed", service=service, paused=pause is not None,
+                          by=pause.by if pause else None, until=pause.until if pause else None)
+        state.pause = pause
+        self.metrics.paused.labels(service).set(int(pause is not None))
+        self.evaluate(state)
+
+    def _on_switchover(self, service: str, request_id: str, record: Switchover | None,
+                       version: int) -> None:
+        state = self.services[service]
+        known = state.switchovers.get(request_id)
+        if record is None:
+            state.switchovers.pop(request_id, None)
+        elif known is None or version >= known[1]:
+            state.switchovers[request_id] = (record, version)
+        event, self.requests_changed = self.requests_changed, asyncio.Event()
+        event.set()
+        self.evaluate(state)
+
+    async def wait_health_change(self, seconds: float) -> bool:
+        """Until some member's health changes (True) or ``seconds`` pass (False)."""
+        event = self._health_event
+        try:
+            async with asyncio.timeout(max(0.0, seconds)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
     def _on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
         if znode_version >= state.znode_version:
             state.decided, state.znode_version = decided, znode_version
 
-    def _step_down(self, why: str) -> None:
+    def step_down(self, why: str) -> None:
         if self.epoch is None:
             return
         self.log.warning("stepping_down", epoch=self.epoch, why=why)
@@ -253,19 +311,20 @@ class Engine:
             for state in self.services.values():
                 await self._bootstrap(state, epoch)
         except Fenced:
-            self._step_down("fenced during takeover")
+            self.step_down("fenced during takeover")
             return
         except StoreError as exc:
             self.log.error("takeover_failed", epoch=epoch, error=str(exc))
-            self._step_down("takeover failed")
+            self.step_down("takeover failed")
             return
         if self.epoch != epoch:
             return
         self.in_office = True
         self.log.info("in_office", epoch=epoch)
         for state in self.services.values():
-            await self._publish(state, origin="takeover")
-        self._evaluate_all()
+            await self.publish(state, origin="takeover")
+            await self.operations.load(state)
+        self.evaluate_all()
 
     async def _bootstrap(self, state: ServiceState, epoch: int) -> None:
         name = state.config.name
@@ -301,7 +360,9 @@ class Engine:
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
         self._view_dirty.set()
-        self._evaluate(state)
+        event, self._health_event = self._health_event, asyncio.Event()
+        event.set()
+        self.evaluate(state)
         decided = state.decided
         if (decided is not None and report.member in decided.unfenced
                 and report.after.health is not Health.DOWN):
@@ -322,23 +383,36 @@ class Engine:
                 evidence=tuple(e.as_dict() for e in health.recent),
                 failing_votes=failing, healthy_votes=healthy))
         quorum = config.policy.quorum
-        auto = config.policy.auto_failover
-        mode = Mode.DRY_RUN if auto == "dry-run" else Mode.AUTO if auto else Mode.PAUSED
         return ServiceView(
             name=config.name, primary=decided.primary if decided else None,
-            members=tuple(members), mode=mode, cooldown=config.policy.cooldown,
+            members=tuple(members), mode=self.mode(state), cooldown=config.policy.cooldown,
             retry_backoff=config.policy.retry_backoff,
             last_recovery_end=decided.last_recovery_end if decided else None,
             last_failed_attempt=state.last_failed_attempt,
-            recovery_in_flight=state.recovery is not None,
+            recovery_in_flight=self.recovering(state),
             excluded=frozenset(state.excluded),
             replicas=replicas, quorum=None if quorum == "majority" else quorum)
 
-    def _evaluate_all(self) -> None:
-        for state in self.services.values():
-            self._evaluate(state)
+    def mode(self, state: ServiceState) -> Mode:
+        """An operator's pause wins over the configured mode until it ends."""
+        if state.pause is not None and state.pause.active(time.time()):
+            return Mode.PAUSED
+        auto = state.config.policy.auto_failover
+        return Mode.DRY_RUN if auto == "dry-run" else Mode.AUTO if auto else Mode.PAUSED
 
-    def _evaluate(self, state: ServiceState) -> None:
+    def recovering(self, state: ServiceState) -> bool:
+        """A failover or switchover is running: ours, or (seen from a follower) the
+        leader's, as its published view and the stored requests say."""
+        if state.recovery is not None or state.switchover_running:
+            return True
+        return any(state.config.name in view.get("recovering", ())
+                   for view in self.views.values())
+
+    def evaluate_all(self) -> None:
+        for state in self.services.values():
+            self.evaluate(state)
+
+    def evaluate(self, state: ServiceState) -> None:
         """Ask the core what to do now, and start it; called on every event."""
         if not self.may_act:
             return
@@ -348,25 +422,27 @@ class Engine:
         if decision.action is Action.FAILOVER:
             # Repoint time counts from here: the event (probe result, timer, reconcile)
             # after which the decision said "fail over".
-            state.recovery = self._spawn(self._failover(state, decision, time.monotonic()),
+            state.recovery = self.spawn(self._failover(state, decision, time.monotonic()),
                                          f"failover:{state.config.name}")
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
                 state.wake.cancel()
             delay = max(0.0, decision.wake_at - time.time())
-            state.wake = asyncio.get_running_loop().call_later(delay, self._evaluate, state)
+            state.wake = asyncio.get_running_loop().call_later(delay, self.evaluate, state)
         elif decision.action is Action.DRY_RUN:
             key = (decision.target, str(decision.reason))
             if key != state.last_dry_run:
                 state.last_dry_run = key
                 self.log.warning("dry_run_failover", service=state.config.name,
                                  epoch=self.epoch, **decision.as_dict())
-                self._spawn(self._record(state, "dry_run", decision=decision.as_dict()),
+                self.spawn(self.record(state, "dry_run", decision=decision.as_dict()),
                             "history")
         else:
             state.last_dry_run = None
             if decision.reason is Reason.PRIMARY_HEALTHY:
                 state.excluded.clear()
+        if state.recovery is None:
+            self.operations.evaluate(state)
 
     def _report_split_view(self, state: ServiceState, view: ServiceView,
                            decision: Decision) -> None:
@@ -402,10 +478,10 @@ class Engine:
                      evidence=decision.evidence)
         outcome = "failed"
         try:
-            await self._timed(steps, "verify_epoch", self._verify_epoch(epoch))
+            await self._timed(steps, "verify_epoch", self.verify_epoch(epoch))
             unfenced = set(decided.unfenced)
             if old is not None and old.fence is not None:
-                fenced = await self._hook(steps, "fence", service.name, old, decided, epoch)
+                fenced = await self.run_hook(steps, "fence", service.name, old, decided, epoch)
                 if not fenced.ok:
                     old_health = self.probes.health(service.name, old.name).health
                     if old_health is not Health.DOWN:
@@ -421,12 +497,12 @@ class Engine:
             new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
                                     reason="failover", now=now,
                                     unfenced=tuple(sorted(unfenced)), recovery_end=now)
-            state.znode_version = await self._timed(
+            state.znode_version, _ = await self._timed(
                 steps, "commit", self.zk.commit_decision(service.name, new, epoch,
                                                          state.znode_version))
             state.decided = new
             detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
-            published = await self._timed(steps, "publish", self._publish(
+            published = await self._timed(steps, "publish", self.publish(
                 state, origin="failover", detail=detail))
             repoint = time.monotonic() - trigger_at
             outcome = "done"
@@ -437,22 +513,22 @@ class Engine:
         except _Abort as abort:
             state.last_failed_attempt = time.time()
             flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
-            await self._record(state, "failover_failed", why=abort.code, detail=abort.detail,
+            await self.record(state, "failover_failed", why=abort.code, detail=abort.detail,
                                decision=decision.as_dict(), steps=steps)
         except Fenced:
             flog.error("failover_fenced", steps=steps)
-            self._step_down("fenced during failover")
+            self.step_down("fenced during failover")
         except (Conflict, StoreError) as exc:
             state.last_failed_attempt = time.time()
             self.metrics.store_errors.labels("zookeeper").inc()
             flog.error("failover_commit_failed", error=str(exc), steps=steps)
-            await self._reread(state)
+            await self.reread(state)
         finally:
             self.metrics.failovers.labels(service.name, outcome).inc()
             state.recovery = None
             if outcome == "done":
                 state.excluded.clear()
-        self._evaluate(state)
+        self.evaluate(state)
 
     async def _promote_first(self, state: ServiceState, decision: Decision,
                              steps: list[dict[str, Any]], decided: Decided,
@@ -468,13 +544,13 @@ class Engine:
                 continue
             if member.promote is None:
                 return member
-            result = await self._hook(steps, "promote", service.name, member, decided, epoch)
+            result = await self.run_hook(steps, "promote", service.name, member, decided, epoch)
             if result.ok:
                 return member
             state.excluded.add(member.name)
         return None
 
-    async def _hook(self, steps: list[dict[str, Any]], step: str, service: str,
+    async def run_hook(self, steps: list[dict[str, Any]], step: str, service: str,
                     member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
         """Run ``member``'s fence or promote hook with the template variables filled in."""
         action = member.fence if step == "fence" else member.promote
@@ -493,7 +569,7 @@ class Engine:
         finally:
             steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
 
-    async def _verify_epoch(self, epoch: int, force: bool = False) -> None:
+    async def verify_epoch(self, epoch: int, force: bool = False) -> None:
         """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
 
         Another leader can only be elected once our session has expired, which ZooKeeper
@@ -519,15 +595,15 @@ class Engine:
 
         async def refresh() -> None:
             try:
-                await self._verify_epoch(epoch, force=True)
+                await self.verify_epoch(epoch, force=True)
             except Fenced:
-                self._step_down("fenced (lease refresh)")
+                self.step_down("fenced (lease refresh)")
             except StoreError as exc:
                 self.log.warning("lease_refresh_failed", epoch=epoch, error=str(exc))
             finally:
                 self._lease_refresh = None
 
-        self._lease_refresh = self._spawn(refresh(), "lease-refresh")
+        self._lease_refresh = self.spawn(refresh(), "lease-refresh")
 
     def _retry_fence(self, state: ServiceState, member_name: str) -> None:
         """A former primary whose fence failed is reachable again: fence it before anything
@@ -542,7 +618,7 @@ class Engine:
                 if member is None or decided is None or epoch is None or member.fence is None:
                     return
                 steps: list[dict[str, Any]] = []
-                result = await self._hook(steps, "fence", state.config.name, member, decided,
+                result = await self.run_hook(steps, "fence", state.config.name, member, decided,
                                           epoch)
                 if not result.ok:
                     self.log.warning("fence_retry_failed", service=state.config.name,
@@ -550,31 +626,35 @@ class Engine:
                     return
                 cleared = replace(decided, unfenced=tuple(
                     m for m in decided.unfenced if m != member_name))
-                state.znode_version = await self.zk.commit_decision(
+                state.znode_version, _ = await self.zk.commit_decision(
                     state.config.name, cleared, epoch, state.znode_version)
                 state.decided = cleared
                 self.log.info("fenced_late", service=state.config.name, member=member_name,
                               epoch=epoch)
             except Fenced:
-                self._step_down("fenced during fence retry")
+                self.step_down("fenced during fence retry")
             except StoreError as exc:
                 self.log.warning("fence_retry_commit_failed", error=str(exc))
             finally:
                 state.fence_retry = None
 
-        state.fence_retry = self._spawn(retry(), f"fence-retry:{member_name}")
+        state.fence_retry = self.spawn(retry(), f"fence-retry:{member_name}")
 
     def _cancel_recoveries(self, why: str) -> None:
+        """Stop everything this replica does as leader. A switchover stays in ZooKeeper at
+        its last persisted phase, for the next leader to resume."""
         for state in self.services.values():
-            for task in (state.recovery, state.fence_retry):
+            for task in (state.recovery, state.fence_retry, state.switchover):
                 if task is not None and not task.done():
-                    self.log.warning("recovery_cancelled", service=state.config.name, why=why)
+                    self.log.warning("recovery_cancelled", service=state.config.name, why=why,
+                                     task=task.get_name())
                     task.cancel()
-            if state.wake is not None:
-                state.wake.cancel()
-                state.wake = None
+            for timer in (state.wake, state.schedule, state.pause_timer):
+                if timer is not None:
+                    timer.cancel()
+            state.wake = state.schedule = state.pause_timer = None
 
-    async def _reread(self, state: ServiceState) -> None:
+    async def reread(self, state: ServiceState) -> None:
         with contextlib.suppress(StoreError):
             current = await self.zk.read_decision(state.config.name)
             if current is not None:
@@ -582,7 +662,7 @@ class Engine:
 
     # --- Redis --------------------------------------------------------------------------
 
-    async def _publish(self, state: ServiceState, origin: str,
+    async def publish(self, state: ServiceState, origin: str,
                        detail: dict[str, Any] | None = None) -> PublishOutcome | None:
         decided, epoch = state.decided, self.epoch
         if decided is None or epoch is None:
@@ -608,12 +688,14 @@ class Engine:
                            stored_epoch=result.stored_epoch,
                            stored_version=result.stored_version)
             if result.outcome == "stale_epoch":
-                self._step_down("Redis holds a newer epoch")
+                self.step_down("Redis holds a newer epoch")
         return result
 
-    async def _record(self, state: ServiceState, event: str, **fields: Any) -> None:
+    async def record(self, state: ServiceState, event: str, **fields: Any) -> None:
+        """Append to the service's history; a follower records operator requests it took."""
+        epoch = self.leadership()[2]
         try:
-            await self.routes.record(state.config.name, event, epoch=str(self.epoch),
+            await self.routes.record(state.config.name, event, epoch=str(epoch or ""),
                                      node=self.node_id, **fields)
         except RouteStoreError as exc:
             self.log.warning("history_write_failed", service=state.config.name, error=str(exc))
@@ -631,7 +713,7 @@ class Engine:
                     for state in self.services.values():
                         if state.recovery is None:
                             await self._reconcile(state)
-                            self._evaluate(state)
+                            self.evaluate(state)
             except Exception:  # the safety net must outlive any bug it meets
                 self.log.exception("reconcile_crashed")
             await asyncio.sleep(interval)
@@ -652,7 +734,7 @@ class Engine:
                              redis=None if route is None else f"{route.primary}"
                              f"@{route.epoch}/{route.version}",
                              zookeeper=f"{decided.primary}@{decided.version}")
-            await self._publish(state, origin="reconcile")
+            await self.publish(state, origin="reconcile")
 
     async def _check_redis(self) -> None:
         try:
@@ -694,6 +776,7 @@ class Engine:
                 }
             redundant = any(m.health is Health.HEALTHY and not m.unfenced
                             for m in view.members if m.name != view.primary)
+            pause = state.pause if state.pause and state.pause.active(time.time()) else None
             services[name] = {
                 "primary": view.primary,
                 "version": state.decided.version if state.decided else None,
@@ -702,21 +785,29 @@ class Engine:
                 "recovery_in_flight": view.recovery_in_flight,
                 "quorum": view.required,
                 "split_view": state.split_view,
+                "paused": None if pause is None else {"by": pause.by, "at": pause.at,
+                                                      "until": pause.until},
+                "switchovers": self.operations.open_requests(state),
                 "members": members,
             }
+        leader, leader_node, epoch = self.leadership()
+        return {
+            "node": self.node_id,
+            "leader": leader,
+            "leader_node": leader_node,
+            "epoch": epoch,
+            "services": services,
+        }
+
+    def leadership(self) -> tuple[bool, str | None, int | None]:
+        """(we lead, the leader's node id, the newest epoch we know of)."""
         # The epoch watch can lag our own election by a moment: never show an older epoch
         # (or another leader) than the one we hold.
         watched = self.leader_info.get("epoch")
         epoch = max(e for e in (watched, self.epoch, 0) if isinstance(e, int))
         leader_node = self.node_id if self.epoch is not None and self.epoch >= epoch \
             else self.leader_info.get("node")
-        return {
-            "node": self.node_id,
-            "leader": self.epoch is not None,
-            "leader_node": leader_node,
-            "epoch": epoch or None,
-            "services": services,
-        }
+        return self.epoch is not None, leader_node, epoch or None
 
 
 class _Abort(Exception):

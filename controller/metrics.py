@@ -28,8 +28,15 @@ class Metrics:
         self.is_leader = Gauge("failover_is_leader", "1 while this replica leads.", registry=r)
         self.epoch = Gauge("failover_epoch", "The leadership epoch last seen.", registry=r)
         self.failovers = Counter(
-            "failover_failovers_total", "Automatic failovers by outcome.",
+            "failover_failovers_total", "Automatic failovers by outcome (done, failed).",
             ["service", "outcome"], registry=r)
+        self.switchovers = Counter(
+            "failover_switchovers_total",
+            "Operator switchovers by outcome (done, failed, refused, cancelled).",
+            ["service", "outcome"], registry=r)
+        self.paused = Gauge(
+            "failover_paused", "1 while an operator has paused the service.", ["service"],
+            registry=r)
         self.repoint_seconds = Histogram(
             "failover_repoint_seconds",
             "From the probe result that triggered a failover to the Redis route write.",

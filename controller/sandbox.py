@@ -26,6 +26,7 @@ import yaml
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
+TOKEN_NAME, TOKEN = "alice", "alice-secret-token"  # the API token of sandbox controllers
 ZOOKEEPER_CLASSPATH = ("/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar")
 
 
@@ -249,8 +250,9 @@ class Sandbox:
         argv = [sys.executable, "-m", "controller.cli", "run", "-c", str(path),
                 "--log-format", "json"]
         full_env = {**os.environ, **(env or {})}
+        tls = config["api"].get("tls_cert_file")
         return Controller(self.spawn(f"controller-{name}", argv, env=full_env), name,
-                          config["api"]["listen"])
+                          config["api"]["listen"], cafile=tls)
 
 
 def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
@@ -351,13 +353,16 @@ class Web:
         self.wait_ready()
 
     def set_mode(self, mode: str = "ok", delay: float = 0.0, fail_for: list[str] | None = None,
-                 fail_hooks: list[str] | None = None) -> None:
+                 fail_hooks: list[str] | None = None, hook_delay: float = 0.0,
+                 break_on_promote: bool = False) -> None:
         """Health answers ``mode`` (ok, slow by ``delay``, error); 503 for the replicas in
-        ``fail_for``; 500 from the hooks in ``fail_hooks``."""
+        ``fail_for``; 500 from the hooks in ``fail_hooks``; hooks answer after
+        ``hook_delay``; ``break_on_promote``: a promotion turns health to error."""
         import urllib.request
 
         body = json.dumps({"mode": mode, "delay": delay, "fail_for": fail_for or [],
-                           "fail_hooks": fail_hooks or []}).encode()
+                           "fail_hooks": fail_hooks or [], "hook_delay": hook_delay,
+                           "break_on_promote": break_on_promote}).encode()
         request = urllib.request.Request(self.url + "/control", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=2).read()
@@ -384,16 +389,34 @@ class Web:
 
 
 class Controller:
-    def __init__(self, process: Process, name: str, listen: str) -> None:
+    def __init__(self, process: Process, name: str, listen: str,
+                 cafile: str | None = None) -> None:
         self.process, self.name = process, name
-        self.api = f"http://{listen}"
+        self.cafile = cafile
+        self.api = f"{'https' if cafile else 'http'}://{listen}"
 
     def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.call("GET", "/v1/status", timeout=1)[1]
+        return data
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = TOKEN,
+             timeout: float = 5, raw: bytes | None = None) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body) of one API request; errors are answers too."""
+        import ssl
+        import urllib.error
         import urllib.request
 
-        with urllib.request.urlopen(self.api + "/v1/status", timeout=1) as response:
-            data: dict[str, Any] = json.load(response)
-            return data
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
+                                             else None)
+        request = urllib.request.Request(self.api + path, data=data, method=method)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """The controller's JSON log lines (optionally only one event name)."""
@@ -420,6 +443,7 @@ def controller_config(zk: ZooKeeper | str, redis_url: str, cluster: str,
                       "request_timeout": 2.0},
         "redis": {"url": redis_url, "key_prefix": "failover", "socket_timeout": 0.5,
                   "reconcile_interval": reconcile_interval},
-        "api": {"listen": f"{LOOPBACK}:{free_port()}"},
+        "api": {"listen": f"{LOOPBACK}:{free_port()}",
+                "tokens": [{"name": TOKEN_NAME, "token": TOKEN}]},
         "services": services,
     }

@@ -6,6 +6,10 @@ Layout under ``{root}/{cluster}``::
     leader/                    election contenders (kazoo's Election recipe)
     epoch                      {"epoch", "node", "at"}; its znode version *is* the epoch
     services/{name}/decision   a Decided record (records.py)
+    services/{name}/control    an operator's Pause (records.py), absent when not paused
+    services/{name}/switchovers/sw-NNNNNNNNNN
+                               operator switchover requests and their progress
+                               (switchover.py); the znode name is the request id
     views/{node}               ephemeral: one replica's verdict on every member (quorum)
 
 kazoo runs its own threads. Blocking calls here are only made from those threads (the
@@ -20,6 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
@@ -34,7 +39,8 @@ from kazoo.retry import KazooRetry
 from kazoo.security import make_digest_acl
 
 from config.models import ZooKeeperConfig
-from controller.records import Decided, RecordError
+from controller.records import Decided, Pause, RecordError
+from controller.switchover import Switchover
 
 
 class StoreError(Exception):
@@ -201,15 +207,21 @@ class ZkStore:
         return True
 
     async def commit_decision(
-        self, service: str, decided: Decided, epoch: int, znode_version: int
-    ) -> int:
+        self, service: str, decided: Decided, epoch: int, znode_version: int,
+        switchover: tuple[Switchover, int] | None = None,
+    ) -> tuple[int, int | None]:
         """Replace the decision iff our epoch is current and nobody changed it since we read
-        it (znode_version). Returns the new znode version."""
+        it (znode_version); with ``switchover`` (record, its znode version), save that
+        record in the same transaction. Returns the new znode versions."""
         tx = self.client.transaction()
         tx.check(self.epoch_path, epoch)
         tx.set_data(self.decision_path(service), decided.to_json(), version=znode_version)
+        if switchover is not None:
+            record, version = switchover
+            tx.set_data(self.switchover_path(service, record.id), record.to_json(),
+                        version=version)
         results = await self._commit(tx)
-        return int(results[1].version)
+        return int(results[1].version), (int(results[2].version) if switchover else None)
 
     async def watch_decision(self, service: str,
                              callback: Callable[[Decided | None, int], None]) -> None:
@@ -220,6 +232,113 @@ class ZkStore:
                 callback(None, version)
 
         await self._watch(self.decision_path(service), changed)
+
+    # --- operator state: pause and switchover requests -----------------------------------
+
+    def control_path(self, service: str) -> str:
+        return f"{self.base}/services/{service}/control"
+
+    def switchovers_path(self, service: str) -> str:
+        return f"{self.base}/services/{service}/switchovers"
+
+    def switchover_path(self, service: str, request_id: str) -> str:
+        return f"{self.switchovers_path(service)}/{request_id}"
+
+    async def set_pause(self, service: str, pause: Pause) -> None:
+        """Pause (or extend a pause). Any replica may: it is an operator's order, not a
+        leader's decision, and the leader only reads it."""
+        path, raw = self.control_path(service), pause.to_json()
+        try:
+            await self._await(self.client.set_async(path, raw))
+        except NoNodeError:
+            try:
+                await self._await(self.client.create_async(path, raw, makepath=True))
+            except NodeExistsError:
+                await self._await(self.client.set_async(path, raw))
+
+    async def clear_pause(self, service: str, expected: Pause | None = None) -> bool:
+        """Resume. With ``expected``, only if the stored pause is still that one (an expiry
+        must not undo a newer pause). Returns whether a pause was removed."""
+        path = self.control_path(service)
+        try:
+            raw, stat = await self._await(self.client.get_async(path))
+            if expected is not None and _pause_or_none(raw) != expected:
+                return False
+            await self._await(self.client.delete_async(path, version=stat.version))
+        except NoNodeError:
+            return False
+        except Conflict:  # changed meanwhile: a newer pause (or a resume) wins
+            return False
+        return True
+
+    async def watch_pause(self, service: str, callback: Callable[[Pause | None], None]) -> None:
+        await self._watch(self.control_path(service),
+                          lambda raw, _version: callback(_pause_or_none(raw)))
+
+    async def create_switchover(self, service: str, record: Switchover) -> str:
+        """Store a new request; returns its id (the sequential znode's name)."""
+        prefix = f"{self.switchovers_path(service)}/sw-"
+        path: str = await self._await(self.client.create_async(
+            prefix, record.to_json(), sequence=True, makepath=True))
+        return path.rsplit("/", 1)[1]
+
+    async def read_switchovers(self, service: str) -> dict[str, tuple[Switchover, int]]:
+        """Every stored request of ``service``: id -> (record, znode version)."""
+        try:
+            children = await self._await(self.client.get_children_async(
+                self.switchovers_path(service)))
+        except NoNodeError:
+            return {}
+        out = {}
+        for child in sorted(children):
+            try:
+                raw, stat = await self._await(self.client.get_async(
+                    self.switchover_path(service, child)))
+            except NoNodeError:
+                continue
+            record = _switchover_or_none(child, raw)
+            if record is not None:
+                out[child] = (record, stat.version)
+        return out
+
+    async def save_switchover(self, service: str, record: Switchover, epoch: int,
+                              version: int) -> int:
+        """The leader's progress on a request: fenced by the epoch, compare-and-set on the
+        record. Returns the new znode version."""
+        tx = self.client.transaction()
+        tx.check(self.epoch_path, epoch)
+        tx.set_data(self.switchover_path(service, record.id), record.to_json(),
+                    version=version)
+        results = await self._commit(tx)
+        return int(results[1].version)
+
+    async def update_switchover(self, service: str, record: Switchover, version: int) -> int:
+        """Compare-and-set without an epoch: an operator's cancel, from any replica. Loses
+        (Conflict) to a leader that started the request first."""
+        try:
+            stat = await self._await(self.client.set_async(
+                self.switchover_path(service, record.id), record.to_json(), version=version))
+        except NoNodeError as exc:
+            raise Conflict("the request is gone") from exc
+        return int(stat.version)
+
+    async def delete_switchover(self, service: str, request_id: str) -> None:
+        try:
+            await self._await(self.client.delete_async(
+                self.switchover_path(service, request_id)))
+        except NoNodeError:
+            pass
+
+    async def watch_switchovers(
+            self, service: str,
+            callback: Callable[[str, Switchover | None, int], None]) -> None:
+        """``callback(id, record, znode version)`` on the loop for every request as it is
+        created or changes, ``callback(id, None, -1)`` when it is deleted."""
+        path = self.switchovers_path(service)
+        await self._await(self.client.ensure_path_async(path))
+        await self._watch_children(
+            path, lambda child, raw, version: callback(
+                child, _switchover_or_none(child, raw) if raw else None, version))
 
     # --- replicas' views (quorum) -------------------------------------------------------
 
@@ -239,32 +358,15 @@ class ZkStore:
         """Call ``callback(node, view)`` on the loop for every replica's view as it changes,
         and ``callback(node, None)`` when a replica's node goes (it stopped or its session
         expired)."""
-        loop = self._loop
-        assert loop is not None, "start() first"
-        watched: set[str] = set()
 
-        def watcher(child: str) -> Callable[[bytes | None, Any], bool]:
-            # Exactly two parameters: kazoo passes the event too to a three-parameter one.
-            def on_data(data: bytes | None, stat: Any) -> bool:  # kazoo thread
-                try:
-                    view = json.loads(data) if data else None
-                except ValueError:
-                    view = None
-                loop.call_soon_threadsafe(callback, child, view)
-                if stat is None:  # deleted: stop watching; a new node gets a new watch
-                    watched.discard(child)
-                    return False
-                return True
+        def parsed(child: str, raw: bytes | None, _version: int) -> None:
+            try:
+                view = json.loads(raw) if raw else None
+            except ValueError:
+                view = None
+            callback(child, view)
 
-            return on_data
-
-        def on_children(children: list[str]) -> None:  # kazoo thread
-            for child in set(children) - watched:
-                watched.add(child)
-                self.client.DataWatch(f"{self.views_path}/{child}", watcher(child))
-
-        await loop.run_in_executor(None, self.client.ChildrenWatch, self.views_path,
-                                   on_children)
+        await self._watch_children(self.views_path, parsed)
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -296,8 +398,37 @@ class ZkStore:
             raise StoreError(f"no answer from ZooKeeper within {timeout:g}s") from exc
         except (NoNodeError, NodeExistsError):
             raise  # answers, not failures: callers handle them
+        except BadVersionError as exc:
+            raise Conflict(_describe(exc)) from exc
         except KazooException as exc:
             raise StoreError(_describe(exc)) from exc
+
+    async def _watch_children(self, path: str,
+                              callback: Callable[[str, bytes | None, int], None]) -> None:
+        """Watch every child of ``path`` and its data: ``callback(child, data, version)`` on
+        the loop on each change, ``(child, None, -1)`` when it goes."""
+        loop = self._loop
+        assert loop is not None, "start() first"
+        watched: set[str] = set()
+
+        def watcher(child: str) -> Callable[[bytes | None, Any], bool]:
+            # Exactly two parameters: kazoo passes the event too to a three-parameter one.
+            def on_data(data: bytes | None, stat: Any) -> bool:  # kazoo thread
+                version = stat.version if stat is not None else -1
+                loop.call_soon_threadsafe(callback, child, data, version)
+                if stat is None:  # deleted: stop watching; a new node gets a new watch
+                    watched.discard(child)
+                    return False
+                return True
+
+            return on_data
+
+        def on_children(children: list[str]) -> None:  # kazoo thread
+            for child in set(children) - watched:
+                watched.add(child)
+                self.client.DataWatch(f"{path}/{child}", watcher(child))
+
+        await loop.run_in_executor(None, self.client.ChildrenWatch, path, on_children)
 
     async def _watch(self, path: str, callback: Callable[[bytes | None, int], None]) -> None:
         """Watch a node's data; ``callback(data, znode_version)`` runs on the loop.
@@ -322,6 +453,25 @@ def node_name(node_id: str) -> str:
 
 def _parse(raw: bytes) -> Decided:
     return Decided.from_json(raw)
+
+
+def _pause_or_none(raw: bytes | None) -> Pause | None:
+    if not raw:
+        return None
+    try:
+        return Pause.from_json(raw)
+    except RecordError:
+        return None
+
+
+def _switchover_or_none(request_id: str, raw: bytes | None) -> Switchover | None:
+    """A stored request with its id (the znode name); None if unreadable."""
+    if not raw:
+        return None
+    try:
+        return replace(Switchover.from_json(raw), id=request_id)
+    except ValueError:
+        return None
 
 
 def _describe(exc: BaseException) -> str:

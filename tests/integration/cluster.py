@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +21,13 @@ from controller.sandbox import (
     controller_config,
     wait_for,
 )
+
+
+def failoverctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as an operator would."""
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
 
 FAST_POLICY = {"interval": 0.1, "fast_interval": 0.05, "timeout": 0.5,
                "degraded_latency": 0.25, "fall": 3, "rise": 2, "cooldown": 30}
@@ -100,7 +109,8 @@ class Cluster:
               session_timeout: float = 2.0, redis_block: dict[str, Any] | None = None,
               fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b"),
               zookeeper_block: dict[str, Any] | None = None,
-              service_block: dict[str, Any] | None = None) -> None:
+              service_block: dict[str, Any] | None = None,
+              api_block: dict[str, Any] | None = None) -> None:
         for name in members:
             self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
@@ -118,6 +128,8 @@ class Cluster:
                 config["redis"] = {**config["redis"], **redis_block}
             if zookeeper_block:
                 config["zookeeper"] = {**config["zookeeper"], **zookeeper_block}
+            if api_block:
+                config["api"] = {**config["api"], **api_block}
             self.controllers.append(self.sandbox.controller(f"{self.name}-c{i}", config))
         self.wait_primary("web-a")
         self.observer = RouteObserver(self.redis)

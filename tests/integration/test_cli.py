@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -11,15 +9,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, failoverctl
 from tests.unit.test_config import GOOD
 
 pytestmark = pytest.mark.integration
-
-
-def failoverctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
-                          text=True, timeout=60)
 
 
 def test_check_config(tmp_path: Path) -> None:

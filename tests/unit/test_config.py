@@ -129,3 +129,20 @@ def test_sentinel_needs_master(tmp_path: Path) -> None:
     data["redis"] = {"url": None, "sentinels": ["127.0.0.1:26379"]}
     assert problems(tmp_path, data) == [
         "redis: sentinels needs master (the name Sentinel monitors)"]
+
+
+def test_named_api_tokens_from_files_and_tls_pairing(tmp_path: Path) -> None:
+    alice = tmp_path / "alice"
+    alice.write_text("s3cret-alice\n")
+    data = {**GOOD, "api": {"listen": "127.0.0.1:8080", "token": "plain",
+                            "tokens": [{"name": "alice", "token_file": str(alice)}]}}
+    config = load_config(write(tmp_path, data), env={})
+    assert config.api.named_tokens() == {"alice": "s3cret-alice", "operator": "plain"}
+    bad = {**GOOD, "api": {"tls_cert_file": "/x.pem",
+                           "tokens": [{"name": "bob"}, {"name": "eve", "token_file": "/nope"}]}}
+    found = problems(tmp_path, bad)
+    assert any(p.startswith("api.tokens[1].token_file: cannot read '/nope'") for p in found)
+    dup = {**GOOD, "api": {"tls_cert_file": "/x.pem", "tokens": [{"name": "bob"}]}}
+    found = problems(tmp_path, dup)
+    assert "api.tokens[0]: token or token_file is required" in found
+    assert "api: tls_cert_file and tls_key_file go together" in found

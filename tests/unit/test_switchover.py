@@ -18,8 +18,8 @@ from controller.decide import MemberView, ServiceView
 from controller.switchover import (
     AwaitHealthy,
     CancelRequested,
-    CheckSafe,
     Checked,
+    CheckSafe,
     CommitRoute,
     Due,
     IllegalEvent,

@@ -1,0 +1,457 @@
+"""Operator work in the daemon's shell: switchovers, maintenance pauses, explain.
+
+Any replica accepts a request and records it in ZooKeeper; only the leader runs it, through
+the pure machine in switchover.py, persisting every step under its epoch. A new leader finds
+unfinished requests in ZooKeeper and resumes them from their last persisted phase, so a
+request is never lost: it ends done, failed, refused or cancelled, with the reason recorded
+in ZooKeeper and in the service's history.
+
+A pause is an operator's order, not a decision: the replica that receives it writes it to
+ZooKeeper at once; the leader reads it (mode) and lifts it when ``until`` passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from controller.decide import Action, checks, decide
+from controller.records import Pause
+from controller.switchover import (
+    AwaitHealthy,
+    CancelRequested,
+    Checked,
+    CheckSafe,
+    Command,
+    CommitRoute,
+    Due,
+    Event,
+    IllegalEvent,
+    Phase,
+    Refusal,
+    RunHook,
+    StepEnded,
+    Switchover,
+    Timing,
+    Verify,
+    command_for,
+    preflight,
+    step,
+)
+from controller.timespec import iso
+from controller.zkstore import Conflict, Fenced, StoreError
+from probes.health import Health
+
+if TYPE_CHECKING:
+    from controller.engine import Engine, ServiceState
+
+KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
+
+
+class OperatorError(Exception):
+    """A request refused or impossible; ``status`` is the HTTP status the API answers."""
+
+    def __init__(self, status: int, error: str, detail: Any = None) -> None:
+        super().__init__(error)
+        self.status, self.error, self.detail = status, error, detail
+
+
+class Operations:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- any replica: take and answer requests ------------------------------------------
+
+    def service(self, name: str) -> ServiceState:
+        state = self.engine.services.get(name)
+        if state is None:
+            raise OperatorError(404, "unknown service",
+                                {"service": name, "services": sorted(self.engine.services)})
+        return state
+
+    async def request_switchover(self, name: str, to: str | None, at: float | None,
+                                 force: bool, by: str) -> Switchover:
+        """Record a switchover for the leader to run; refuse at once what is unsafe now."""
+        state, engine = self.service(name), self.engine
+        if to is not None and state.config.member(to) is None:
+            raise OperatorError(404, "unknown member", {
+                "service": name, "member": to,
+                "members": [m.name for m in state.config.members]})
+        now = time.time()
+        scheduled = at is not None and at > now
+        if not scheduled:
+            _, refusal, evidence = preflight(engine.view(state), to, busy=self._busy(state))
+            if refusal is not None:
+                await engine.record(state, "switchover_refused", by=by, to=to or "",
+                                    reason=str(refusal), evidence=evidence)
+                engine.metrics.switchovers.labels(name, "refused").inc()
+                raise OperatorError(409, f"switchover refused: {refusal}",
+                                    {"reason": str(refusal), "evidence": evidence})
+        record = Switchover(id="", service=name, requested_by=by, requested_at=now, to=to,
+                            at=at if scheduled else None, force=force,
+                            phase=Phase.SCHEDULED if scheduled else Phase.PENDING)
+        try:
+            request_id = await engine.zk.create_switchover(name, record)
+        except StoreError as exc:
+            raise OperatorError(503, "ZooKeeper unavailable: the request was not recorded",
+                                str(exc)) from exc
+        record = replace(record, id=request_id)
+        engine.log.info("switchover_requested", service=name, request=request_id, by=by,
+                        to=to, at=iso(record.at), force=force)
+        await engine.record(state, "switchover_requested", by=by, id=request_id,
+                            to=to or "", at=iso(record.at) or "", force=str(force).lower())
+        return record
+
+    async def cancel(self, name: str, request_id: str, by: str) -> Switchover:
+        state, engine = self.service(name), self.engine
+        found = await self.find(state, request_id)
+        if found is None:
+            raise OperatorError(404, "unknown switchover", {"service": name, "id": request_id})
+        record, version = found
+        try:
+            cancelled = step(record, CancelRequested(by), time.time())
+        except IllegalEvent as exc:
+            raise OperatorError(409, "cannot cancel", {"id": request_id,
+                                                       "phase": str(record.phase),
+                                                       "why": str(exc)}) from exc
+        try:
+            await engine.zk.update_switchover(name, cancelled, version)
+        except Conflict as exc:
+            raise OperatorError(409, "the switchover changed meanwhile (it may have started)",
+                                {"id": request_id, "why": str(exc)}) from exc
+        except StoreError as exc:
+            raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
+        engine.log.info("switchover_cancelled", service=name, request=request_id, by=by)
+        engine.metrics.switchovers.labels(name, "cancelled").inc()
+        await engine.record(state, "switchover_cancelled", by=by, id=request_id)
+        return cancelled
+
+    async def pause(self, name: str, duration: float | None, by: str) -> Pause:
+        state, engine = self.service(name), self.engine
+        now = time.time()
+        pause = Pause(by=by, at=now, until=now + duration if duration else None)
+        try:
+            await engine.zk.set_pause(name, pause)
+        except StoreError as exc:
+            raise OperatorError(503, "ZooKeeper unavailable: not paused", str(exc)) from exc
+        engine.log.warning("paused", service=name, by=by, until=iso(pause.until))
+        await engine.record(state, "paused", by=by, until=iso(pause.until) or "")
+        return pause
+
+    async def resume(self, name: str, by: str) -> bool:
+        state, engine = self.service(name), self.engine
+        try:
+            removed = await engine.zk.clear_pause(name)
+        except StoreError as exc:
+            raise OperatorError(503, "ZooKeeper unavailable: not resumed", str(exc)) from exc
+        if removed:
+            engine.log.warning("resumed", service=name, by=by)
+            await engine.record(state, "resumed", by=by)
+        return removed
+
+    async def find(self, state: ServiceState, request_id: str
+                   ) -> tuple[Switchover, int] | None:
+        """A request from the watched copy, or from ZooKeeper if it is too new for that."""
+        found = state.switchovers.get(request_id)
+        if found is None:
+            try:
+                found = (await self.engine.zk.read_switchovers(state.config.name)
+                         ).get(request_id)
+            except StoreError as exc:
+                raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
+        return found
+
+    async def wait_for_change(self, name: str, request_id: str, after: int,
+                              wait: float) -> tuple[Switchover, int]:
+        """The request once its znode version passes ``after``, or as it is after ``wait``
+        seconds (a long poll: ``failoverctl switchover --wait`` follows the steps with it)."""
+        state = self.service(name)
+        deadline = time.monotonic() + wait
+        while True:
+            changed = self.engine.requests_changed  # taken before reading: no lost wake-up
+            found = await self.find(state, request_id)
+            if found is None:
+                raise OperatorError(404, "unknown switchover", {"service": name,
+                                                                "id": request_id})
+            remaining = deadline - time.monotonic()
+            if found[1] > after or remaining <= 0 or found[0].phase.terminal:
+                return found
+            try:
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+            except TimeoutError:
+                pass
+
+    def open_requests(self, state: ServiceState) -> list[dict[str, Any]]:
+        """Unfinished requests, oldest first, as status shows them."""
+        return [{"id": rid, "phase": str(r.phase), "to": r.to, "target": r.target,
+                 "at": r.at, "at_iso": iso(r.at), "requested_by": r.requested_by,
+                 "force": r.force}
+                for rid, (r, _) in sorted(state.switchovers.items()) if not r.phase.terminal]
+
+    def explain(self, name: str) -> dict[str, Any]:
+        """Would the leader fail over now, to whom, and what stops it: every condition of
+        the policy with its evidence (decide.checks), from this replica's view."""
+        state, engine = self.service(name), self.engine
+        view, now = engine.view(state), time.time()
+        decision = decide(view, now)
+        conditions = [c.as_dict() for c in checks(view, now)]
+        for condition in conditions:
+            condition["until_iso"] = iso(condition["until"])  # type: ignore[arg-type]
+        leader, leader_node, epoch = engine.leadership()
+        pause = state.pause if state.pause and state.pause.active(now) else None
+        return {
+            "service": name, "node": engine.node_id, "leader": leader,
+            "leader_node": leader_node, "epoch": epoch, "mode": str(view.mode),
+            "would_fail_over": decision.action is Action.FAILOVER,
+            "action": str(decision.action), "reason": str(decision.reason),
+            "target": decision.target, "fallbacks": list(decision.fallbacks),
+            "wake_at": decision.wake_at, "blocked_by": [c["check"] for c in conditions
+                                                        if not c["ok"]],
+            "conditions": conditions,
+            "paused": None if pause is None else {"by": pause.by, "until": pause.until,
+                                                  "until_iso": iso(pause.until)},
+            "switchovers": self.open_requests(state),
+        }
+
+    def _busy(self, state: ServiceState, besides: str | None = None) -> Refusal | None:
+        if state.recovery is not None:
+            return Refusal.RECOVERY_IN_FLIGHT
+        if any(r.phase.running for rid, (r, _) in state.switchovers.items() if rid != besides):
+            return Refusal.SWITCHOVER_IN_PROGRESS
+        if besides is None and self.engine.recovering(state):
+            return Refusal.RECOVERY_IN_FLIGHT  # the leader's, as its published view says
+        return None
+
+    # --- the leader ---------------------------------------------------------------------
+
+    async def load(self, state: ServiceState) -> None:
+        """On taking office: read every request, so evaluate() resumes unfinished ones."""
+        try:
+            state.switchovers.update(await self.engine.zk.read_switchovers(state.config.name))
+        except StoreError as exc:
+            self.engine.log.error("switchovers_unreadable", service=state.config.name,
+                                  error=str(exc))
+
+    def evaluate(self, state: ServiceState) -> None:
+        """Called by the engine on every event while leading and no failover runs: lift
+        an expired pause, and start (or schedule) the next switchover."""
+        engine, now = self.engine, time.time()
+        pause = state.pause
+        if pause is not None and pause.until is not None and state.pause_timer is None:
+            state.pause_timer = asyncio.get_running_loop().call_later(
+                max(0.0, pause.until - now), self._lift_pause, state, pause)
+        if state.switchover is not None:
+            return
+        ordered = sorted(state.switchovers.items())
+        runnable = next((rid for rid, (r, _) in ordered if r.phase.running), None) or next(
+            (rid for rid, (r, _) in ordered if r.phase is Phase.PENDING), None)
+        scheduled = sorted((r.at or 0.0, rid) for rid, (r, _) in ordered
+                           if r.phase is Phase.SCHEDULED)
+        if runnable is None and scheduled and scheduled[0][0] <= now:
+            runnable = scheduled[0][1]
+        if state.schedule is not None:
+            state.schedule.cancel()
+            state.schedule = None
+        if runnable is not None:
+            state.switchover = engine.spawn(self._drive(state, runnable),
+                                            f"switchover:{state.config.name}/{runnable}")
+        elif scheduled:
+            state.schedule = asyncio.get_running_loop().call_later(
+                scheduled[0][0] - now, engine.evaluate, state)
+
+    def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
+        async def lift() -> None:
+            try:
+                if await self.engine.zk.clear_pause(state.config.name, expected=pause):
+                    self.engine.log.warning("resumed", service=state.config.name, by="expiry")
+                    await self.engine.record(state, "resumed", by="expiry",
+                                             paused_by=pause.by)
+            except StoreError as exc:  # retried on the next evaluation
+                self.engine.log.warning("pause_lift_failed", service=state.config.name,
+                                        error=str(exc))
+            finally:
+                state.pause_timer = None
+
+        self.engine.spawn(lift(), f"lift-pause:{state.config.name}")
+
+    async def _drive(self, state: ServiceState, request_id: str) -> None:
+        engine, policy = self.engine, state.config.policy
+        epoch = engine.epoch
+        record, version = state.switchovers[request_id]
+        log = engine.log.bind(service=state.config.name, request=request_id, epoch=epoch)
+        timing = Timing(policy.ready_timeout, policy.verify_window)
+        try:
+            assert epoch is not None
+            if record.phase is Phase.SCHEDULED:
+                record, version = await self._save(state, step(record, Due(), time.time(),
+                                                               epoch), version, epoch)
+            log.warning("switchover_resumed" if record.phase.running else "switchover_started",
+                        phase=str(record.phase), to=record.to, by=record.requested_by)
+            while (command := command_for(record, timing)) is not None:
+                if isinstance(command, CommitRoute):
+                    record, version = await self._commit(state, record, version, command,
+                                                         epoch)
+                else:
+                    event = await self._execute(state, record, command, epoch)
+                    record, version = await self._save(
+                        state, step(record, event, time.time(), epoch), version, epoch)
+                if isinstance(command, CheckSafe):
+                    log.info("switchover_checked", phase=str(record.phase),
+                             source=record.source, target=record.target, reason=record.reason)
+                    continue
+                last = record.steps[-1]
+                log.info("switchover_step", phase=str(record.phase), step=last.get("step"),
+                         member=last.get("member"), ok=last.get("ok"), ms=last.get("ms"),
+                         detail=last.get("detail"))
+            await self._finished(state, record)
+        except Fenced:
+            log.error("switchover_fenced", phase=str(record.phase))
+            engine.step_down("fenced during a switchover")
+        except Conflict as exc:  # changed under us (cancelled, or a timed-out write landed)
+            log.warning("switchover_changed_meanwhile", phase=str(record.phase),
+                        error=str(exc))
+            await self.load(state)
+        except StoreError as exc:
+            # Outcome unknown; the record stays at its phase and is resumed after a pause.
+            log.error("switchover_store_error", phase=str(record.phase), error=str(exc))
+            engine.metrics.store_errors.labels("zookeeper").inc()
+            await asyncio.sleep(policy.retry_backoff)
+            await self.load(state)
+        finally:
+            state.switchover = None
+        engine.evaluate(state)
+
+    async def _save(self, state: ServiceState, record: Switchover, version: int,
+                    epoch: int) -> tuple[Switchover, int]:
+        new_version = await self.engine.zk.save_switchover(state.config.name, record, epoch,
+                                                           version)
+        state.switchovers[record.id] = (record, new_version)
+        return record, new_version
+
+    async def _execute(self, state: ServiceState, record: Switchover, command: Command,
+                       epoch: int) -> Event:
+        engine, service = self.engine, state.config.name
+        if isinstance(command, CheckSafe):
+            view = engine.view(state)
+            target, refusal, evidence = preflight(view, record.to,
+                                                  busy=self._busy(state, besides=record.id))
+            return Checked(view.primary, target, refusal, evidence)
+        started = time.monotonic()
+        reachable = True
+        if isinstance(command, RunHook):
+            ok, detail, reachable = await self._run_hook(state, command, epoch)
+        elif isinstance(command, AwaitHealthy):
+            ok, detail = await self._await_healthy(service, command.member, command.timeout)
+        else:
+            assert isinstance(command, Verify)
+            ok, detail = await self._verify(service, command.member, command.window)
+        return StepEnded(ok, detail, round((time.monotonic() - started) * 1000, 1), reachable)
+
+    async def _run_hook(self, state: ServiceState, command: RunHook,
+                        epoch: int) -> tuple[bool, str, bool]:
+        engine = self.engine
+        member = state.config.member(command.member)
+        if member is None or state.decided is None:
+            return False, f"{command.member} is not configured", False
+        health = engine.probes.health(state.config.name, member.name).health
+        reachable = health is not Health.DOWN
+        if command.hook == "promote" and health is not Health.HEALTHY:
+            # Invariant 3: never promote a member that is not healthy in the deciding view.
+            return False, f"not promoted: {member.name} is {health}", reachable
+        action = member.fence if command.hook == "fence" else member.promote
+        if action is None:
+            return True, f"no {command.hook} hook configured", reachable
+        await engine.verify_epoch(epoch)
+        steps: list[dict[str, Any]] = []
+        result = await engine.run_hook(steps, command.hook, state.config.name, member,
+                                       state.decided, epoch)
+        return result.ok, result.detail, reachable
+
+    async def _await_healthy(self, service: str, member: str,
+                             limit: float) -> tuple[bool, str]:
+        deadline = time.monotonic() + limit
+        while True:
+            health = self.engine.probes.health(service, member).health
+            if health is Health.HEALTHY:
+                return True, f"{member} is healthy"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False, f"{member} still {health} after {limit:g}s"
+            await self.engine.wait_health_change(remaining)
+
+    async def _verify(self, service: str, member: str, window: float) -> tuple[bool, str]:
+        """The new primary must not turn failing during ``window`` (its probes, as they
+        come), and must be healthy at its end."""
+        deadline = time.monotonic() + window
+        while True:
+            health = self.engine.probes.health(service, member)
+            if health.health.failing:
+                probes = "; ".join(f"{e.verdict} {e.detail}" for e in health.recent)
+                return False, f"{member} turned {health.health}: {probes}"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if health.health is Health.HEALTHY:
+                    return True, f"{member} stayed healthy for {window:g}s"
+                return False, f"{member} is {health.health} at the end of {window:g}s"
+            await self.engine.wait_health_change(remaining)
+
+    async def _commit(self, state: ServiceState, record: Switchover, version: int,
+                      command: CommitRoute, epoch: int) -> tuple[Switchover, int]:
+        """Move the route and the request on in one ZooKeeper transaction, then publish."""
+        engine, service = self.engine, state.config
+        decided, member = state.decided, service.member(command.primary)
+        assert decided is not None and member is not None
+        started = time.monotonic()
+        await engine.verify_epoch(epoch)
+        now = time.time()
+        unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
+                                - {command.primary}))
+        new = decided.successor(primary=member.name, address=member.address, epoch=epoch,
+                                reason=command.reason, now=now, unfenced=unfenced,
+                                recovery_end=None)
+        ms = round((time.monotonic() - started) * 1000, 1)
+        after = step(record, StepEnded(True, f"route -> {member.name} (version {new.version})",
+                                       ms), now, epoch)
+        try:
+            state.znode_version, saved = await engine.zk.commit_decision(
+                service.name, new, epoch, state.znode_version, (after, version))
+        except Fenced:
+            raise
+        except (Conflict, StoreError) as exc:
+            engine.metrics.store_errors.labels("zookeeper").inc()
+            await engine.reread(state)
+            failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
+            return await self._save(state, failed, version, epoch)
+        assert saved is not None
+        state.decided = new
+        state.switchovers[record.id] = (after, saved)
+        await engine.publish(state, origin=command.reason, detail={
+            "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
+        return after, saved
+
+    async def _finished(self, state: ServiceState, record: Switchover) -> None:
+        engine, name = self.engine, state.config.name
+        engine.metrics.switchovers.labels(name, record.outcome).inc()
+        level = engine.log.warning if record.phase is Phase.DONE else engine.log.error
+        level(f"switchover_{record.outcome}", service=name, request=record.id,
+              epoch=record.epoch, source=record.source, target=record.target,
+              reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
+              steps=list(record.steps))
+        await engine.record(state, f"switchover_{record.outcome}", by=record.requested_by,
+                            id=record.id, source=record.source or "",
+                            target=record.target or "", reason=record.reason or "",
+                            detail=record.detail or "", rolled_back=record.rolled_back,
+                            steps=list(record.steps), evidence=dict(record.evidence))
+        await self._prune(state)
+
+    async def _prune(self, state: ServiceState) -> None:
+        finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
+        for rid in finished[:-KEEP_FINISHED]:
+            try:
+                await self.engine.zk.delete_switchover(state.config.name, rid)
+            except StoreError:
+                return  # next time
+            state.switchovers.pop(rid, None)
