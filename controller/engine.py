@@ -238,9 +238,9 @@ class Engine:
                 "latency_ms": round(last.latency * 1000, 1) if last else None,
                 "detail": last.detail if last else None,
             }
+        # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
         recovering = [name for name, state in self.services.items()
-                      if self.may_act and (state.recovery is not None
-                                           or state.switchover is not None)]
+                      if self.may_act and state.recovery is not None]
         return {"node": self.node_id, "at": time.time(), "members": members,
                 "recovering": recovering}
 
@@ -424,6 +424,7 @@ class Engine:
             # after which the decision said "fail over".
             state.recovery = self.spawn(self._failover(state, decision, time.monotonic()),
                                          f"failover:{state.config.name}")
+            self._view_dirty.set()  # followers refuse switchovers while it runs
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
                 state.wake.cancel()
@@ -526,6 +527,7 @@ class Engine:
         finally:
             self.metrics.failovers.labels(service.name, outcome).inc()
             state.recovery = None
+            self._view_dirty.set()
             if outcome == "done":
                 state.excluded.clear()
         self.evaluate(state)

@@ -46,7 +46,7 @@ def _op(summary: str, responses: dict[str, Any], *, mutating: bool = False,
 
 
 SERVICE = {"name": "name", "in": "path", "required": True, "description": "service name",
-           "schema": {"type": "string"}}
+           "schema": {"type": "string"}, "example": "web"}
 REQUEST = {"name": "id", "in": "path", "required": True,
            "description": "switchover request id (sw-NNNNNNNNNN)", "schema": {"type": "string"}}
 OBJECT: dict[str, Any] = {"type": "object"}

@@ -412,9 +412,9 @@ class Operations:
         new = decided.successor(primary=member.name, address=member.address, epoch=epoch,
                                 reason=command.reason, now=now, unfenced=unfenced,
                                 recovery_end=None)
-        ms = round((time.monotonic() - started) * 1000, 1)
-        after = step(record, StepEnded(True, f"route -> {member.name} (version {new.version})",
-                                       ms), now, epoch)
+        detail = f"route -> {member.name} (version {new.version})"
+        # The record rides in the commit's transaction, so its duration is filled in after.
+        after = step(record, StepEnded(True, detail, 0.0), now, epoch)
         try:
             state.znode_version, saved = await engine.zk.commit_decision(
                 service.name, new, epoch, state.znode_version, (after, version))
@@ -423,14 +423,20 @@ class Operations:
         except (Conflict, StoreError) as exc:
             engine.metrics.store_errors.labels("zookeeper").inc()
             await engine.reread(state)
+            ms = round((time.monotonic() - started) * 1000, 1)
             failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
             return await self._save(state, failed, version, epoch)
         assert saved is not None
         state.decided = new
-        state.switchovers[record.id] = (after, saved)
+        committed_ms = round((time.monotonic() - started) * 1000, 1)
         await engine.publish(state, origin=command.reason, detail={
             "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
-        return after, saved
+        total_ms = round((time.monotonic() - started) * 1000, 1)
+        timed = {**after.steps[-1], "ms": total_ms,
+                 "detail": f"{detail}; ZooKeeper {committed_ms} ms, Redis "
+                           f"{round(total_ms - committed_ms, 1)} ms"}
+        return await self._save(state, replace(after, steps=(*after.steps[:-1], timed)),
+                                saved, epoch)
 
     async def _finished(self, state: ServiceState, record: Switchover) -> None:
         engine, name = self.engine, state.config.name

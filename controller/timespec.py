@@ -24,8 +24,8 @@ def parse_duration(text: str) -> float:
             raise ValueError(f"not a duration: {text!r} (examples: 90s, 15m, 1h30m, 1d)"
                              ) from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not seconds > 0:
-        raise ValueError(f"a duration must be positive, got {text!r}")
+    if not 0 < seconds < 1e12:  # also refuses nan and inf
+        raise ValueError(f"a duration must be positive and finite, got {text!r}")
     return seconds
 
 
