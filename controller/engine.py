@@ -436,8 +436,8 @@ class Engine:
                 state.last_dry_run = key
                 self.log.warning("dry_run_failover", service=state.config.name,
                                  epoch=self.epoch, **decision.as_dict())
-                self.spawn(self.record(state, "dry_run", decision=decision.as_dict()),
-                            "history")
+                self.spawn(self.record(state, "dry_run", by="auto",
+                                       decision=decision.as_dict()), "history")
         else:
             state.last_dry_run = None
             if decision.reason is Reason.PRIMARY_HEALTHY:
@@ -514,8 +514,8 @@ class Engine:
         except _Abort as abort:
             state.last_failed_attempt = time.time()
             flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
-            await self.record(state, "failover_failed", why=abort.code, detail=abort.detail,
-                               decision=decision.as_dict(), steps=steps)
+            await self.record(state, "failover_failed", by="auto", why=abort.code,
+                              detail=abort.detail, decision=decision.as_dict(), steps=steps)
         except Fenced:
             flog.error("failover_fenced", steps=steps)
             self.step_down("fenced during failover")

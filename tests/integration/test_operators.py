@@ -235,7 +235,7 @@ def test_dry_run_records_what_it_would_do_and_never_acts(cluster: Cluster) -> No
     cluster.web("web-a").process.kill()
     entry = wait_for(lambda: history(follower, "dry_run"), 10, "a dry-run record")[0]
     decision = json.loads(entry["decision"])
-    assert (decision["action"], decision["target"]) == ("dry-run", "web-b")
+    assert (decision["action"], decision["target"], entry["by"]) == ("dry-run", "web-b", "auto")
     assert decision["evidence"]["primary_health"] == "down"
     explanation = json.loads(cli(follower, "explain", "web", "--json").stdout)
     assert (explanation["action"], explanation["blocked_by"]) == ("dry-run", ["mode"])
