@@ -45,6 +45,7 @@ demo: system-deps $(BIN)/failoverctl
 bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/probes.py
+	$(BIN)/python bench/switchover.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -129,9 +129,9 @@ def main() -> int:
             back = wait_published(pubsub, primary)
             rollback_route.append((back - started) * 1000)
             webs[target].set_mode()
-            for c in controllers:
+            for c in controllers:  # every replica's vote, as each replica counts them
                 wait_for(lambda c=c, t=target: c.status()["services"]["web"]["members"][t][
-                    "health"] == "healthy", 15, f"{target} healthy again")
+                    "votes"]["healthy"] == args.replicas, 15, f"{target} healthy again")
 
         print(f"switchover: {args.replicas} replicas, interval 0.1 s, fast_interval 0.025 s, "
               f"fall 3, verify_window {args.verify_window:g} s, http fence+promote hooks")
