@@ -150,6 +150,8 @@ def test_switchover_survives_its_leader_being_killed_mid_way(cluster: Cluster) -
     request_id = accepted["id"]
     wait_for(lambda: request_of(follower, request_id)["phase"] == "promoting", 10,
              "the switchover to reach promoting")
+    status, busy = follower.call("POST", "/v1/services/web/switchover", {"to": "web-b"})
+    assert (status, busy["detail"]["reason"]) == (409, "switchover_in_progress")
     leader.process.kill()
     final = wait_for(lambda: (r := request_of(follower, request_id))["phase"] in
                      ("done", "failed") and r, 30, "the switchover to end")
@@ -191,14 +193,18 @@ def test_pause_holds_across_a_leader_change_and_resume_acts(cluster: Cluster) ->
 def test_pause_for_a_duration_lifts_itself(cluster: Cluster) -> None:
     cluster.start(controllers=2, policy=POLICY)
     follower = cluster.followers()[0]
-    out = cli(follower, "pause", "web", "--for", "2s")
+    out = cli(follower, "pause", "web", "--for", "4s")
     assert out.returncode == 0 and "paused until" in out.stdout
     assert service(follower)["mode"] == "paused"
-    wait_for(lambda: service(follower)["mode"] == "auto", 6, "the pause to expire")
+    # Paused stops automatic failover only: a planned switchover still runs.
+    out = cli(follower, "switchover", "web", "--to", "web-b", "--wait")
+    assert out.returncode == 0, out.stderr
+    assert service(follower)["mode"] == "paused"
+    wait_for(lambda: service(follower)["mode"] == "auto", 8, "the pause to expire")
     lifted = wait_for(lambda: history(follower, "resumed"), 5, "the expiry in history")
     assert lifted[0]["by"] == "expiry" and lifted[0]["paused_by"] == OPERATOR
-    cluster.web("web-a").process.kill()
-    cluster.wait_primary("web-b", timeout=5)
+    cluster.web("web-b").process.kill()
+    cluster.wait_primary("web-a", timeout=5)
 
 
 def test_scheduled_switchover_fires_at_its_time_after_a_leader_change(cluster: Cluster) -> None:
