@@ -26,6 +26,7 @@ from pydantic import (
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 TEMPLATE_VARIABLES = frozenset({"service", "member", "address", "epoch", "previous"})
+CHECK_VARIABLES = frozenset({"service", "member", "address"})  # exec probes and checks
 
 
 class _HasName(Protocol):
@@ -70,18 +71,25 @@ def _http_url(value: str) -> str:
     return value
 
 
-def check_template(value: str) -> str:
-    """Action templates may only name the documented variables."""
-    for _, field, _, _ in string.Formatter().parse(value):
-        if field is not None and field not in TEMPLATE_VARIABLES:
-            allowed = ", ".join("{" + v + "}" for v in sorted(TEMPLATE_VARIABLES))
-            raise ValueError(f"unknown template variable {{{field}}}; allowed: {allowed}")
-    return value
+def _template_of(variables: frozenset[str]) -> Any:
+    def check(value: str) -> str:
+        for _, field, _, _ in string.Formatter().parse(value):
+            if field is not None and field not in variables:
+                allowed = ", ".join("{" + v + "}" for v in sorted(variables))
+                raise ValueError(f"unknown template variable {{{field}}}; allowed: {allowed}")
+        return value
+
+    return check
+
+
+check_template = _template_of(TEMPLATE_VARIABLES)  # action templates: the documented variables
+check_probe_template = _template_of(CHECK_VARIABLES)
 
 
 HostPort = Annotated[str, AfterValidator(_host_port)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Template = Annotated[str, AfterValidator(check_template)]
+CheckTemplate = Annotated[str, AfterValidator(check_probe_template)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Seconds = PositiveFloat
 
@@ -107,7 +115,42 @@ class TcpProbeConfig(Strict):
     port: int = Field(gt=0, lt=65536)
 
 
-ProbeConfig = Annotated[HttpProbeConfig | TcpProbeConfig, Field(discriminator="kind")]
+class ExecProbeConfig(Strict):
+    """A command run directly (no shell): exit status 0 passes; its output is the detail."""
+
+    kind: Literal["exec"]
+    argv: list[CheckTemplate] = Field(min_length=1)
+
+
+ProbeConfig = Annotated[HttpProbeConfig | TcpProbeConfig | ExecProbeConfig,
+                        Field(discriminator="kind")]
+
+
+# --- readiness checks (issue: survive the second failure) ---------------------------------
+
+
+class CheckSchedule(Strict):
+    """A readiness check: not "is it up" but "could it take over": backups, RAID, disk."""
+
+    name: Name
+    interval: Seconds = 30.0
+    timeout: Seconds = 10.0
+
+
+class HttpCheckConfig(HttpProbeConfig, CheckSchedule):
+    pass
+
+
+class TcpCheckConfig(TcpProbeConfig, CheckSchedule):
+    pass
+
+
+class ExecCheckConfig(ExecProbeConfig, CheckSchedule):
+    pass
+
+
+ReadinessConfig = Annotated[HttpCheckConfig | TcpCheckConfig | ExecCheckConfig,
+                            Field(discriminator="kind")]
 
 
 # --- actions (hooks) ----------------------------------------------------------------------
@@ -167,6 +210,12 @@ class MemberConfig(Strict):
     probe: ProbeConfig
     promote: ActionConfig | None = None
     fence: ActionConfig | None = None
+    readiness: list[ReadinessConfig] = Field(default_factory=list)
+
+    @field_validator("readiness")
+    @classmethod
+    def _unique_checks(cls, checks: list[ReadinessConfig]) -> list[ReadinessConfig]:
+        return _require_unique(checks, "readiness check")
 
 
 class TraefikConfig(Strict):
@@ -180,11 +229,34 @@ class ServiceConfig(Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     members: list[MemberConfig] = Field(min_length=2)
     traefik: TraefikConfig | None = None
+    # Pre-emptive switchover: when these readiness checks of the primary keep failing for
+    # evacuate_after seconds and a ready standby exists, move off it (inside a window).
+    evacuate_on: list[Name] = Field(default_factory=list)
+    evacuate_after: Seconds = 60.0
+    windows: list[str] = Field(default_factory=list)  # "Sun 02:00-04:00 UTC"; none: any time
 
     @field_validator("members")
     @classmethod
     def _unique_members(cls, members: list[MemberConfig]) -> list[MemberConfig]:
         return _require_unique(members, "member")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, windows: list[str]) -> list[str]:
+        from config.windows import parse_window
+
+        for text in windows:
+            parse_window(text)
+        return windows
+
+    @model_validator(mode="after")
+    def _evacuation_checks_exist(self) -> ServiceConfig:
+        known = {c.name for m in self.members for c in m.readiness}
+        unknown = [n for n in self.evacuate_on if n not in known]
+        if unknown:
+            raise ValueError(f"evacuate_on names no readiness check of any member: "
+                             f"{', '.join(unknown)}")
+        return self
 
     def member(self, name: str) -> MemberConfig | None:
         return next((m for m in self.members if m.name == name), None)

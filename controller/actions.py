@@ -8,8 +8,6 @@ command; template variables are substituted per argument.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
+from probes.process import run_argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,21 +72,7 @@ class ActionRunner:
 async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple[bool, str]:
     argv = [arg.format_map(variables) for arg in action.argv]
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        )
+        status, output = await run_argv(argv)
     except OSError as exc:
         return False, f"{argv[0]}: cannot run: {exc.strerror or exc}"
-    try:
-        output, _ = await process.communicate()
-    except asyncio.CancelledError:
-        # Timed out (or shutting down): kill the whole process group, then reap it.
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        await process.wait()
-        raise
-    text = " ".join(output.decode(errors="replace").split())[-300:]
-    return process.returncode == 0, f"{argv[0]} exited {process.returncode} {text}".strip()
+    return status == 0, f"{argv[0]} exited {status} {output}".strip()

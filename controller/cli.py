@@ -321,8 +321,12 @@ def _why(entry: dict[str, str]) -> str:
             probes = evidence["primary_probes"]
             verdicts = ", ".join(sorted({p.get("verdict", "?") for p in probes}))
             last = probes[-1].get("detail", "")
-            return (f"{entry.get('reason')}: {evidence.get('primary')} "
-                    f"{evidence.get('primary_health')} ({len(probes)} x {verdicts}: {last})")
+            why = (f"{entry.get('reason')}: {evidence.get('primary')} "
+                   f"{evidence.get('primary_health')} ({len(probes)} x {verdicts}: {last})")
+            if evidence.get("not_ready"):  # the readiness gate's last resort
+                why += (f"; promoted {entry.get('primary')} although not ready: "
+                        + "; ".join(evidence["not_ready"]))
+            return why
         if detail.get("request"):
             return f"{entry.get('reason')} (request {detail['request']})"
         return f"{entry.get('reason')} ({detail.get('origin', '')})"

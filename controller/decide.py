@@ -9,7 +9,10 @@ The rules, in the order they are checked:
 2. A primary that is healthy, or whose health is not known yet, is left alone.
 3. A failing primary (degraded or down) is replaced only by a member that is healthy, is not
    waiting to be fenced, and has not already failed to be promoted in this episode; the best
-   is the highest priority, then the name, so every replica picks the same one.
+   is a ready one (its readiness checks pass) before one that is not, then the highest
+   priority, then the name, so every replica picks the same one. A member that is healthy
+   but not ready is promoted only as a last resort: no ready candidate, and a primary that
+   is down (one that still answers, degraded, is kept rather than replaced by it).
 4. Quorum: at least ``quorum`` live replicas (the leader included; default a majority) must
    see the primary failing, and a majority must see the candidate healthy. A leader that
    alone sees a failure is more likely cut off from the primary than the primary is down.
@@ -51,6 +54,7 @@ class Reason(StrEnum):
     NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
     QUORUM_NOT_REACHED = "quorum_not_reached"  # too few replicas see the primary failing
     CANDIDATE_NOT_CONFIRMED = "candidate_not_confirmed"  # no majority sees a candidate healthy
+    NO_READY_CANDIDATE = "no_ready_candidate"  # only not-ready ones, and the primary answers
     PAUSED = "paused"
     DRY_RUN = "dry_run"  # would act, but the service only records what it would do
     COOLDOWN = "cooldown"
@@ -70,6 +74,12 @@ class MemberView:
     # defaults are a single replica's own view.
     failing_votes: int | None = None
     healthy_votes: int | None = None
+    # Why it could not take over safely (failing readiness checks); () when ready.
+    not_ready: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.not_ready
 
     @property
     def failing(self) -> int:
@@ -139,7 +149,24 @@ def candidates(view: ServiceView) -> tuple[MemberView, ...]:
         and not m.unfenced
         and m.name not in view.excluded
     ]
-    return tuple(sorted(eligible, key=lambda m: (-m.priority, m.name)))
+    return tuple(sorted(eligible, key=rank))
+
+
+def rank(member: MemberView) -> tuple[bool, int, str]:
+    """Ready first, then priority, then name: the same order on every replica."""
+    return (not member.ready, -member.priority, member.name)
+
+
+def redundancy(view: ServiceView) -> tuple[bool, dict[str, object]]:
+    """Can the service survive the loss of its primary now? Only with a standby that is
+    healthy, ready and not awaiting a fence."""
+    standbys = {m.name: {"health": str(m.health), "ready": m.ready,
+                         "not_ready": list(m.not_ready), "unfenced": m.unfenced}
+                for m in view.members if m.name != view.primary}
+    able = sorted(m.name for m in view.members
+                  if m.name != view.primary and m.health is Health.HEALTHY and m.ready
+                  and not m.unfenced)
+    return bool(able), {"ready_standbys": able, "standbys": standbys}
 
 
 def confirmed(view: ServiceView) -> tuple[MemberView, ...]:
@@ -204,6 +231,15 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
     out.append(Check("candidate_confirmed", bool(ranked),
                      None if ranked else Reason.CANDIDATE_NOT_CONFIRMED,
                      {"confirmed": [m.name for m in ranked], "majority": view.majority}))
+    best = ranked[0] if ranked else None
+    last_resort = primary is None or primary.health is Health.DOWN
+    usable = best is None or best.ready or last_resort
+    ready_evidence: dict[str, object] = {"candidate": best.name if best else None,
+                                         "ready": best.ready if best else None}
+    if best is not None and not best.ready:
+        ready_evidence.update(not_ready=list(best.not_ready), last_resort=last_resort)
+    out.append(Check("ready_candidate", usable,
+                     None if usable else Reason.NO_READY_CANDIDATE, ready_evidence))
     out.append(Check("mode", view.mode is Mode.AUTO,
                      {Mode.AUTO: None, Mode.PAUSED: Reason.PAUSED,
                       Mode.DRY_RUN: Reason.DRY_RUN}[view.mode],

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from config.models import Config, MemberConfig, ServiceConfig
+from config.windows import Window, parse_window
 from controller import __version__
 from controller.actions import ActionResult, ActionRunner
 from controller.decide import (
@@ -33,16 +34,18 @@ from controller.decide import (
     Reason,
     ServiceView,
     decide,
+    redundancy,
 )
 from controller.election import LeaderElection
+from controller.evacuate import Evacuation
 from controller.metrics import HEALTH_VALUES, Metrics
 from controller.operations import Operations
 from controller.records import Decided, Pause
 from controller.routing import PublishOutcome, RouteStore, RouteStoreError
 from controller.switchover import Switchover
 from controller.zkstore import Conflict, Fenced, StoreError, ZkStore, node_name
-from probes.health import Health, MemberHealth
-from probes.scheduler import ProbeReport, ProbeScheduler
+from probes.health import Health, MemberHealth, readiness
+from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
 log = structlog.get_logger("engine")
 
@@ -67,6 +70,12 @@ class ServiceState:
     switchovers: dict[str, tuple[Switchover, int]] = field(default_factory=dict)
     switchover: asyncio.Task[None] | None = None  # the one this leader is running
     schedule: asyncio.TimerHandle | None = None  # wakes the leader for the next --at
+    windows: tuple[Window, ...] = ()  # maintenance windows for evacuations (parsed config)
+    redundant: bool | None = None  # last reported: can it survive losing the primary?
+    evacuation: Evacuation | None = None  # the leader's last evacuation decision
+    evacuation_wake: asyncio.TimerHandle | None = None
+    evacuating: bool = False  # an evacuation request is being written
+    last_evacuation_dry_run: str | None = None
 
     @property
     def switchover_running(self) -> bool:
@@ -84,9 +93,11 @@ class Engine:
         self.actions = ActionRunner(user_agent)
         self.probes = ProbeScheduler(
             config.services, {"User-Agent": user_agent, "X-Failover-Node": node_id},
-            self._on_probe)
+            self._on_probe, self._on_check)
         self.election = LeaderElection(self.zk, node_id, self._on_gained, self._on_lost)
-        self.services = {s.name: ServiceState(s) for s in config.services}
+        self.services = {s.name: ServiceState(s, windows=tuple(parse_window(w)
+                                                               for w in s.windows))
+                         for s in config.services}
         self.epoch: int | None = None  # ours, while we lead
         self.in_office = False  # leader, and bootstrap/takeover publish done
         self.session = "CONNECTING"
@@ -282,8 +293,12 @@ class Engine:
         event.set()
         self.evaluate(state)
 
+    def _member_changed(self) -> None:
+        event, self._health_event = self._health_event, asyncio.Event()
+        event.set()
+
     async def wait_health_change(self, seconds: float) -> bool:
-        """Until some member's health changes (True) or ``seconds`` pass (False)."""
+        """Until some member's health or readiness changes (True) or ``seconds`` pass."""
         event = self._health_event
         try:
             async with asyncio.timeout(max(0.0, seconds)):
@@ -360,13 +375,43 @@ class Engine:
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
         self._view_dirty.set()
-        event, self._health_event = self._health_event, asyncio.Event()
-        event.set()
+        self._member_changed()
         self.evaluate(state)
         decided = state.decided
         if (decided is not None and report.member in decided.unfenced
                 and report.after.health is not Health.DOWN):
             self._retry_fence(state, report.member)
+
+    def _on_check(self, report: CheckReport) -> None:
+        """A readiness check ran: count it, say when a member's readiness changes."""
+        after = report.after
+        self.metrics.readiness_checks.labels(report.service, report.member, report.check,
+                                             "pass" if after.ok else "fail").inc()
+        if report.before.ok is after.ok:
+            return
+        state = self.services[report.service]
+        reasons = readiness(self.probes.readiness(report.service, report.member))
+        self.metrics.member_ready.labels(report.service, report.member).set(int(not reasons))
+        level = self.log.info if after.ok else self.log.warning
+        level("member_readiness_changed", service=report.service, member=report.member,
+              check=report.check, ok=after.ok, detail=after.detail, ready=not reasons,
+              not_ready=list(reasons))
+        self._member_changed()
+        self.evaluate(state)
+
+    def _track_redundancy(self, state: ServiceState, view: ServiceView) -> None:
+        """Every replica: a metric, and a log event when it changes, so an alert fires
+        while there is still time (before the primary fails, not after)."""
+        redundant, evidence = redundancy(view)
+        self.metrics.redundant.labels(view.name).set(int(redundant))
+        if redundant == state.redundant:
+            return
+        first, state.redundant = state.redundant is None, redundant
+        if first and redundant:
+            return
+        level = self.log.info if redundant else self.log.warning
+        level("redundancy_changed", service=view.name, redundant=redundant,
+              primary=view.primary, **evidence)
 
     # --- the decision, and carrying it out ----------------------------------------------
 
@@ -381,7 +426,8 @@ class Engine:
                 name=member.name, priority=member.priority, health=health.health,
                 unfenced=decided is not None and member.name in decided.unfenced,
                 evidence=tuple(e.as_dict() for e in health.recent),
-                failing_votes=failing, healthy_votes=healthy))
+                failing_votes=failing, healthy_votes=healthy,
+                not_ready=readiness(self.probes.readiness(config.name, member.name))))
         quorum = config.policy.quorum
         return ServiceView(
             name=config.name, primary=decided.primary if decided else None,
@@ -414,9 +460,10 @@ class Engine:
 
     def evaluate(self, state: ServiceState) -> None:
         """Ask the core what to do now, and start it; called on every event."""
+        view = self.view(state)
+        self._track_redundancy(state, view)
         if not self.may_act:
             return
-        view = self.view(state)
         decision = decide(view, time.time())
         self._report_split_view(state, view, decision)
         if decision.action is Action.FAILOVER:
@@ -651,10 +698,11 @@ class Engine:
                     self.log.warning("recovery_cancelled", service=state.config.name, why=why,
                                      task=task.get_name())
                     task.cancel()
-            for timer in (state.wake, state.schedule, state.pause_timer):
+            for timer in (state.wake, state.schedule, state.pause_timer,
+                          state.evacuation_wake):
                 if timer is not None:
                     timer.cancel()
-            state.wake = state.schedule = state.pause_timer = None
+            state.wake = state.schedule = state.pause_timer = state.evacuation_wake = None
 
     async def reread(self, state: ServiceState) -> None:
         with contextlib.suppress(StoreError):
@@ -768,7 +816,10 @@ class Engine:
                 members[member.name] = {
                     "health": str(health.health),
                     "latency_ms": round(last.latency * 1000, 1) if last else None,
-                    "ready": True,
+                    "ready": voted.ready,
+                    "not_ready": list(voted.not_ready),
+                    "checks": {name: check.as_dict() for name, check in
+                               self.probes.readiness(name, member.name).items()},
                     "address": member.address,
                     # a former primary whose fence has not succeeded yet: never promoted
                     "unfenced": bool(state.decided and member.name in state.decided.unfenced),
@@ -776,8 +827,7 @@ class Engine:
                                       "replicas": view.replicas},
                     "views": self.views_of(name, member.name),
                 }
-            redundant = any(m.health is Health.HEALTHY and not m.unfenced
-                            for m in view.members if m.name != view.primary)
+            redundant = redundancy(view)[0]
             pause = state.pause if state.pause and state.pause.active(time.time()) else None
             services[name] = {
                 "primary": view.primary,
@@ -790,6 +840,7 @@ class Engine:
                 "paused": None if pause is None else {"by": pause.by, "at": pause.at,
                                                       "until": pause.until},
                 "switchovers": self.operations.open_requests(state),
+                "evacuation": self.operations.evacuation(state, view).as_dict(),
                 "members": members,
             }
         leader, leader_node, epoch = self.leadership()

@@ -30,6 +30,17 @@ class Metrics:
         self.failovers = Counter(
             "failover_failovers_total", "Automatic failovers by outcome (done, failed).",
             ["service", "outcome"], registry=r)
+        self.member_ready = Gauge(
+            "failover_member_ready",
+            "1 while every readiness check of the member passes (this replica's view).",
+            ["service", "member"], registry=r)
+        self.readiness_checks = Counter(
+            "failover_readiness_checks_total", "Readiness check results.",
+            ["service", "member", "check", "result"], registry=r)
+        self.redundant = Gauge(
+            "failover_redundant",
+            "1 while the service could survive losing its primary: a healthy, ready standby.",
+            ["service"], registry=r)
         self.switchovers = Counter(
             "failover_switchovers_total",
             "Operator switchovers by outcome (done, failed, refused, cancelled).",

@@ -17,7 +17,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from controller.decide import Action, checks, decide
+from controller.decide import Action, ServiceView, checks, decide, redundancy
+from controller.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
 from controller.records import Pause
 from controller.switchover import (
     AwaitHealthy,
@@ -42,7 +43,7 @@ from controller.switchover import (
 )
 from controller.timespec import iso
 from controller.zkstore import Conflict, Fenced, StoreError
-from probes.health import Health
+from probes.health import Health, readiness
 
 if TYPE_CHECKING:
     from controller.engine import Engine, ServiceState
@@ -82,7 +83,8 @@ class Operations:
         now = time.time()
         scheduled = at is not None and at > now
         if not scheduled:
-            _, refusal, evidence = preflight(engine.view(state), to, busy=self._busy(state))
+            _, refusal, evidence = preflight(engine.view(state), to, busy=self._busy(state),
+                                             force=force)
             if refusal is not None:
                 await engine.record(state, "switchover_refused", by=by, to=to or "",
                                     reason=str(refusal), evidence=evidence)
@@ -214,6 +216,9 @@ class Operations:
             "paused": None if pause is None else {"by": pause.by, "until": pause.until,
                                                   "until_iso": iso(pause.until)},
             "switchovers": self.open_requests(state),
+            "redundancy": dict(zip(("redundant", "evidence"), redundancy(view),
+                                   strict=True)),
+            "evacuation": self.evacuation(state, view).as_dict(),
         }
 
     def _busy(self, state: ServiceState, besides: str | None = None) -> Refusal | None:
@@ -258,9 +263,75 @@ class Operations:
         if runnable is not None:
             state.switchover = engine.spawn(self._drive(state, runnable),
                                             f"switchover:{state.config.name}/{runnable}")
-        elif scheduled:
+            return
+        if scheduled:
             state.schedule = asyncio.get_running_loop().call_later(
                 scheduled[0][0] - now, engine.evaluate, state)
+        self._consider_evacuation(state)
+
+    # --- pre-emptive switchover (evacuate.py decides) -----------------------------------
+
+    def evacuation(self, state: ServiceState, view: ServiceView | None = None) -> Evacuation:
+        """What the evacuation policy says now, from this replica's view."""
+        engine, config = self.engine, state.config
+        view = view or engine.view(state)
+        target, refusal, _ = preflight(view, None)
+        finished = [r.finished_at for r, _ in state.switchovers.values()
+                    if r.kind == "evacuation" and r.finished_at is not None]
+        busy = engine.recovering(state) or state.evacuating or any(
+            r.phase is Phase.PENDING for r, _ in state.switchovers.values())
+        checks_of_primary = engine.probes.readiness(config.name, view.primary) \
+            if view.primary and config.member(view.primary) else {}
+        return decide_evacuation(EvacuationView(
+            primary=view.primary, conditions=tuple(config.evacuate_on),
+            checks=checks_of_primary, hold=config.evacuate_after, windows=state.windows,
+            mode=view.mode, busy=busy, last_evacuation_end=max(finished, default=None),
+            cooldown=config.policy.cooldown, target=target if refusal is None else None),
+            time.time())
+
+    def _consider_evacuation(self, state: ServiceState) -> None:
+        engine = self.engine
+        decision = state.evacuation = self.evacuation(state)
+        if state.evacuation_wake is not None:
+            state.evacuation_wake.cancel()
+            state.evacuation_wake = None
+        if decision.wake_at is not None:
+            state.evacuation_wake = asyncio.get_running_loop().call_later(
+                max(0.0, decision.wake_at - time.time()) + 0.01, engine.evaluate, state)
+        if decision.reason is EvacReason.DRY_RUN:
+            if state.last_evacuation_dry_run != decision.target:
+                state.last_evacuation_dry_run = decision.target
+                engine.log.warning("dry_run_evacuation", service=state.config.name,
+                                   **decision.as_dict())
+                engine.spawn(engine.record(state, "dry_run", by="auto:evacuation",
+                                           decision=decision.as_dict()), "history")
+            return
+        state.last_evacuation_dry_run = None
+        if decision.act and not state.evacuating:
+            state.evacuating = True
+            engine.spawn(self._evacuate(state, decision),
+                         f"evacuate:{state.config.name}")
+
+    async def _evacuate(self, state: ServiceState, decision: Evacuation) -> None:
+        """Write the evacuation as a switchover request; the watch (or this) starts it."""
+        engine, name = self.engine, state.config.name
+        record = Switchover(id="", service=name, requested_by="auto:evacuation",
+                            requested_at=time.time(), to=decision.target, kind="evacuation",
+                            evidence=dict(decision.evidence))
+        try:
+            request_id = await engine.zk.create_switchover(name, record)
+            record = replace(record, id=request_id)
+            state.switchovers.setdefault(request_id, (record, 0))
+            engine.log.warning("evacuation_requested", service=name, request=request_id,
+                               target=decision.target, **dict(decision.evidence))
+            await engine.record(state, "evacuation_requested", by=record.requested_by,
+                                id=request_id, to=decision.target or "",
+                                evidence=dict(decision.evidence))
+        except StoreError as exc:
+            engine.log.error("evacuation_request_failed", service=name, error=str(exc))
+        finally:
+            state.evacuating = False
+        engine.evaluate(state)
 
     def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
         async def lift() -> None:
@@ -337,14 +408,16 @@ class Operations:
         if isinstance(command, CheckSafe):
             view = engine.view(state)
             target, refusal, evidence = preflight(view, record.to,
-                                                  busy=self._busy(state, besides=record.id))
+                                                  busy=self._busy(state, besides=record.id),
+                                                  force=record.force)
             return Checked(view.primary, target, refusal, evidence)
         started = time.monotonic()
         reachable = True
         if isinstance(command, RunHook):
             ok, detail, reachable = await self._run_hook(state, command, epoch)
         elif isinstance(command, AwaitHealthy):
-            ok, detail = await self._await_healthy(service, command.member, command.timeout)
+            ok, detail = await self._await_ready(service, command.member, command.timeout,
+                                                 record.force)
         else:
             assert isinstance(command, Verify)
             ok, detail = await self._verify(service, command.member, command.window)
@@ -370,16 +443,23 @@ class Operations:
                                        state.decided, epoch)
         return result.ok, result.detail, reachable
 
-    async def _await_healthy(self, service: str, member: str,
-                             limit: float) -> tuple[bool, str]:
+    async def _await_ready(self, service: str, member: str, limit: float,
+                           force: bool) -> tuple[bool, str]:
+        """Until the target is healthy and (unless forced) ready, within ``limit``."""
+        probes = self.engine.probes
         deadline = time.monotonic() + limit
         while True:
-            health = self.engine.probes.health(service, member).health
-            if health is Health.HEALTHY:
-                return True, f"{member} is healthy"
+            health = probes.health(service, member).health
+            reasons = () if force else readiness(probes.readiness(service, member))
+            if health is Health.HEALTHY and not reasons:
+                forced = readiness(probes.readiness(service, member)) if force else ()
+                return True, f"{member} is healthy" + (
+                    f"; not ready, forced: {'; '.join(forced)}" if forced else "")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False, f"{member} still {health} after {limit:g}s"
+                why = f"{health}" if health is not Health.HEALTHY else "not ready: " + \
+                    "; ".join(reasons)
+                return False, f"{member} still {why} after {limit:g}s"
             await self.engine.wait_health_change(remaining)
 
     async def _verify(self, service: str, member: str, window: float) -> tuple[bool, str]:
@@ -447,7 +527,7 @@ class Operations:
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
               steps=list(record.steps))
         await engine.record(state, f"switchover_{record.outcome}", by=record.requested_by,
-                            id=record.id, source=record.source or "",
+                            id=record.id, kind=record.kind, source=record.source or "",
                             target=record.target or "", reason=record.reason or "",
                             detail=record.detail or "", rolled_back=record.rolled_back,
                             steps=list(record.steps), evidence=dict(record.evidence))

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from controller.decide import ServiceView
+from controller.decide import ServiceView, rank
 from probes.health import Health
 
 
@@ -66,7 +66,9 @@ class Refusal(StrEnum):
     TARGET_NOT_HEALTHY = "target_not_healthy"
     TARGET_UNFENCED = "target_unfenced"
     TARGET_NOT_CONFIRMED = "target_not_confirmed"  # too few replicas see it healthy
+    TARGET_NOT_READY = "target_not_ready"  # its readiness checks fail (force overrides)
     NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
+    NO_READY_CANDIDATE = "no_ready_candidate"  # healthy ones, none ready (force overrides)
     RECOVERY_IN_FLIGHT = "recovery_in_flight"
     SWITCHOVER_IN_PROGRESS = "switchover_in_progress"
 
@@ -82,8 +84,9 @@ class IllegalEvent(ValueError):
 class Switchover:
     id: str
     service: str
-    requested_by: str  # "operator:<token name>", or "auto" for pre-emptive moves
+    requested_by: str  # "operator:<token name>", or "auto:evacuation" for pre-emptive moves
     requested_at: float  # unix seconds
+    kind: str = "switchover"  # or "evacuation": the route's reason when it commits
     to: str | None = None  # as requested; None: the best healthy member
     at: float | None = None  # scheduled for (unix seconds)
     force: bool = False
@@ -185,7 +188,7 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.PROMOTING:
             return RunHook("promote", target)
         case Phase.COMMITTING:
-            return CommitRoute(target, "switchover", sw.unfenced)
+            return CommitRoute(target, sw.kind, sw.unfenced)
         case Phase.VERIFYING:
             return Verify(target, timing.verify_window)
         case Phase.ROLLBACK_FENCING:
@@ -338,19 +341,21 @@ def _plus(names: tuple[str, ...], name: str | None) -> tuple[str, ...]:
 # --- is it safe to start? -----------------------------------------------------------------
 
 
-def preflight(view: ServiceView, to: str | None, *, busy: Refusal | None = None
-              ) -> tuple[str | None, Refusal | None, dict[str, Any]]:
+def preflight(view: ServiceView, to: str | None, *, busy: Refusal | None = None,
+              force: bool = False) -> tuple[str | None, Refusal | None, dict[str, Any]]:
     """(target, None, evidence) if a switchover may start now, else (None, refusal, evidence).
 
     ``busy`` is what the shell knows is running (a failover, another switchover). The
     target must be healthy in this view, not awaiting a fence, and, with several replicas,
     seen healthy by a majority of them: the same bar as an automatic failover (invariant 3).
-    Without ``to`` the best such member by priority is chosen.
+    It must also be ready (its readiness checks pass) unless ``force``. Without ``to`` the
+    best such member is chosen: ready first, then by priority.
     """
     members = {m.name: {"health": str(m.health), "healthy_votes": m.healthy,
-                        "unfenced": m.unfenced, "priority": m.priority} for m in view.members}
+                        "unfenced": m.unfenced, "priority": m.priority, "ready": m.ready,
+                        "not_ready": list(m.not_ready)} for m in view.members}
     evidence: dict[str, Any] = {"primary": view.primary, "members": members,
-                                "majority": view.majority}
+                                "majority": view.majority, "force": force}
     if view.primary is None:
         return None, Refusal.NO_DECISION, evidence
     if busy is not None:
@@ -367,11 +372,14 @@ def preflight(view: ServiceView, to: str | None, *, busy: Refusal | None = None
             return None, Refusal.TARGET_UNFENCED, evidence
         if member.healthy < view.majority:
             return None, Refusal.TARGET_NOT_CONFIRMED, evidence
+        if not member.ready and not force:
+            return None, Refusal.TARGET_NOT_READY, evidence
         return member.name, None, evidence
     eligible = sorted((m for m in view.members
                        if m.name != view.primary and m.health is Health.HEALTHY
-                       and not m.unfenced and m.healthy >= view.majority),
-                      key=lambda m: (-m.priority, m.name))
+                       and not m.unfenced and m.healthy >= view.majority), key=rank)
     if not eligible:
         return None, Refusal.NO_HEALTHY_CANDIDATE, evidence
+    if not eligible[0].ready and not force:
+        return None, Refusal.NO_READY_CANDIDATE, evidence
     return eligible[0].name, None, evidence

@@ -118,3 +118,30 @@ def assess(state: MemberHealth, result: ProbeResult, thresholds: Thresholds) -> 
         last=result,
         recent=recent,
     )
+
+
+# --- readiness: "could it take over?", separate from "is it up?" --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckState:
+    """One readiness check of one member. Times are wall-clock seconds (``now``)."""
+
+    ok: bool | None = None  # None: not run yet
+    detail: str = "not checked yet"
+    since: float | None = None  # when the current result (ok or failing) began
+    at: float | None = None  # the last result
+
+    def as_dict(self) -> dict[str, object]:
+        return {"ok": self.ok, "detail": self.detail, "since": self.since, "at": self.at}
+
+
+def fold_check(state: CheckState, ok: bool, detail: str, now: float) -> CheckState:
+    since = state.since if state.ok is ok and state.since is not None else now
+    return CheckState(ok=ok, detail=detail, since=since, at=now)
+
+
+def readiness(checks: dict[str, CheckState]) -> tuple[str, ...]:
+    """Why a member is not ready, one reason a failing (or not yet run) check; () if ready."""
+    return tuple(f"{name}: {state.detail}" for name, state in sorted(checks.items())
+                 if state.ok is not True)

@@ -7,14 +7,15 @@ itself or enforce the deadline; the scheduler does both for every kind alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
 from yarl import URL
 
-from config.models import HttpProbeConfig, TcpProbeConfig
+from config.models import ExecProbeConfig, HttpProbeConfig, ProbeConfig, TcpProbeConfig
+from probes.process import run_argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class ProbeContext:
 
     session: aiohttp.ClientSession
     headers: dict[str, str]
+    variables: Mapping[str, str] = field(default_factory=dict)  # {service} {member} {address}
 
 
 MAX_BODY = 64 * 1024  # a health endpoint's answer; more is not read
@@ -49,7 +51,7 @@ def register(kind: str) -> Callable[[ProbeFactory], ProbeFactory]:
     return add
 
 
-def make_probe(config: HttpProbeConfig | TcpProbeConfig, context: ProbeContext) -> Probe:
+def make_probe(config: ProbeConfig, context: ProbeContext) -> Probe:
     return PROBE_KINDS[config.kind](config, context)
 
 
@@ -107,6 +109,24 @@ class TcpProbe:
         except OSError:
             pass  # the connect succeeded; a reset while closing changes nothing
         return Outcome(True, True, "connected")
+
+
+@register("exec")
+class ExecProbe:
+    """A command (no shell), as for readiness checks: exit status 0 passes; the output is
+    the detail ("raid: md0 degraded [U_]"). The scheduler's timeout kills it."""
+
+    def __init__(self, config: ExecProbeConfig, context: ProbeContext) -> None:
+        self._argv = [arg.format_map(context.variables) for arg in config.argv]
+
+    async def check(self) -> Outcome:
+        try:
+            status, output = await run_argv(self._argv)
+        except OSError as exc:
+            return Outcome(False, False, f"{self._argv[0]}: cannot run: {exc.strerror or exc}")
+        if status != 0:
+            return Outcome(True, False, f"exit {status}: {output}".rstrip(": "))
+        return Outcome(True, True, output or "exit 0")
 
 
 def _describe(exc: BaseException) -> str:

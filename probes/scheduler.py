@@ -4,20 +4,31 @@ One task per member, so a slow or hanging target never delays another. A member 
 is in doubt (a failure while healthy, a pass while failing, not yet known) is probed again at
 ``fast_interval`` instead of ``interval``, as HAProxy's ``fastinter`` does: detection waits for
 ``fall`` quick re-probes, not ``fall`` whole intervals.
+
+Readiness checks (backups, RAID, disk: "could it take over?") run on their own, slower
+schedules, one task per check, and are reported the same way. They never change health.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import structlog
 
-from config.models import PolicyConfig, ServiceConfig
-from probes.health import MemberHealth, ProbeResult, Thresholds, assess
+from config.models import MemberConfig, PolicyConfig, ReadinessConfig, ServiceConfig
+from probes.health import (
+    CheckState,
+    MemberHealth,
+    ProbeResult,
+    Thresholds,
+    assess,
+    fold_check,
+)
 from probes.kinds import Outcome, Probe, ProbeContext, make_probe
 
 log = structlog.get_logger("probes")
@@ -35,6 +46,32 @@ class ProbeReport:
 
 
 Listener = Callable[[ProbeReport], None]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """Handed to the readiness listener after every readiness check."""
+
+    service: str
+    member: str
+    check: str
+    before: CheckState
+    after: CheckState
+
+
+CheckListener = Callable[[CheckReport], None]
+
+
+async def bounded(probe: Probe, limit: float, where: str) -> Outcome:
+    """One check within ``limit`` seconds; a timeout or a bug is a failed result."""
+    try:
+        async with asyncio.timeout(limit):
+            return await probe.check()
+    except TimeoutError:
+        return Outcome(False, False, f"no answer within {limit:g}s")
+    except Exception as exc:  # a probe bug must not stop probing
+        log.exception("probe_crashed", where=where)
+        return Outcome(False, False, f"probe error: {type(exc).__name__}")
 
 
 def thresholds_of(policy: PolicyConfig) -> Thresholds:
@@ -74,24 +111,43 @@ class MemberProber:
             next_at = max(started + period, finished)
 
     async def _check_once(self) -> Outcome:
-        timeout = self._policy.timeout
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._probe.check()
-        except TimeoutError:
-            return Outcome(False, False, f"no answer within {timeout:g}s")
-        except Exception as exc:  # a probe bug must not stop probing
-            log.exception("probe_crashed", service=self.service, member=self.member)
-            return Outcome(False, False, f"probe error: {type(exc).__name__}")
+        return await bounded(self._probe, self._policy.timeout,
+                             f"{self.service}/{self.member}")
+
+
+class CheckRunner:
+    """One readiness check of one member, every ``interval`` seconds."""
+
+    def __init__(self, service: str, member: str, config: ReadinessConfig, probe: Probe,
+                 listener: CheckListener) -> None:
+        self.service, self.member, self.config = service, member, config
+        self.state = CheckState()
+        self._probe, self._listener = probe, listener
+
+    async def run(self) -> None:
+        # First results soon after start (spread a little), then on the check's interval.
+        await asyncio.sleep(random.uniform(0, min(1.0, self.config.interval)))
+        while True:
+            outcome = await bounded(self._probe, self.config.timeout,
+                                    f"{self.service}/{self.member}/{self.config.name}")
+            detail = outcome.detail if outcome.answered or outcome.ok else \
+                f"unreachable: {outcome.detail}"
+            before, self.state = self.state, fold_check(self.state, outcome.ok, detail,
+                                                        time.time())
+            self._listener(CheckReport(self.service, self.member, self.config.name, before,
+                                       self.state))
+            await asyncio.sleep(self.config.interval * random.uniform(0.95, 1.05))
 
 
 class ProbeScheduler:
     """Owns the shared HTTP session and one prober task per member."""
 
     def __init__(self, services: list[ServiceConfig], headers: dict[str, str],
-                 listener: Listener) -> None:
+                 listener: Listener, check_listener: CheckListener | None = None) -> None:
         self._services, self._headers, self._listener = services, headers, listener
+        self._check_listener = check_listener or (lambda report: None)
         self.probers: dict[tuple[str, str], MemberProber] = {}
+        self.checks: dict[tuple[str, str], list[CheckRunner]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
 
@@ -104,17 +160,30 @@ class ProbeScheduler:
             connector=connector, timeout=aiohttp.ClientTimeout(total=None), cookie_jar=
             aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",),
         )
-        context = ProbeContext(self._session, self._headers)
+        shared = ProbeContext(self._session, self._headers)
         for service in self._services:
             for member in service.members:
+                context = replace(shared, variables=_variables(service, member))
                 prober = MemberProber(service.name, member.name, make_probe(member.probe, context),
                                       service.policy, self._listener)
                 self.probers[(service.name, member.name)] = prober
                 self._tasks.append(asyncio.create_task(
                     prober.run(), name=f"probe:{service.name}/{member.name}"))
+                runners = self.checks[(service.name, member.name)] = []
+                for check in member.readiness:
+                    runner = CheckRunner(service.name, member.name, check,
+                                         make_probe(check, context), self._check_listener)
+                    runners.append(runner)
+                    self._tasks.append(asyncio.create_task(
+                        runner.run(), name=f"check:{service.name}/{member.name}/{check.name}"))
 
     def health(self, service: str, member: str) -> MemberHealth:
         return self.probers[(service, member)].state
+
+    def readiness(self, service: str, member: str) -> dict[str, CheckState]:
+        """Each readiness check's latest state (empty: the member has none)."""
+        return {r.config.name: r.state for r in self.checks.get((service, member), [])}
+
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -123,3 +192,7 @@ class ProbeScheduler:
         self._tasks.clear()
         if self._session is not None:
             await self._session.close()
+
+
+def _variables(service: ServiceConfig, member: MemberConfig) -> dict[str, str]:
+    return {"service": service.name, "member": member.name, "address": member.address}

@@ -110,7 +110,8 @@ class Cluster:
               fence: bool = True, members: tuple[str, ...] = ("web-a", "web-b"),
               zookeeper_block: dict[str, Any] | None = None,
               service_block: dict[str, Any] | None = None,
-              api_block: dict[str, Any] | None = None) -> None:
+              api_block: dict[str, Any] | None = None,
+              readiness: dict[str, list[dict[str, Any]]] | None = None) -> None:
         for name in members:
             self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
@@ -118,6 +119,8 @@ class Cluster:
         for i, name in enumerate(members):
             entry = self.webs[name].member(priority=100 - i, fence=fence)
             entry["name"] = name
+            if readiness and name in readiness:
+                entry["readiness"] = readiness[name]
             member_entries.append(entry)
         self.services = [{"name": "web", "policy": self.policy, "members": member_entries,
                           **(service_block or {})}]

@@ -152,12 +152,15 @@ def test_quorum_invariant(replicas: int, failing: int, healthy: int,
 
 @given(a=healths, b=healths, c=healths, mode=st.sampled_from(list(Mode)),
        in_flight=st.booleans(), last_end=st.none() | st.floats(0, 200),
-       now=st.floats(0, 400), unfenced_b=st.booleans())
+       now=st.floats(0, 400), unfenced_b=st.booleans(), b_ready=st.booleans(),
+       c_ready=st.booleans())
 def test_invariants_hold_for_every_state(a: Health, b: Health, c: Health, mode: Mode,
                                          in_flight: bool, last_end: float | None,
-                                         now: float, unfenced_b: bool) -> None:
-    members = (MemberView("a", 100, a), MemberView("b", 50, b, unfenced=unfenced_b),
-               MemberView("c", 10, c))
+                                         now: float, unfenced_b: bool, b_ready: bool,
+                                         c_ready: bool) -> None:
+    members = (MemberView("a", 100, a), MemberView("b", 50, b, unfenced=unfenced_b,
+                                                   not_ready=() if b_ready else ("x",)),
+               MemberView("c", 10, c, not_ready=() if c_ready else ("y",)))
     v = ServiceView("web", "a", members, mode, 60.0, 5.0, last_end, None, in_flight)
     d = decide(v, now)
     if d.action in (Action.FAILOVER, Action.DRY_RUN):
@@ -167,6 +170,10 @@ def test_invariants_hold_for_every_state(a: Health, b: Health, c: Health, mode: 
         assert a.failing  # only a failing primary is replaced
         assert not in_flight
         assert last_end is None or now >= last_end + 60 or mode is Mode.DRY_RUN
+        if not target.ready:  # the readiness gate's last resort only
+            assert a is Health.DOWN
+            assert not any(m.ready and m.health is Health.HEALTHY and not m.unfenced
+                           for m in members[1:])
     if mode is Mode.PAUSED:
         assert d.action is Action.NONE
     if a is Health.HEALTHY:
