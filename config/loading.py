@@ -193,6 +193,14 @@ def _cross_field_problems(data: dict[str, Any]) -> list[str]:
             problem = duplicate_names_problem(names, "member")
             if problem:
                 problems.append(f"services[{i}].members: {problem}")
+            for j, member in enumerate(members):
+                checks = member.get("readiness") if isinstance(member, dict) else None
+                if isinstance(checks, list):
+                    problem = duplicate_names_problem(
+                        [c.get("name") for c in checks if isinstance(c, dict)],
+                        "readiness check")
+                    if problem:
+                        problems.append(f"services[{i}].members[{j}].readiness: {problem}")
         policy = service.get("policy")
         if isinstance(policy, dict):
             problems += [f"services[{i}].policy: {p}" for p in policy_relation_problems(policy)]

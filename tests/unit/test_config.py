@@ -146,3 +146,31 @@ def test_named_api_tokens_from_files_and_tls_pairing(tmp_path: Path) -> None:
     found = problems(tmp_path, dup)
     assert "api.tokens[0]: token or token_file is required" in found
     assert "api: tls_cert_file and tls_key_file go together" in found
+
+
+def test_readiness_evacuation_and_windows_are_checked_with_their_key_paths(
+        tmp_path: Path) -> None:
+    service = GOOD["services"][0]  # type: ignore[index]
+    members = [dict(m) for m in service["members"]]
+    members[0]["readiness"] = [
+        {"name": "raid", "kind": "exec", "argv": ["mdadm", "--detail", "--test", "/dev/md0"]},
+        {"name": "raid", "kind": "http", "url": "http://127.0.0.1:9/raid"},
+        {"name": "disk", "kind": "exec", "argv": ["sh", "-c", "{oops}"], "interval": 0},
+    ]
+    bad = {**GOOD, "services": [{**service, "members": members, "evacuate_on": ["smart"],
+                                 "windows": ["Sun 02:00-04:00", "daily 01:00-02:00 UTC"]}]}
+    found = problems(tmp_path, bad)
+    assert "services[0].members[0].readiness: duplicate readiness check name(s): raid" in found
+    assert any(p.startswith("services[0].members[0].readiness[2].argv[2]: unknown template "
+                            "variable {oops}") for p in found)
+    assert "services[0].members[0].readiness[2].interval: Input should be greater than 0" \
+        in found
+    assert any(p.startswith("services[0].windows: not a window: 'Sun 02:00-04:00'")
+               for p in found)
+    members[0]["readiness"] = members[0]["readiness"][:1]
+    good = {**GOOD, "services": [{**service, "members": members, "evacuate_on": ["raid"],
+                                  "windows": ["daily 01:00-02:00 UTC"]}]}
+    assert load_config(write(tmp_path, good), env={}).services[0].evacuate_on == ["raid"]
+    unknown = {**good, "services": [{**good["services"][0], "evacuate_on": ["smart"]}]}
+    assert problems(tmp_path, unknown) == [
+        "services[0]: evacuate_on names no readiness check of any member: smart"]
