@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy
 
-.PHONY: test unit lint typecheck demo bench system-deps clean
+.PHONY: test unit lint typecheck demo bench soak system-deps clean
 
 $(BIN)/failoverctl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ unit: $(BIN)/failoverctl
 
 test: system-deps $(BIN)/failoverctl lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The randomized fault soak (tests/soak): 30 minutes unless SOAK_SECONDS says otherwise;
+# SOAK_SEED replays a schedule. `make test` runs a one-minute version.
+soak: system-deps $(BIN)/failoverctl
+	$(BIN)/python -m tests.soak.soak --seconds $${SOAK_SECONDS:-1800} \
+	  $${SOAK_SEED:+--seed $$SOAK_SEED} --json soak-summary.json
 
 demo: system-deps $(BIN)/failoverctl
 	$(BIN)/failoverctl demo

@@ -606,6 +606,10 @@ class Engine:
         assert action is not None
         variables = {"service": service, "member": member.name, "address": member.address,
                      "epoch": str(epoch), "previous": decided.primary}
+        # The member's health in the deciding view as the hook goes out: what an auditor
+        # (the soak's checker) holds each promotion against.
+        self.log.info("hook_started", hook=step, service=service, member=member.name,
+                      epoch=epoch, health=str(self.probes.health(service, member.name).health))
         result = await self.actions.run(action, variables)
         steps.append({"step": step, "member": member.name, **result.as_dict()})
         return result

@@ -151,13 +151,35 @@ class Sandbox:
             f"clientPortAddress={LOOPBACK}\nadmin.enableServer=false\n"
             "4lw.commands.whitelist=ruok,srvr,mntr\nmaxClientCnxns=0\n"
             "maxSessionTimeout=60000\n")
-        argv = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Dzookeeper.admin.enableServer=false",
-                "-cp", ":".join(ZOOKEEPER_CLASSPATH),
-                "org.apache.zookeeper.server.ZooKeeperServerMain", str(conf)]
-        zk = ZooKeeper(self.spawn(f"zookeeper-{port}", argv), port)
+        zk = ZooKeeper(self.spawn(f"zookeeper-{port}", _zookeeper_argv(conf, standalone=True)),
+                       port)
         zk.wait_ready()
         return zk
+
+    def zookeeper_ensemble(self, size: int = 3, tick_ms: int = 200) -> list[ZooKeeper]:
+        """``size`` ZooKeeper servers in one quorum, all on loopback ports."""
+        if shutil.which("java") is None or not Path(ZOOKEEPER_CLASSPATH[1]).exists():
+            raise SandboxError("ZooKeeper needs java and Debian's zookeeper package "
+                               "(apt-get install zookeeper)")
+        ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
+        peers = "".join(f"server.{i + 1}={LOOPBACK}:{peer}:{election}\n"
+                        for i, (_, peer, election) in enumerate(ports))
+        nodes = []
+        for i, (client, _, _) in enumerate(ports):
+            data = self.dir / f"zk-{client}"
+            data.mkdir()
+            (data / "myid").write_text(f"{i + 1}\n")
+            conf = data / "zoo.cfg"
+            conf.write_text(
+                f"tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={data}\n"
+                f"clientPort={client}\nclientPortAddress={LOOPBACK}\n"
+                "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\n"
+                f"maxClientCnxns=0\nmaxSessionTimeout=60000\n{peers}")
+            nodes.append(ZooKeeper(self.spawn(f"zookeeper-{client}", _zookeeper_argv(conf)),
+                                   client))
+        for node in nodes:
+            wait_for(node.mode, 60, f"ZooKeeper {node.port} in the quorum", interval=0.1)
+        return nodes
 
     # --- Redis --------------------------------------------------------------------------
 
@@ -255,6 +277,14 @@ class Sandbox:
                           config["api"]["listen"], cafile=tls)
 
 
+def _zookeeper_argv(conf: Path, standalone: bool = False) -> list[str]:
+    main = ("org.apache.zookeeper.server.ZooKeeperServerMain" if standalone
+            else "org.apache.zookeeper.server.quorum.QuorumPeerMain")
+    return ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-Dzookeeper.admin.enableServer=false", "-cp", ":".join(ZOOKEEPER_CLASSPATH),
+            main, str(conf)]
+
+
 def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
     import redis
 
@@ -278,6 +308,25 @@ class ZooKeeper:
                 return sock.recv(4) == b"imok"
 
         wait_for(ruok, timeout, f"ZooKeeper on {self.port}", interval=0.05)
+
+    def mode(self) -> str | None:
+        """"leader", "follower" or "standalone" once serving; None otherwise."""
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as sock:
+                sock.sendall(b"srvr")
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+        except OSError:
+            return None
+        for line in answer.decode(errors="replace").splitlines():
+            if line.startswith("Mode:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def restart(self) -> None:
+        self.process.kill()
+        self.process.start()
 
 
 class Redis:

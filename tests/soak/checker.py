@@ -1,0 +1,109 @@
+"""The soak's invariant checker: pure functions over what the soak recorded.
+
+Each returns a list of violations (strings that say what broke, where and when); an empty
+list means the invariant held. The invariants are design.md's:
+1. one primary: a decision version never names two members (Redis samples, the pub/sub
+   feed, ZooKeeper's decisions and the history stream all agree), and replicas that claim
+   leadership at the same moment never share an epoch;
+2. what a reader sees never goes back: (epoch, version) in each reader's sequence;
+3. no promotion of a member that the deciding view held unhealthy: every promote call a
+   member received matches a ``hook_started`` of that member and epoch, logged as healthy;
+4. every operator request ends done, refused, failed or cancelled, with a reason unless done;
+5. after the faults of a round heal, the system converges within the bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+TERMINAL = {"done", "failed", "refused", "cancelled"}
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One observation of the route: by whom (``source``), when, and what."""
+
+    source: str  # "redis-poll", "pubsub", "zookeeper", "history"
+    at: float
+    primary: str
+    epoch: int
+    version: int
+
+
+def one_primary_per_version(seen: Iterable[Seen]) -> list[str]:
+    first: dict[int, Seen] = {}
+    out = []
+    for s in seen:
+        other = first.setdefault(s.version, s)
+        if other.primary != s.primary:
+            out.append(f"two primaries for version {s.version}: {other.primary} "
+                       f"({other.source} at {other.at:.3f}) and {s.primary} "
+                       f"({s.source} at {s.at:.3f})")
+    return out
+
+
+def never_goes_back(seen: Sequence[Seen]) -> list[str]:
+    """For one reader's sequence, in the order it saw them."""
+    out = []
+    for before, after in pairwise(seen):
+        if (after.epoch, after.version) < (before.epoch, before.version):
+            out.append(f"{after.source} went back from epoch {before.epoch} version "
+                       f"{before.version} to epoch {after.epoch} version {after.version} "
+                       f"at {after.at:.3f}")
+    return out
+
+
+def distinct_leader_epochs(claims: Iterable[tuple[float, Mapping[str, int]]]) -> list[str]:
+    """``claims``: (when, {replica: epoch}) of the replicas that said they lead then."""
+    out = []
+    for at, leaders in claims:
+        epochs = list(leaders.values())
+        if len(set(epochs)) != len(epochs):
+            out.append(f"replicas {sorted(leaders)} claimed leadership with one epoch "
+                       f"at {at:.3f}: {dict(leaders)}")
+    return out
+
+
+def promotions_were_healthy(calls: Iterable[Mapping[str, Any]],
+                            hooks: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``calls``: promote calls members received ({member, epoch, at}); ``hooks``: the
+    controllers' hook_started log events."""
+    started: dict[tuple[str, str], list[str]] = {}
+    for hook in hooks:
+        if hook.get("hook") == "promote":
+            started.setdefault((str(hook["member"]), str(hook["epoch"])), []).append(
+                str(hook.get("health")))
+    out = []
+    for call in calls:
+        key = (str(call["member"]), str(call["epoch"]))
+        healths = started.get(key)
+        if not healths:
+            out.append(f"{key[0]} received a promote for epoch {key[1]} at "
+                       f"{float(call['at']):.3f} that no controller logged")
+        elif "healthy" not in healths:
+            out.append(f"{key[0]} promoted at epoch {key[1]} while the deciding view held it "
+                       f"{healths[0]}")
+    return out
+
+
+def requests_ended(accepted: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
+    """``accepted``: request id -> its final record (None if it could not be read)."""
+    out = []
+    for request_id, record in sorted(accepted.items()):
+        if record is None:
+            out.append(f"request {request_id} was lost: no record")
+        elif record.get("phase") not in TERMINAL:
+            out.append(f"request {request_id} never ended: {record.get('phase')}")
+        elif record["phase"] != "done" and not record.get("reason"):
+            out.append(f"request {request_id} ended {record['phase']} without a reason")
+    return out
+
+
+def converged_in_time(rounds: Iterable[tuple[int, float | None]], bound: float) -> list[str]:
+    """``rounds``: (round number, seconds to converge after healing, None if never)."""
+    return [f"round {n} did not converge within {bound:g}s" if took is None else
+            f"round {n} took {took:.1f}s to converge (bound {bound:g}s)"
+            for n, took in rounds if took is None or took > bound]

@@ -1,0 +1,504 @@
+"""A randomized fault soak: a real cluster on this machine, a seeded nemesis, a checker.
+
+    python -m tests.soak.soak --seconds 1800 --seed 7     # make soak (SOAK_SECONDS, SOAK_SEED)
+
+Starts a three-node ZooKeeper ensemble, Redis, three web members and three controller
+replicas, all on loopback. Every controller reaches ZooKeeper and each member through its
+own proxy (links.py), so the nemesis can cut one controller off ZooKeeper or off one member
+without touching the others. Then, round after round until the time is up, the nemesis
+applies one or two faults drawn from the seeded generator, sometimes asks for a switchover
+or a pause in the middle of them, heals everything, and measures how long the cluster
+takes to converge (one leader, Redis equal to ZooKeeper, the route on a healthy member).
+
+Everything observed is kept: the route in Redis (polled every few milliseconds) and its
+pub/sub feed, ZooKeeper's decisions, each replica's status, the history stream, every
+promote and fence call the members received, and the controllers' logs. At the end the
+checker (checker.py) verifies the invariants and the summary says what happened. The
+same seed replays the same schedule of faults (timings on a shared machine still vary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from kazoo.client import KazooClient
+
+from controller.sandbox import (
+    Controller,
+    Redis,
+    Sandbox,
+    SandboxError,
+    Web,
+    ZooKeeper,
+    controller_config,
+    wait_for,
+)
+from tests.soak import checker
+from tests.soak.checker import Seen
+from tests.soak.links import Links
+
+MEMBERS = ("web-a", "web-b", "web-c")
+REPLICAS = 3
+SESSION_TIMEOUT = 2.0
+POLICY = {"interval": 0.1, "fast_interval": 0.05, "timeout": 0.5, "degraded_latency": 0.3,
+          "fall": 3, "rise": 2, "cooldown": 2, "retry_backoff": 1, "verify_window": 1.0,
+          "ready_timeout": 3.0}
+CONVERGE_BOUND = 30.0  # seconds after the last heal of a round
+CLUSTER = "soak"
+
+
+@dataclass
+class Record:
+    """Everything the soak observed, for the checker and the summary."""
+
+    redis_seen: list[Seen] = field(default_factory=list)
+    pubsub_seen: list[Seen] = field(default_factory=list)
+    zk_seen: list[Seen] = field(default_factory=list)
+    leader_claims: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    faults: Counter[str] = field(default_factory=Counter)
+    requests: dict[str, str] = field(default_factory=dict)  # id -> replica that took it
+    refused: Counter[str] = field(default_factory=Counter)
+    converge: list[tuple[int, float | None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Observer:
+    """Background threads that record the route as readers and auditors see it."""
+
+    def __init__(self, soak: Soak) -> None:
+        self.soak, self.record = soak, soak.record
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=t, daemon=True, name=t.__name__)
+                         for t in (self._poll_redis, self._pubsub, self._statuses)]
+        self._zk = KazooClient(hosts=soak.zk_hosts, timeout=10.0)
+        self._zk.start(timeout=30)
+        self._zk.DataWatch(f"/failover/{CLUSTER}/services/web/decision", self._on_decision)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(5)
+        self._zk.stop()
+        self._zk.close()
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.soak.redis.port, socket_timeout=0.5,
+                           decode_responses=True)
+
+    def _poll_redis(self) -> None:
+        client, last = self._client(), None
+        while not self._stop.is_set():
+            try:
+                route = client.hgetall("failover:route:web")
+            except redis.RedisError:
+                route = {}
+            if route.get("version"):
+                key = (route["primary"], int(route["epoch"]), int(route["version"]))
+                if key != last:
+                    last = key
+                    self.record.redis_seen.append(Seen("redis-poll", time.time(), *key))
+            self._stop.wait(0.003)
+
+    def _pubsub(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pubsub = self._client().pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe("failover:route:web")
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=0.2)
+                    if message and message["type"] == "message":
+                        data = json.loads(message["data"])
+                        self.record.pubsub_seen.append(Seen(
+                            "pubsub", time.time(), data["primary"], int(data["epoch"]),
+                            int(data["version"])))
+            except (redis.RedisError, OSError):
+                self._stop.wait(0.1)  # Redis restarting: resubscribe
+
+    def _statuses(self) -> None:
+        while not self._stop.is_set():
+            claims = {}
+            for c in self.soak.controllers:
+                status = self.soak.status(c)
+                if status and status.get("leader"):
+                    claims[c.name] = int(status["epoch"])
+            self.record.leader_claims.append((time.time(), claims))
+            self._stop.wait(0.25)
+
+    def _on_decision(self, data: bytes | None, stat: Any) -> None:  # kazoo thread
+        if data:
+            decided = json.loads(data)
+            self.record.zk_seen.append(Seen("zookeeper", time.time(), decided["primary"],
+                                            int(decided["epoch"]), int(decided["version"])))
+
+
+class Soak:
+    def __init__(self, box: Sandbox, seed: int) -> None:
+        self.box, self.rng, self.seed = box, random.Random(seed), seed
+        self.record = Record()
+        self.zks: list[ZooKeeper] = box.zookeeper_ensemble(3)
+        self.zk_hosts = ",".join(z.hosts for z in self.zks)
+        self.redis: Redis = box.redis()
+        self.webs: dict[str, Web] = {name: box.web(name) for name in MEMBERS}
+        self.links = Links()
+        self.controllers: list[Controller] = []
+        for i in range(REPLICAS):
+            node = f"c{i}"
+            for zk in self.zks:
+                self.links.add(f"{node}-zk{zk.port}", zk.port)
+            members = []
+            for rank, (name, web) in enumerate(self.webs.items()):
+                link = self.links.add(f"{node}-{name}", web.port)
+                via = f"http://127.0.0.1:{link.port}"
+                members.append({
+                    "name": name, "address": web.address, "priority": 100 - rank * 10,
+                    "probe": {"kind": "http", "url": f"{via}/healthz"},
+                    "promote": {"kind": "http", "url": f"{via}/promote?epoch={{epoch}}",
+                                "timeout": 2.0},
+                    "fence": {"kind": "http", "url": f"{via}/fence?epoch={{epoch}}",
+                              "timeout": 1.0}})
+            zk_via = ",".join(f"127.0.0.1:{self.links.links[f'{node}-zk{z.port}'].port}"
+                              for z in self.zks)
+            config = controller_config(zk_via, self.redis.url, CLUSTER,
+                                       [{"name": "web", "policy": POLICY, "members": members}],
+                                       node, session_timeout=SESSION_TIMEOUT)
+            self.controllers.append(box.controller(f"soak-{node}", config))
+        wait_for(lambda: self._route().get("primary") == "web-a", 60, "the first route")
+        self.converged()
+        self.observer = Observer(self)
+
+    # --- looking --------------------------------------------------------------------------
+
+    def _route(self) -> dict[str, str]:
+        try:
+            route: dict[str, str] = self.redis.command("HGETALL", "failover:route:web")
+            return route
+        except Exception:
+            return {}
+
+    @staticmethod
+    def status(c: Controller) -> dict[str, Any] | None:
+        if not c.process.alive():
+            return None
+        try:
+            return c.status()
+        except (OSError, ValueError):
+            return None
+
+    def converged(self) -> bool:
+        """One leader that every replica names, Redis equal to ZooKeeper, the route on a
+        member that the leader sees healthy, and no switchover still running."""
+        statuses = [self.status(c) for c in self.controllers]
+        if any(s is None for s in statuses):
+            return False
+        leaders = [s for s in statuses if s and s["leader"]]
+        if len(leaders) != 1:
+            return False
+        leader = leaders[0]
+        if {s["leader_node"] for s in statuses if s} != {leader["node"]}:
+            return False
+        service = leader["services"]["web"]
+        route = self._route()
+        if not route or route.get("primary") != service["primary"] or \
+                int(route.get("version", -1)) != service["version"] or \
+                int(route.get("epoch", -1)) != leader["epoch"]:
+            return False
+        if service["members"][route["primary"]]["health"] != "healthy":
+            return False
+        return not any(r["phase"] not in checker.TERMINAL and r["phase"] != "scheduled"
+                       for r in service["switchovers"])
+
+    # --- the nemesis ----------------------------------------------------------------------
+
+    def faults(self) -> dict[str, Callable[[], Callable[[], None]]]:
+        """Each fault applies itself and returns the function that heals it."""
+        return {
+            "kill_controller": self._kill_controller,
+            "freeze_controller": self._freeze_controller,
+            "kill_member": self._kill_member,
+            "slow_member": lambda: self._member_mode("slow"),
+            "readonly_member": lambda: self._member_mode("error"),
+            "flap_member": self._flap_member,
+            "restart_redis": self._restart_redis,
+            "flushall_redis": self._flushall,
+            "kill_zookeeper_node": lambda: self._kill_zookeeper(leader=False),
+            "kill_zookeeper_leader": lambda: self._kill_zookeeper(leader=True),
+            "cut_controller_from_zookeeper": self._cut_from_zookeeper,
+            "cut_controller_from_member": self._cut_from_member,
+        }
+
+    def _kill_controller(self) -> Callable[[], None]:
+        victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
+        victim.process.kill()
+        return victim.process.start
+
+    def _freeze_controller(self) -> Callable[[], None]:
+        victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
+        victim.process.signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+
+        def thaw() -> None:  # past its session timeout, so its session expires meanwhile
+            time.sleep(max(0.0, SESSION_TIMEOUT + 1.0 - (time.monotonic() - frozen_at)))
+            victim.process.signal(signal.SIGCONT)
+
+        return thaw
+
+    def _kill_member(self) -> Callable[[], None]:
+        web = self.webs[self.rng.choice(MEMBERS)]
+        web.process.kill()
+        return web.restart
+
+    def _member_mode(self, mode: str) -> Callable[[], None]:
+        web = self.webs[self.rng.choice(MEMBERS)]
+        try:
+            web.set_mode(mode, delay=0.4)
+        except OSError:
+            return lambda: None  # it is down already (another fault)
+        return lambda: self._set_ok(web)
+
+    def _set_ok(self, web: Web) -> None:
+        try:
+            web.set_mode("ok")
+        except OSError:
+            pass
+
+    def _flap_member(self) -> Callable[[], None]:
+        web = self.webs[self.rng.choice(MEMBERS)]
+        stop = threading.Event()
+        period = self.rng.uniform(0.15, 0.6)
+
+        def flap() -> None:
+            bad = True
+            while not stop.is_set():
+                try:
+                    web.set_mode("error" if bad else "ok")
+                except OSError:
+                    pass
+                bad = not bad
+                stop.wait(period)
+
+        thread = threading.Thread(target=flap, daemon=True)
+        thread.start()
+
+        def heal() -> None:
+            stop.set()
+            thread.join(5)
+            self._set_ok(web)
+
+        return heal
+
+    def _restart_redis(self) -> Callable[[], None]:
+        self.redis.restart()
+        return lambda: None
+
+    def _flushall(self) -> Callable[[], None]:
+        try:
+            self.redis.command("FLUSHALL")
+        except Exception:
+            pass
+        return lambda: None
+
+    def _kill_zookeeper(self, leader: bool) -> Callable[[], None]:
+        alive = [z for z in self.zks if z.process.alive()]
+        if leader:
+            alive = [z for z in alive if z.mode() == "leader"] or alive
+        victim = self.rng.choice(alive)
+        victim.process.kill()
+        return victim.process.start
+
+    def _cut_from_zookeeper(self) -> Callable[[], None]:
+        node = self.rng.randrange(REPLICAS)
+        names = [f"c{node}-zk{z.port}" for z in self.zks]
+        for name in names:
+            self.links.cut(name)
+        return lambda: [self.links.heal(name) for name in names] and None
+
+    def _cut_from_member(self) -> Callable[[], None]:
+        name = f"c{self.rng.randrange(REPLICAS)}-{self.rng.choice(MEMBERS)}"
+        self.links.cut(name)
+        return lambda: self.links.heal(name)
+
+    def _operator(self) -> None:
+        """A switchover or a pause, asked of any live replica in the middle of faults."""
+        api = self.rng.choice(self.controllers)
+        if self.rng.random() < 0.7:
+            body: dict[str, Any] = {}
+            if self.rng.random() < 0.7:
+                body["to"] = self.rng.choice(MEMBERS)
+            kind, path = "switchover", "/v1/services/web/switchover"
+        else:
+            body, kind, path = {"for": self.rng.choice([1, 2, 3])}, "pause", \
+                "/v1/services/web/pause"
+        try:
+            status, answer = api.call("POST", path, body, timeout=3)
+        except OSError:
+            self.record.notes.append(f"{kind} not taken: {api.name} unreachable")
+            return
+        self.record.faults[f"operator_{kind}"] += 1
+        if kind == "switchover" and status == 202:
+            self.record.requests[answer["id"]] = api.name
+        elif status >= 400:
+            reason = (answer.get("detail") or {}).get("reason") if isinstance(
+                answer.get("detail"), dict) else answer.get("error")
+            self.record.refused[f"{kind}: {status} {reason}"] += 1
+
+    def round(self, number: int) -> None:
+        pool = self.faults()
+        heals = []
+        for kind in self.rng.sample(sorted(pool), self.rng.choice([1, 1, 2])):
+            try:
+                heals.append(pool[kind]())
+                self.record.faults[kind] += 1
+            except (SandboxError, OSError, IndexError) as exc:
+                self.record.notes.append(f"round {number}: {kind} not applied: {exc}")
+        if self.rng.random() < 0.4:
+            time.sleep(self.rng.uniform(0.2, 1.5))
+            self._operator()
+        time.sleep(self.rng.uniform(1.0, 5.0))
+        for heal in reversed(heals):
+            heal()
+        healed = time.monotonic()
+        try:
+            wait_for(self.converged, CONVERGE_BOUND * 2, "convergence", interval=0.05)
+            self.record.converge.append((number, time.monotonic() - healed))
+        except SandboxError:
+            self.record.converge.append((number, None))
+            self.record.notes.append(f"round {number}: no convergence; statuses "
+                                     f"{[self.status(c) for c in self.controllers]}")
+
+    def dump_logs(self) -> None:
+        for c in self.controllers:
+            print(f"===== {c.name}\n{c.process.output()[-6000:]}", file=sys.stderr)
+
+    # --- the end --------------------------------------------------------------------------
+
+    def collect(self) -> list[str]:
+        self.observer.stop()
+        seen = [*self.record.redis_seen, *self.record.pubsub_seen, *self.record.zk_seen,
+                *self._history()]
+        violations = checker.one_primary_per_version(seen)
+        for reader in (self.record.redis_seen, self.record.pubsub_seen, self.record.zk_seen):
+            violations += checker.never_goes_back(reader)
+        violations += checker.distinct_leader_epochs(self.record.leader_claims)
+        calls = [{**call, "member": name} for name, web in self.webs.items()
+                 for call in web.calls("promote")]
+        hooks = [e for c in self.controllers for e in c.events("hook_started")]
+        violations += checker.promotions_were_healthy(calls, hooks)
+        violations += checker.requests_ended(self._final_requests())
+        violations += checker.converged_in_time(self.record.converge, CONVERGE_BOUND)
+        return violations
+
+    def _history(self) -> list[Seen]:
+        """route_changed entries still in the stream (FLUSHALL and restarts lose some)."""
+        try:
+            entries = self.redis.command("XRANGE", "failover:history:web", "-", "+")
+        except Exception:
+            return []
+        out = []
+        for _, fields in entries:  # redis-py gives each entry's fields as a dict
+            if fields.get("event") == "route_changed":
+                out.append(Seen("history", float(fields["at"]), fields["primary"],
+                                int(fields["epoch"]), int(fields["version"])))
+        return out
+
+    def _final_requests(self) -> dict[str, dict[str, Any] | None]:
+        leader = next(c for c in self.controllers if (s := self.status(c)) and s["leader"])
+        out: dict[str, dict[str, Any] | None] = {}
+        for request_id in self.record.requests:
+            status, answer = leader.call("GET", f"/v1/services/web/switchovers/{request_id}")
+            out[request_id] = answer if status == 200 else None
+        return out
+
+
+def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, Any]:
+    record = soak.record
+    took = sorted(t for _, t in record.converge if t is not None)
+    reasons: Counter[str] = Counter()
+    for c in soak.controllers:
+        for e in c.events():
+            if e.get("event") in ("failover_done", "switchover_done", "switchover_failed"):
+                reasons[e["event"]] += 1
+    pct = (lambda p: took[min(len(took) - 1, round(p / 100 * (len(took) - 1)))]) if took \
+        else (lambda p: float("nan"))
+    return {
+        "seed": soak.seed, "seconds": round(seconds), "rounds": len(record.converge),
+        "faults": dict(sorted(record.faults.items())),
+        "failovers": reasons["failover_done"],
+        "switchovers": {"done": reasons["switchover_done"],
+                        "failed": reasons["switchover_failed"],
+                        "refused_at_request": sum(v for k, v in record.refused.items()
+                                                  if k.startswith("switchover"))},
+        "requests": len(record.requests),
+        "route_versions_seen": len({s.version for s in record.zk_seen}),
+        "converge_s": {"p50": round(pct(50), 2), "p99": round(pct(99), 2),
+                       "max": round(max(took), 2) if took else None,
+                       "mean": round(statistics.fmean(took), 2) if took else None,
+                       "bound": CONVERGE_BOUND},
+        "observations": {"redis": len(record.redis_seen), "pubsub": len(record.pubsub_seen),
+                         "zookeeper": len(record.zk_seen),
+                         "leader_samples": len(record.leader_claims)},
+        "partitions": "emulated by per-link TCP proxies on loopback (links.py); "
+                      "no network namespaces",
+        "violations": violations,
+        "notes": record.notes[-20:],
+    }
+
+
+def run(seconds: float, seed: int) -> dict[str, Any]:
+    started = time.monotonic()
+    with Sandbox() as box:
+        soak = Soak(box, seed)
+        try:
+            number = 0
+            while time.monotonic() - started < seconds:
+                number += 1
+                soak.round(number)
+            violations = soak.collect()
+            summary = summarize(soak, time.monotonic() - started, violations)
+            if violations:
+                soak.dump_logs()
+            return summary
+        except BaseException:
+            soak.dump_logs()
+            raise
+        finally:
+            soak.links.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=1800)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--json", metavar="FILE", help="also write the summary here")
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+    print(f"soak: seed {seed}, {args.seconds:g} s", flush=True)
+    summary = run(args.seconds, seed)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    verdict = "PASS" if not summary["violations"] else "FAIL"
+    print(f"soak {verdict}: {len(summary['violations'])} violations in {summary['rounds']} "
+          f"rounds, seed {seed}")
+    return 0 if not summary["violations"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

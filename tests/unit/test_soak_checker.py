@@ -1,0 +1,54 @@
+"""The soak's checker catches what it is there to catch (fed broken histories)."""
+
+from __future__ import annotations
+
+from tests.soak.checker import (
+    Seen,
+    converged_in_time,
+    distinct_leader_epochs,
+    never_goes_back,
+    one_primary_per_version,
+    promotions_were_healthy,
+    requests_ended,
+)
+
+
+def test_two_primaries_for_one_version_is_caught() -> None:
+    seen = [Seen("redis-poll", 1.0, "a", 1, 1), Seen("zookeeper", 2.0, "b", 2, 2),
+            Seen("pubsub", 3.0, "c", 3, 2)]
+    assert one_primary_per_version(seen[:2]) == []
+    assert len(one_primary_per_version(seen)) == 1
+
+
+def test_a_reader_seeing_the_route_go_back_is_caught() -> None:
+    good = [Seen("pubsub", 1.0, "a", 1, 1), Seen("pubsub", 2.0, "a", 2, 1),
+            Seen("pubsub", 3.0, "b", 2, 2)]
+    assert never_goes_back(good) == []
+    assert len(never_goes_back([*good, Seen("pubsub", 4.0, "a", 1, 3)])) == 1
+
+
+def test_two_leaders_with_one_epoch_are_caught() -> None:
+    assert distinct_leader_epochs([(1.0, {"c0": 3, "c1": 4})]) == []
+    assert len(distinct_leader_epochs([(1.0, {"c0": 4, "c1": 4})])) == 1
+
+
+def test_promotions_must_match_a_healthy_hook_log() -> None:
+    hooks = [{"hook": "promote", "member": "web-b", "epoch": 3, "health": "healthy"},
+             {"hook": "promote", "member": "web-c", "epoch": 3, "health": "down"}]
+    assert promotions_were_healthy([{"member": "web-b", "epoch": "3", "at": 1}], hooks) == []
+    bad = promotions_were_healthy([{"member": "web-c", "epoch": "3", "at": 1},
+                                   {"member": "web-a", "epoch": "9", "at": 2}], hooks)
+    assert len(bad) == 2 and "down" in bad[0] and "no controller logged" in bad[1]
+
+
+def test_requests_must_end_with_a_reason() -> None:
+    assert requests_ended({"sw-1": {"phase": "done"},
+                           "sw-2": {"phase": "refused", "reason": "target_not_healthy"}}) == []
+    bad = requests_ended({"sw-3": None, "sw-4": {"phase": "verifying"},
+                          "sw-5": {"phase": "failed", "reason": None}})
+    assert len(bad) == 3
+
+
+def test_slow_or_missing_convergence_is_caught() -> None:
+    assert converged_in_time([(1, 2.0), (2, 9.9)], 10) == []
+    assert len(converged_in_time([(3, 10.5), (4, None)], 10)) == 2
