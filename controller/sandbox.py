@@ -156,13 +156,16 @@ class Sandbox:
         zk.wait_ready()
         return zk
 
-    def zookeeper_ensemble(self, size: int = 3, tick_ms: int = 200) -> list[ZooKeeper]:
-        """``size`` ZooKeeper servers in one quorum, all on loopback ports."""
+    def zookeeper_ensemble(self, size: int = 3, tick_ms: int = 200,
+                           hosts: list[str] | None = None) -> list[ZooKeeper]:
+        """``size`` ZooKeeper servers in one quorum, on loopback unless ``hosts`` gives
+        each its own address (a test network in namespaces the soak made)."""
+        hosts = hosts or [LOOPBACK] * size
         if shutil.which("java") is None or not Path(ZOOKEEPER_CLASSPATH[1]).exists():
             raise SandboxError("ZooKeeper needs java and Debian's zookeeper package "
                                "(apt-get install zookeeper)")
         ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
-        peers = "".join(f"server.{i + 1}={LOOPBACK}:{peer}:{election}\n"
+        peers = "".join(f"server.{i + 1}={hosts[i]}:{peer}:{election}\n"
                         for i, (_, peer, election) in enumerate(ports))
         nodes = []
         for i, (client, _, _) in enumerate(ports):
@@ -172,11 +175,11 @@ class Sandbox:
             conf = data / "zoo.cfg"
             conf.write_text(
                 f"tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={data}\n"
-                f"clientPort={client}\nclientPortAddress={LOOPBACK}\n"
+                f"clientPort={client}\nclientPortAddress={hosts[i]}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,mntr\n"
                 f"maxClientCnxns=0\nmaxSessionTimeout=60000\n{peers}")
             nodes.append(ZooKeeper(self.spawn(f"zookeeper-{client}", _zookeeper_argv(conf)),
-                                   client))
+                                   client, hosts[i]))
         for node in nodes:
             wait_for(node.mode, 60, f"ZooKeeper {node.port} in the quorum", interval=0.1)
         return nodes
@@ -184,17 +187,19 @@ class Sandbox:
     # --- Redis --------------------------------------------------------------------------
 
     def redis(self, port: int | None = None, password: str | None = None,
-              extra: tuple[str, ...] = ()) -> Redis:
+              extra: tuple[str, ...] = (), host: str = LOOPBACK) -> Redis:
         """redis-server; ``extra`` arguments as on its command line (they survive restarts)."""
         if shutil.which("redis-server") is None:
             raise SandboxError("redis-server is not installed (apt-get install redis-server)")
         port = port or free_port()
-        argv = ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", "",
+        argv = ["redis-server", "--port", str(port), "--bind", host, "--save", "",
                 "--appendonly", "no", "--dir", str(self.dir)]
         if password:
             argv += ["--requirepass", password]
+        if host != LOOPBACK:  # an address in namespaces a test made: no one else is there
+            argv += ["--protected-mode", "no"]
         argv += list(extra)
-        server = Redis(self.spawn(f"redis-{port}", argv), port, password)
+        server = Redis(self.spawn(f"redis-{port}", argv), port, password, host)
         server.wait_ready()
         return server
 
@@ -256,20 +261,23 @@ class Sandbox:
 
     # --- web members and controllers ----------------------------------------------------
 
-    def web(self, name: str, port: int | None = None) -> Web:
+    def web(self, name: str, port: int | None = None, host: str = LOOPBACK) -> Web:
         port = port or free_port()
         calls = self.dir / f"{name}.calls"
-        argv = [sys.executable, "-m", "controller.demo_web", "--name", name, "--port",
-                str(port), "--calls", str(calls)]
-        web = Web(self.spawn(f"web-{name}", argv), name, port, calls)
+        argv = [sys.executable, "-m", "controller.demo_web", "--name", name, "--host", host,
+                "--port", str(port), "--calls", str(calls)]
+        web = Web(self.spawn(f"web-{name}", argv), name, port, calls, host)
         web.wait_ready()
         return web
 
     def controller(self, name: str, config: dict[str, Any],
-                   env: dict[str, str] | None = None) -> Controller:
+                   env: dict[str, str] | None = None,
+                   wrap: list[str] | None = None) -> Controller:
+        """A replica; ``wrap`` prefixes its command (``ip netns exec NS``, which execs, so
+        signals still reach the controller itself)."""
         path = self.dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        argv = [sys.executable, "-m", "controller.cli", "run", "-c", str(path),
+        argv = [*(wrap or []), sys.executable, "-m", "controller.cli", "run", "-c", str(path),
                 "--log-format", "json"]
         full_env = {**os.environ, **(env or {})}
         tls = config["api"].get("tls_cert_file")
@@ -285,10 +293,11 @@ def _zookeeper_argv(conf: Path, standalone: bool = False) -> list[str]:
             main, str(conf)]
 
 
-def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
+def _redis_command(port: int, *args: str, password: str | None = None,
+                   host: str = LOOPBACK) -> Any:
     import redis
 
-    client = redis.Redis(host=LOOPBACK, port=port, password=password, socket_timeout=1,
+    client = redis.Redis(host=host, port=port, password=password, socket_timeout=1,
                          decode_responses=True)
     try:
         return client.execute_command(*args)  # type: ignore[no-untyped-call]
@@ -297,13 +306,13 @@ def _redis_command(port: int, *args: str, password: str | None = None) -> Any:
 
 
 class ZooKeeper:
-    def __init__(self, process: Process, port: int) -> None:
-        self.process, self.port = process, port
-        self.hosts = f"{LOOPBACK}:{port}"
+    def __init__(self, process: Process, port: int, host: str = LOOPBACK) -> None:
+        self.process, self.port, self.host = process, port, host
+        self.hosts = f"{host}:{port}"
 
     def wait_ready(self, timeout: float = 30) -> None:
         def ruok() -> bool:
-            with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as sock:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                 sock.sendall(b"ruok")
                 return sock.recv(4) == b"imok"
 
@@ -312,7 +321,7 @@ class ZooKeeper:
     def mode(self) -> str | None:
         """"leader", "follower" or "standalone" once serving; None otherwise."""
         try:
-            with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as sock:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                 sock.sendall(b"srvr")
                 answer = b""
                 while chunk := sock.recv(4096):
@@ -330,12 +339,13 @@ class ZooKeeper:
 
 
 class Redis:
-    def __init__(self, process: Process, port: int, password: str | None) -> None:
-        self.process, self.port, self.password = process, port, password
-        self.url = f"redis://{LOOPBACK}:{port}/0"
+    def __init__(self, process: Process, port: int, password: str | None,
+                 host: str = LOOPBACK) -> None:
+        self.process, self.port, self.password, self.host = process, port, password, host
+        self.url = f"redis://{host}:{port}/0"
 
     def command(self, *args: str) -> Any:
-        return _redis_command(self.port, *args, password=self.password)
+        return _redis_command(self.port, *args, password=self.password, host=self.host)
 
     def wait_ready(self, timeout: float = 10) -> None:
         wait_for(lambda: self.command("PING"), timeout, f"Redis on {self.port}")
@@ -385,10 +395,12 @@ class Sentinel:
 
 
 class Web:
-    def __init__(self, process: Process, name: str, port: int, calls: Path) -> None:
+    def __init__(self, process: Process, name: str, port: int, calls: Path,
+                 host: str = LOOPBACK) -> None:
         self.process, self.name, self.port, self.calls_path = process, name, port, calls
-        self.address = f"{LOOPBACK}:{port}"
-        self.url = f"http://{LOOPBACK}:{port}"
+        self.host = host
+        self.address = f"{host}:{port}"
+        self.url = f"http://{host}:{port}"
 
     def wait_ready(self, timeout: float = 10) -> None:
         import urllib.request
@@ -482,7 +494,7 @@ class Controller:
 
 def controller_config(zk: ZooKeeper | str, redis_url: str, cluster: str,
                       services: list[dict[str, Any]], node_id: str, session_timeout: float = 2.0,
-                      reconcile_interval: float = 0.5) -> dict[str, Any]:
+                      reconcile_interval: float = 0.5, api_host: str = LOOPBACK) -> dict[str, Any]:
     return {
         "cluster": cluster,
         "node_id": node_id,
@@ -492,7 +504,7 @@ def controller_config(zk: ZooKeeper | str, redis_url: str, cluster: str,
                       "request_timeout": 2.0},
         "redis": {"url": redis_url, "key_prefix": "failover", "socket_timeout": 0.5,
                   "reconcile_interval": reconcile_interval},
-        "api": {"listen": f"{LOOPBACK}:{free_port()}",
+        "api": {"listen": f"{api_host}:{free_port()}",
                 "tokens": [{"name": TOKEN_NAME, "token": TOKEN}]},
         "services": services,
     }

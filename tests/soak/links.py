@@ -27,6 +27,41 @@ class Link:
     writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
 
+class ProxyLinks:
+    """The soak's links through proxies (the interface of netns.NamespaceLinks)."""
+
+    zk_hosts = [LOOPBACK] * 3
+    redis_host = LOOPBACK
+
+    def __init__(self, why: str) -> None:
+        self.description = (f"link cuts emulated by per-link TCP proxies on loopback; no "
+                            f"network namespaces ({why})")
+        self._links = Links()
+
+    def member_host(self, name: str) -> str:
+        return LOOPBACK
+
+    def api_host(self, i: int) -> str:
+        return LOOPBACK
+
+    def wrap(self, i: int) -> list[str]:
+        return []
+
+    def endpoint(self, i: int, name: str, host: str, port: int) -> tuple[str, int]:
+        return LOOPBACK, self._links.add(f"c{i}-{name}", port).port
+
+    def cut(self, i: int, names: list[str]) -> None:
+        for name in names:
+            self._links.cut(f"c{i}-{name}")
+
+    def heal(self, i: int, names: list[str]) -> None:
+        for name in names:
+            self._links.heal(f"c{i}-{name}")
+
+    def close(self) -> None:
+        self._links.close()
+
+
 class Links:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

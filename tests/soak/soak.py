@@ -3,12 +3,16 @@
     python -m tests.soak.soak --seconds 1800 --seed 7     # make soak (SOAK_SECONDS, SOAK_SEED)
 
 Starts a three-node ZooKeeper ensemble, Redis, three web members and three controller
-replicas, all on loopback. Every controller reaches ZooKeeper and each member through its
-own proxy (links.py), so the nemesis can cut one controller off ZooKeeper or off one member
-without touching the others. Then, round after round until the time is up, the nemesis
-applies one or two faults drawn from the seeded generator, sometimes asks for a switchover
-or a pause in the middle of them, heals everything, and measures how long the cluster
-takes to converge (one leader, Redis equal to ZooKeeper, the route on a healthy member).
+replicas. Where it may (root, iproute2), every controller runs in a network namespace of
+its own and the servers in a hub namespace (netns.py), so the nemesis cuts one controller
+off ZooKeeper or off one member with a route into a void namespace: a real partition.
+Elsewhere everything runs on loopback and each controller reaches each server through a
+proxy of its own that can be cut (links.py); the summary says which.
+
+Then, round after round until the time is up, the nemesis applies one or two faults drawn
+from the seeded generator, sometimes asks for a switchover or a pause in the middle of
+them, heals everything, and measures how long the cluster takes to converge (one leader,
+Redis equal to ZooKeeper, the route on a healthy member).
 
 Everything observed is kept: the route in Redis (polled every few milliseconds) and its
 pub/sub feed, ZooKeeper's decisions, each replica's status, the history stream, every
@@ -21,10 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -46,9 +53,12 @@ from controller.sandbox import (
     controller_config,
     wait_for,
 )
-from tests.soak import checker
+from tests.soak import checker, netns
 from tests.soak.checker import Seen
-from tests.soak.links import Links
+from tests.soak.links import ProxyLinks
+from tests.soak.netns import NamespaceLinks
+
+SoakLinks = ProxyLinks | NamespaceLinks
 
 MEMBERS = ("web-a", "web-b", "web-c")
 REPLICAS = 3
@@ -97,8 +107,8 @@ class Observer:
         self._zk.close()
 
     def _client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.soak.redis.port, socket_timeout=0.5,
-                           decode_responses=True)
+        return redis.Redis(host=self.soak.redis.host, port=self.soak.redis.port,
+                           socket_timeout=0.5, decode_responses=True)
 
     def _poll_redis(self) -> None:
         client, last = self._client(), None
@@ -147,23 +157,22 @@ class Observer:
 
 
 class Soak:
-    def __init__(self, box: Sandbox, seed: int) -> None:
-        self.box, self.rng, self.seed = box, random.Random(seed), seed
+    def __init__(self, box: Sandbox, seed: int, links: SoakLinks) -> None:
+        self.box, self.rng, self.seed, self.links = box, random.Random(seed), seed, links
         self.record = Record()
-        self.zks: list[ZooKeeper] = box.zookeeper_ensemble(3)
+        self.zks: list[ZooKeeper] = box.zookeeper_ensemble(3, hosts=links.zk_hosts)
         self.zk_hosts = ",".join(z.hosts for z in self.zks)
-        self.redis: Redis = box.redis()
-        self.webs: dict[str, Web] = {name: box.web(name) for name in MEMBERS}
-        self.links = Links()
+        self.redis: Redis = box.redis(host=links.redis_host)
+        self.webs: dict[str, Web] = {name: box.web(name, host=links.member_host(name))
+                                     for name in MEMBERS}
         self.controllers: list[Controller] = []
         for i in range(REPLICAS):
             node = f"c{i}"
-            for zk in self.zks:
-                self.links.add(f"{node}-zk{zk.port}", zk.port)
+            zk_via = ",".join(_joined(links.endpoint(i, f"zk{j}", zk.host, zk.port))
+                              for j, zk in enumerate(self.zks))
             members = []
             for rank, (name, web) in enumerate(self.webs.items()):
-                link = self.links.add(f"{node}-{name}", web.port)
-                via = f"http://127.0.0.1:{link.port}"
+                via = "http://" + _joined(links.endpoint(i, name, web.host, web.port))
                 members.append({
                     "name": name, "address": web.address, "priority": 100 - rank * 10,
                     "probe": {"kind": "http", "url": f"{via}/healthz"},
@@ -171,12 +180,12 @@ class Soak:
                                 "timeout": 2.0},
                     "fence": {"kind": "http", "url": f"{via}/fence?epoch={{epoch}}",
                               "timeout": 1.0}})
-            zk_via = ",".join(f"127.0.0.1:{self.links.links[f'{node}-zk{z.port}'].port}"
-                              for z in self.zks)
             config = controller_config(zk_via, self.redis.url, CLUSTER,
                                        [{"name": "web", "policy": POLICY, "members": members}],
-                                       node, session_timeout=SESSION_TIMEOUT)
-            self.controllers.append(box.controller(f"soak-{node}", config))
+                                       node, session_timeout=SESSION_TIMEOUT,
+                                       api_host=links.api_host(i))
+            self.controllers.append(box.controller(f"soak-{node}", config,
+                                                   wrap=links.wrap(i)))
         wait_for(lambda: self._route().get("primary") == "web-a", 60, "the first route")
         self.converged()
         self.observer = Observer(self)
@@ -321,16 +330,14 @@ class Soak:
         return victim.process.start
 
     def _cut_from_zookeeper(self) -> Callable[[], None]:
-        node = self.rng.randrange(REPLICAS)
-        names = [f"c{node}-zk{z.port}" for z in self.zks]
-        for name in names:
-            self.links.cut(name)
-        return lambda: [self.links.heal(name) for name in names] and None
+        node, names = self.rng.randrange(REPLICAS), [f"zk{j}" for j in range(len(self.zks))]
+        self.links.cut(node, names)
+        return lambda: self.links.heal(node, names)
 
     def _cut_from_member(self) -> Callable[[], None]:
-        name = f"c{self.rng.randrange(REPLICAS)}-{self.rng.choice(MEMBERS)}"
-        self.links.cut(name)
-        return lambda: self.links.heal(name)
+        node, names = self.rng.randrange(REPLICAS), [self.rng.choice(MEMBERS)]
+        self.links.cut(node, names)
+        return lambda: self.links.heal(node, names)
 
     def _operator(self) -> None:
         """A switchover or a pause, asked of any live replica in the middle of faults."""
@@ -424,6 +431,10 @@ class Soak:
         return out
 
 
+def _joined(endpoint: tuple[str, int]) -> str:
+    return f"{endpoint[0]}:{endpoint[1]}"
+
+
 def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, Any]:
     record = soak.record
     took = sorted(t for _, t in record.converge if t is not None)
@@ -451,17 +462,49 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
         "observations": {"redis": len(record.redis_seen), "pubsub": len(record.pubsub_seen),
                          "zookeeper": len(record.zk_seen),
                          "leader_samples": len(record.leader_claims)},
-        "partitions": "emulated by per-link TCP proxies on loopback (links.py); "
-                      "no network namespaces",
+        "partitions": soak.links.description,
         "violations": violations,
         "notes": record.notes[-20:],
     }
 
 
-def run(seconds: float, seed: int) -> dict[str, Any]:
+def run(seconds: float, seed: int, partitions: str = "auto") -> dict[str, Any]:
+    """Run the soak; ``partitions``: auto (namespaces where they work), netns or proxy."""
+    why = "proxies asked for" if partitions == "proxy" else netns.unavailable()
+    if why is None:
+        return _run_in_namespaces(seconds, seed)
+    if partitions == "netns":
+        raise SystemExit(f"soak: network namespaces unavailable: {why}")
+    print(f"soak: network namespaces unavailable ({why}): link cuts go through proxies",
+          flush=True)
+    return _run(seconds, seed, ProxyLinks(why))
+
+
+def _run_in_namespaces(seconds: float, seed: int) -> dict[str, Any]:
+    """Make the namespaces, run the soak inside the hub, and always remove them."""
+    links = NamespaceLinks(f"{os.getpid() % 100000}", REPLICAS)
+    links.destroy()  # leftovers of an earlier run that died with this pid
+    links.create(members=len(MEMBERS))
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        out = Path(tmp) / "summary.json"
+        try:
+            result = subprocess.run(
+                ["ip", "netns", "exec", links.hub, sys.executable, "-m", "tests.soak.soak",
+                 "--inside", links.tag, "--seconds", str(seconds), "--seed", str(seed),
+                 "--json", str(out)], check=False, timeout=seconds + 900)
+        finally:
+            links.destroy()
+        if not out.exists():
+            raise RuntimeError(f"the soak inside the namespaces ended {result.returncode} "
+                               "without a summary")
+        summary: dict[str, Any] = json.loads(out.read_text())
+        return summary
+
+
+def _run(seconds: float, seed: int, links: SoakLinks) -> dict[str, Any]:
     started = time.monotonic()
     with Sandbox() as box:
-        soak = Soak(box, seed)
+        soak = Soak(box, seed, links)
         try:
             number = 0
             while time.monotonic() - started < seconds:
@@ -476,7 +519,7 @@ def run(seconds: float, seed: int) -> dict[str, Any]:
             soak.dump_logs()
             raise
         finally:
-            soak.links.close()
+            links.close()
 
 
 def main() -> int:
@@ -484,11 +527,17 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1800)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--partitions", choices=("auto", "netns", "proxy"), default="auto")
     parser.add_argument("--json", metavar="FILE", help="also write the summary here")
+    parser.add_argument("--inside", metavar="TAG", help=argparse.SUPPRESS)  # in the hub
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
+    if args.inside:
+        summary = _run(args.seconds, seed, NamespaceLinks(args.inside, REPLICAS))
+        Path(args.json).write_text(json.dumps(summary, indent=2))
+        return 0
     print(f"soak: seed {seed}, {args.seconds:g} s", flush=True)
-    summary = run(args.seconds, seed)
+    summary = run(args.seconds, seed, args.partitions)
     text = json.dumps(summary, indent=2)
     print(text)
     if args.json:
@@ -501,4 +550,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
