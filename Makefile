@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy
+DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
 .PHONY: test unit lint typecheck demo bench soak system-deps clean
 
@@ -19,6 +19,7 @@ system-deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); \

@@ -37,7 +37,6 @@ from controller.decide import (
     redundancy,
 )
 from controller.election import LeaderElection
-from controller.evacuate import Evacuation
 from controller.metrics import HEALTH_VALUES, Metrics
 from controller.operations import Operations
 from controller.records import Decided, Pause
@@ -72,7 +71,6 @@ class ServiceState:
     schedule: asyncio.TimerHandle | None = None  # wakes the leader for the next --at
     windows: tuple[Window, ...] = ()  # maintenance windows for evacuations (parsed config)
     redundant: bool | None = None  # last reported: can it survive losing the primary?
-    evacuation: Evacuation | None = None  # the leader's last evacuation decision
     evacuation_wake: asyncio.TimerHandle | None = None
     evacuating: bool = False  # an evacuation request is being written
     last_evacuation_dry_run: str | None = None

@@ -291,7 +291,7 @@ class Operations:
 
     def _consider_evacuation(self, state: ServiceState) -> None:
         engine = self.engine
-        decision = state.evacuation = self.evacuation(state)
+        decision = self.evacuation(state)
         if state.evacuation_wake is not None:
             state.evacuation_wake.cancel()
             state.evacuation_wake = None

@@ -89,6 +89,16 @@ def promotions_were_healthy(calls: Iterable[Mapping[str, Any]],
     return out
 
 
+def calls_were_logged(calls: Iterable[Mapping[str, Any]], hooks: Iterable[Mapping[str, Any]],
+                      hook: str) -> list[str]:
+    """Every ``hook`` call a member received was sent by a controller that logged it: no
+    action comes from nowhere (a stale or rogue writer would not log under a live epoch)."""
+    sent = {(str(h["member"]), str(h["epoch"])) for h in hooks if h.get("hook") == hook}
+    return [f"{call['member']} received a {hook} for epoch {call['epoch']} at "
+            f"{float(call['at']):.3f} that no controller logged"
+            for call in calls if (str(call["member"]), str(call["epoch"])) not in sent]
+
+
 def requests_ended(accepted: Mapping[str, Mapping[str, Any] | None]) -> list[str]:
     """``accepted``: request id -> its final record (None if it could not be read)."""
     out = []

@@ -82,6 +82,7 @@ class Record:
     requests: dict[str, str] = field(default_factory=dict)  # id -> replica that took it
     refused: Counter[str] = field(default_factory=Counter)
     converge: list[tuple[int, float | None]] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)  # hook calls the members received
     notes: list[str] = field(default_factory=list)
 
 
@@ -401,13 +402,19 @@ class Soak:
         for reader in (self.record.redis_seen, self.record.pubsub_seen, self.record.zk_seen):
             violations += checker.never_goes_back(reader)
         violations += checker.distinct_leader_epochs(self.record.leader_claims)
-        calls = [{**call, "member": name} for name, web in self.webs.items()
-                 for call in web.calls("promote")]
+        promotes, fences = self.calls("promote"), self.calls("fence")
         hooks = [e for c in self.controllers for e in c.events("hook_started")]
-        violations += checker.promotions_were_healthy(calls, hooks)
+        violations += checker.promotions_were_healthy(promotes, hooks)
+        violations += checker.calls_were_logged(fences, hooks, "fence")
+        self.record.calls = {"promote": len(promotes), "fence": len(fences)}
         violations += checker.requests_ended(self._final_requests())
         violations += checker.converged_in_time(self.record.converge, CONVERGE_BOUND)
         return violations
+
+    def calls(self, hook: str) -> list[dict[str, Any]]:
+        """Every ``hook`` call the members received (they outlive kill -9: a file each)."""
+        return [{**call, "member": name} for name, web in self.webs.items()
+                for call in web.calls(hook)]
 
     def _history(self) -> list[Seen]:
         """route_changed entries still in the stream (FLUSHALL and restarts lose some)."""
@@ -454,6 +461,7 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
                         "refused_at_request": sum(v for k, v in record.refused.items()
                                                   if k.startswith("switchover"))},
         "requests": len(record.requests),
+        "hook_calls": record.calls,
         "route_versions_seen": len({s.version for s in record.zk_seen}),
         "converge_s": {"p50": round(pct(50), 2), "p99": round(pct(99), 2),
                        "max": round(max(took), 2) if took else None,
@@ -487,16 +495,26 @@ def _run_in_namespaces(seconds: float, seed: int) -> dict[str, Any]:
     links.create(members=len(MEMBERS))
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         out = Path(tmp) / "summary.json"
+        # A session of its own: a Ctrl-C to our group reaches it once, forwarded below.
+        inner = subprocess.Popen(
+            ["ip", "netns", "exec", links.hub, sys.executable, "-m", "tests.soak.soak",
+             "--inside", links.tag, "--seconds", str(seconds), "--seed", str(seed),
+             "--json", str(out)], start_new_session=True)
         try:
-            result = subprocess.run(
-                ["ip", "netns", "exec", links.hub, sys.executable, "-m", "tests.soak.soak",
-                 "--inside", links.tag, "--seconds", str(seconds), "--seed", str(seed),
-                 "--json", str(out)], check=False, timeout=seconds + 900)
+            code = inner.wait(timeout=seconds + 900)
+        except BaseException:
+            # Interrupted (or overdue): let the inner soak stop its own servers first, or
+            # they would outlive the namespaces they run in.
+            inner.send_signal(signal.SIGINT)
+            try:
+                inner.wait(60)
+            except subprocess.TimeoutExpired:
+                inner.kill()
+            raise
         finally:
             links.destroy()
         if not out.exists():
-            raise RuntimeError(f"the soak inside the namespaces ended {result.returncode} "
-                               "without a summary")
+            raise RuntimeError(f"the soak inside the namespaces ended {code} without a summary")
         summary: dict[str, Any] = json.loads(out.read_text())
         return summary
 
@@ -522,6 +540,14 @@ def _run(seconds: float, seed: int, links: SoakLinks) -> dict[str, Any]:
             links.close()
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """Unwind on the first SIGINT or SIGTERM, and let nothing interrupt the unwinding: the
+    sandbox must stop every server it started before the namespaces go."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -533,6 +559,8 @@ def main() -> int:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     if args.inside:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt_once)
         summary = _run(args.seconds, seed, NamespaceLinks(args.inside, REPLICAS))
         Path(args.json).write_text(json.dumps(summary, indent=2))
         return 0

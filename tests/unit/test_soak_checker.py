@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.soak.checker import (
     Seen,
+    calls_were_logged,
     converged_in_time,
     distinct_leader_epochs,
     never_goes_back,
@@ -52,3 +53,10 @@ def test_requests_must_end_with_a_reason() -> None:
 def test_slow_or_missing_convergence_is_caught() -> None:
     assert converged_in_time([(1, 2.0), (2, 9.9)], 10) == []
     assert len(converged_in_time([(3, 10.5), (4, None)], 10)) == 2
+
+
+def test_a_fence_nobody_logged_is_caught() -> None:
+    hooks = [{"hook": "fence", "member": "web-a", "epoch": 2}]
+    assert calls_were_logged([{"member": "web-a", "epoch": "2", "at": 1}], hooks, "fence") == []
+    assert len(calls_were_logged([{"member": "web-a", "epoch": "1", "at": 1}], hooks,
+                                 "fence")) == 1
