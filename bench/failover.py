@@ -39,6 +39,27 @@ def summary(name: str, values: list[float]) -> str:
             f"mean {statistics.fmean(values):7.1f} ms")
 
 
+def start_cluster(box: Sandbox, policy: dict[str, Any], replicas: int,
+                  session_timeout: float = 2.0) -> tuple[redis.Redis, dict[str, Web],
+                                                         dict[str, dict[str, Any]],
+                                                         dict[str, Controller]]:
+    """ZooKeeper, Redis, web-a (the primary) and web-b, and controllers r1..rN; returns
+    (a Redis client, the members, the controllers' configs, the controllers) once Redis
+    routes to web-a."""
+    zk, server = box.zookeeper(), box.redis()
+    webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
+    service = {"name": "web", "policy": policy,
+               "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
+    configs = {name: controller_config(zk, server.url, "bench", [service], name,
+                                       session_timeout=session_timeout)
+               for name in (f"r{i + 1}" for i in range(replicas))}
+    controllers = {name: box.controller(name, cfg) for name, cfg in configs.items()}
+    client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
+    wait_for(lambda: client.hget("failover:route:web", "primary") == "web-a", 30,
+             "first route")
+    return client, webs, configs, controllers
+
+
 def member_health(c: Controller, name: str) -> str:
     health: str = c.status()["services"]["web"]["members"][name]["health"]
     return health
@@ -62,17 +83,8 @@ def main() -> int:
               "degraded_latency": 0.25, "fall": args.fall, "rise": 2, "cooldown": 0,
               "quorum": args.quorum if args.quorum == "majority" else int(args.quorum)}
     with Sandbox() as box:
-        zk, server = box.zookeeper(), box.redis()
-        webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
-        service = {"name": "web", "policy": policy,
-                   "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
-        configs = {name: controller_config(zk, server.url, "bench", [service], name,
-                                           session_timeout=args.session_timeout)
-                   for name in (f"r{i + 1}" for i in range(args.replicas))}
-        controllers = {name: box.controller(name, cfg) for name, cfg in configs.items()}
-        client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
-        wait_for(lambda: client.hget("failover:route:web", "primary") == "web-a", 30,
-                 "first route")
+        client, webs, configs, controllers = start_cluster(box, policy, args.replicas,
+                                                           args.session_timeout)
 
         kill_to_route: list[float] = []
         repoint: list[float] = []

@@ -26,14 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
-
 # Run as a script, bench/ comes first on the path, where probes.py would shadow the package.
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
-from bench.failover import percentile  # noqa: E402
-from controller.sandbox import TOKEN, Controller, Sandbox, controller_config, wait_for  # noqa: E402
+from bench.failover import percentile, start_cluster  # noqa: E402
+from controller.sandbox import TOKEN, Controller, Sandbox, wait_for  # noqa: E402
 
 
 def summary(name: str, values: list[float]) -> str:
@@ -86,15 +84,8 @@ def main() -> int:
               "degraded_latency": 0.25, "fall": 3, "rise": 2, "cooldown": 0,
               "verify_window": args.verify_window, "ready_timeout": 5.0}
     with Sandbox() as box:
-        zk, server = box.zookeeper(), box.redis()
-        webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
-        service = {"name": "web", "policy": policy,
-                   "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
-        controllers = [box.controller(f"r{i + 1}", controller_config(
-            zk, server.url, "bench", [service], f"r{i + 1}")) for i in range(args.replicas)]
-        client = redis.Redis(host="127.0.0.1", port=server.port, decode_responses=True)
-        wait_for(lambda: client.hget("failover:route:web", "primary") == "web-a", 30,
-                 "first route")
+        client, webs, _, by_name = start_cluster(box, policy, args.replicas)
+        controllers = list(by_name.values())
         for c in controllers:
             wait_for(lambda c=c: all(m["health"] == "healthy" for m in
                                      c.status()["services"]["web"]["members"].values()),
