@@ -333,8 +333,10 @@ def _why(entry: dict[str, str]) -> str:
     parts = [entry.get("reason") or entry.get("why") or ""]
     if entry.get("rolled_back") == "true":
         parts.append("rolled back")
-    if entry.get("id"):
-        parts.append(f"request {entry['id']}")
+    if entry.get("request"):
+        parts.append(f"request {entry['request']}")
+    if entry.get("scheduled_for"):
+        parts.append(f"for {entry['scheduled_for']}")
     if entry.get("until"):
         parts.append(f"until {entry['until']}")
     if entry.get("detail") and event != "dry_run":

@@ -102,8 +102,9 @@ class Operations:
         record = replace(record, id=request_id)
         engine.log.info("switchover_requested", service=name, request=request_id, by=by,
                         to=to, at=iso(record.at), force=force)
-        await engine.record(state, "switchover_requested", by=by, id=request_id,
-                            to=to or "", at=iso(record.at) or "", force=str(force).lower())
+        await engine.record(state, "switchover_requested", by=by, request=request_id,
+                            to=to or "", scheduled_for=iso(record.at) or "",
+                            force=str(force).lower())
         return record
 
     async def cancel(self, name: str, request_id: str, by: str) -> Switchover:
@@ -127,7 +128,7 @@ class Operations:
             raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
         engine.log.info("switchover_cancelled", service=name, request=request_id, by=by)
         engine.metrics.switchovers.labels(name, "cancelled").inc()
-        await engine.record(state, "switchover_cancelled", by=by, id=request_id)
+        await engine.record(state, "switchover_cancelled", by=by, request=request_id)
         return cancelled
 
     async def pause(self, name: str, duration: float | None, by: str) -> Pause:
@@ -325,7 +326,7 @@ class Operations:
             engine.log.warning("evacuation_requested", service=name, request=request_id,
                                target=decision.target, **dict(decision.evidence))
             await engine.record(state, "evacuation_requested", by=record.requested_by,
-                                id=request_id, to=decision.target or "",
+                                request=request_id, to=decision.target or "",
                                 evidence=dict(decision.evidence))
         except StoreError as exc:
             engine.log.error("evacuation_request_failed", service=name, error=str(exc))
@@ -527,7 +528,8 @@ class Operations:
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
               steps=list(record.steps))
         await engine.record(state, f"switchover_{record.outcome}", by=record.requested_by,
-                            id=record.id, kind=record.kind, source=record.source or "",
+                            request=record.id, kind=record.kind,
+                            source=record.source or "",
                             target=record.target or "", reason=record.reason or "",
                             detail=record.detail or "", rolled_back=record.rolled_back,
                             steps=list(record.steps), evidence=dict(record.evidence))

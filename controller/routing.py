@@ -122,7 +122,11 @@ class RouteStore:
         return Route.parse({_text(k): _text(v) for k, v in (raw or {}).items()})
 
     async def record(self, service: str, event: str, **fields: Any) -> None:
-        """Append a history entry that is not a route change (failed attempt, dry-run...)."""
+        """Append a history entry that is not a route change (failed attempt, dry-run...).
+        ``event``, ``at`` (now) and ``id`` (the stream's) are the entry's own fields."""
+        reserved = {"event", "at", "id"} & fields.keys()
+        if reserved:
+            raise ValueError(f"history fields {sorted(reserved)} are the entry's own")
         entry = {"event": event, "at": f"{time.time():.3f}"}
         for key, value in fields.items():
             entry[key] = value if isinstance(value, str) else json.dumps(value, default=str)

@@ -86,6 +86,10 @@ def test_switchover_both_ways_through_a_follower(cluster: Cluster) -> None:
     assert json.loads(changed["detail"])["trigger"] == OPERATOR
     listing = cli(follower, "history", "web")
     assert "switchover_done" in listing.stdout and OPERATOR in listing.stdout
+    rows = listing.stdout.splitlines()[1:]
+    assert rows and all(not row.startswith("-") for row in rows)  # every entry has a time
+    requested = next(row for row in rows if "switchover_requested" in row)
+    assert f"request {done[0]['request']}" in requested and done[0]["request"].startswith("sw-")
     # The leader, which ran them, counted them.
     assert metric(cluster.leader(), "failover_switchovers_total",
                   outcome="done", service="web") == 2
