@@ -254,7 +254,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _print_json(status)
     leader = status.get("leader_node") or "(none)"
     print(f"leader {leader}  epoch {status.get('epoch')}  (asked {status.get('node')})")
-    rows = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "LATENCY")]
+    rows = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "READY", "LATENCY")]
     notes = []
     for name, service in status["services"].items():
         mode = service["mode"]
@@ -262,11 +262,21 @@ def cmd_status(args: argparse.Namespace) -> int:
             paused = service["paused"]
             until = _when(paused["until"]) + " UTC" if paused.get("until") else "resumed"
             notes.append(f"{name}: paused by {paused['by']} until {until}")
+        if not service.get("redundant", True):
+            notes.append(f"{name}: NOT REDUNDANT: no healthy, ready standby could take over")
+        evacuation = service.get("evacuation") or {}
+        if evacuation.get("reason") not in (None, "not_configured", "no_condition"):
+            wake = f" (next look {_when(evacuation['wake_at'])} UTC)" \
+                if evacuation.get("wake_at") else ""
+            notes.append(f"{name}: evacuation of the primary: {evacuation['reason']}{wake}")
         for member, info in service["members"].items():
             latency = info.get("latency_ms")
             mark = "*" if member == service["primary"] else " "
             rows.append((name, service["primary"] or "-", mode, f"{mark}{member}",
-                         info["health"], "-" if latency is None else f"{latency:.1f}ms"))
+                         info["health"], "yes" if info.get("ready", True) else "NO",
+                         "-" if latency is None else f"{latency:.1f}ms"))
+            for reason in info.get("not_ready", []):
+                notes.append(f"{name}: {member} not ready: {reason}")
         for request in service.get("switchovers", []):
             when = f" at {_when(request['at'])} UTC" if request.get("at") else ""
             notes.append(f"{name}: switchover {request['id']} to "

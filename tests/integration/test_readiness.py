@@ -115,6 +115,9 @@ def test_redundancy_status_metric_and_log_flip_with_the_only_standby(cluster: Cl
     assert metric(follower, "failover_redundant", service="web") == 1
     flags.fail("web-b", "disk")
     wait_for(lambda: service(follower)["redundant"] is False, 5, "no longer redundant")
+    shown = cli(follower, "status").stdout
+    assert "web: NOT REDUNDANT" in shown and "web-b not ready: disk: exit 1: /var 93% full" \
+        in shown
     assert metric(follower, "failover_redundant", service="web") == 0
     assert metric(follower, "failover_member_ready", service="web", member="web-b") == 0
     lost = wait_for(lambda: follower.events("redundancy_changed"), 5, "the log event")
