@@ -4,6 +4,7 @@ every object validated against the Kubernetes schemas, no cluster needed."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -119,6 +120,9 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
     assert env["FAILOVER_API__TOKEN_FILE"] == "/run/secrets/failover/api-token"
     assert env["FAILOVER_REDIS__PASSWORD_FILE"] == "/run/secrets/failover/redis-password"
     assert "FAILOVER_ZOOKEEPER__PASSWORD_FILE" not in env
+    assert json.loads(env["FAILOVER_API__TOKENS"]) == [
+        {"name": "oncall", "token_file": "/run/secrets/failover/oncall-token"},
+        {"name": "deploy-bot", "token_file": "/run/secrets/failover/deploy-bot-token"}]
 
 
 @pytest.mark.parametrize(("bad", "where"), [
@@ -129,6 +133,7 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
     ({"podAntiAffinity": "sometimes"}, "/podAntiAffinity"),
     ({"service": {"port": 70000}}, "/service/port"),
     ({"auth": {"apiToken": 5}}, "/auth/apiToken"),
+    ({"auth": {"namedTokens": [{"name": "bad name", "key": "k"}]}}, "/auth/namedTokens"),
 ])
 def test_schema_rejects_bad_values_naming_the_key(bad: dict[str, Any], where: str) -> None:
     chart = Chart.load(CHART)
@@ -147,8 +152,8 @@ def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> 
         for key, value in secret["data"].items():
             (secrets / key).write_bytes(base64.b64decode(value))
     if name == "example-values":  # the user's own Secret, as they would create it
-        (secrets / "api-token").write_text("token")
-        (secrets / "redis-password").write_text("password")
+        for key in ("api-token", "redis-password", "oncall-token", "deploy-bot-token"):
+            (secrets / key).write_text(f"{key}-value")
     container = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"].replace("/run/secrets/failover", str(secrets))
            for e in container["env"] if "value" in e}
@@ -156,6 +161,8 @@ def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> 
     config = load_config(tmp_path / "config.yaml", env=env)
     assert config.node_id == "rel-failover-controller-abc12"
     assert config.api.listen == "0.0.0.0:8080"
+    if name == "example-values":
+        assert config.api.named_tokens()["oncall"] == "oncall-token-value"
 
 
 def test_failoverctl_version_runs_from_the_built_wheel(tmp_path: Path) -> None:

@@ -63,3 +63,17 @@ existingSecretKeys with an existing Secret, else one per non-empty value.
 {{- end }}
 {{- join "," $files }}
 {{- end }}
+
+{{/*
+Named API tokens (keys of existingSecret) as the value of FAILOVER_API__TOKENS: a JSON list
+the config loader reads like YAML. Empty without existingSecret or names.
+*/}}
+{{- define "failover.namedTokens" -}}
+{{- if and .Values.auth.existingSecret .Values.auth.namedTokens }}
+{{- $tokens := list }}
+{{- range .Values.auth.namedTokens }}
+{{- $tokens = append $tokens (dict "name" .name "token_file" (printf "/run/secrets/failover/%s" .key)) }}
+{{- end }}
+{{- toJson $tokens }}
+{{- end }}
+{{- end }}
