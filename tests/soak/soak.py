@@ -24,6 +24,7 @@ same seed replays the same schedule of faults (timings on a shared machine still
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -80,6 +81,9 @@ class Record:
     leader_claims: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     requests: dict[str, str] = field(default_factory=dict)  # id -> replica that took it
+    # Every request record as ZooKeeper held it, last seen first: the leader prunes
+    # finished requests beyond the newest 20, so the end of the run cannot ask for them.
+    request_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
     converge: list[tuple[int, float | None]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # hook calls the members received
@@ -97,6 +101,10 @@ class Observer:
         self._zk = KazooClient(hosts=soak.zk_hosts, timeout=10.0)
         self._zk.start(timeout=30)
         self._zk.DataWatch(f"/failover/{CLUSTER}/services/web/decision", self._on_decision)
+        requests = f"/failover/{CLUSTER}/services/web/switchovers"
+        self._zk.ensure_path(requests)
+        self._watched: set[str] = set()
+        self._zk.ChildrenWatch(requests, lambda children: self._on_requests(requests, children))
         for thread in self._threads:
             thread.start()
 
@@ -149,6 +157,20 @@ class Observer:
                     claims[c.name] = int(status["epoch"])
             self.record.leader_claims.append((time.time(), claims))
             self._stop.wait(0.25)
+
+    def _on_requests(self, path: str, children: list[str]) -> None:  # kazoo thread
+        for child in set(children) - self._watched:
+            self._watched.add(child)
+            self._zk.DataWatch(f"{path}/{child}", self._keeper(child))
+
+    def _keeper(self, child: str) -> Callable[[bytes | None, Any], bool]:
+        # Exactly two parameters: kazoo hands a three-parameter callback the event too.
+        def seen(data: bytes | None, stat: Any) -> bool:
+            if data:
+                self.record.request_records[child] = json.loads(data)
+            return stat is not None  # stop watching once it is deleted
+
+        return seen
 
     def _on_decision(self, data: bytes | None, stat: Any) -> None:  # kazoo thread
         if data:
@@ -395,6 +417,13 @@ class Soak:
     # --- the end --------------------------------------------------------------------------
 
     def collect(self) -> list[str]:
+        def all_seen_ending() -> bool:
+            records = self.record.request_records
+            return all(records.get(r, {}).get("phase") in checker.TERMINAL
+                       for r in self.record.requests)
+
+        with contextlib.suppress(SandboxError):  # if not, the checker says which
+            wait_for(all_seen_ending, 10, "the watch to see every request end")
         self.observer.stop()
         seen = [*self.record.redis_seen, *self.record.pubsub_seen, *self.record.zk_seen,
                 *self._history()]
@@ -430,12 +459,10 @@ class Soak:
         return out
 
     def _final_requests(self) -> dict[str, dict[str, Any] | None]:
-        leader = next(c for c in self.controllers if (s := self.status(c)) and s["leader"])
-        out: dict[str, dict[str, Any] | None] = {}
-        for request_id in self.record.requests:
-            status, answer = leader.call("GET", f"/v1/services/web/switchovers/{request_id}")
-            out[request_id] = answer if status == 200 else None
-        return out
+        """Each accepted request as ZooKeeper last held it (watched all along; a record
+        pruned after it ended was seen ended), or None if it never appeared there."""
+        return {request_id: self.record.request_records.get(request_id)
+                for request_id in self.record.requests}
 
 
 def _joined(endpoint: tuple[str, int]) -> str:
