@@ -156,6 +156,8 @@ def test_switchover_survives_its_leader_being_killed_mid_way(cluster: Cluster) -
              "the switchover to reach promoting")
     status, busy = follower.call("POST", "/v1/services/web/switchover", {"to": "web-b"})
     assert (status, busy["detail"]["reason"]) == (409, "switchover_in_progress")
+    # The promote call is out and web-b is still answering it: now the leader dies.
+    wait_for(lambda: cluster.promotions("web-b"), 5, "the leader's promote call")
     leader.process.kill()
     final = wait_for(lambda: (r := request_of(follower, request_id))["phase"] in
                      ("done", "failed") and r, 30, "the switchover to end")
