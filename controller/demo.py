@@ -8,6 +8,7 @@ started, also on Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -71,6 +72,9 @@ def _demo(box: Sandbox) -> int:
     wait_for(lambda: redis.command("HGET", route_key, "primary") == "web-b", 10,
              "the route to name web-b", interval=0.001)
     routed = time.time()
+    # The leader logs its account just after the Redis write this reader has already seen.
+    with contextlib.suppress(SandboxError):
+        wait_for(lambda: leader.events("failover_done"), 5, "the leader's account")
     _narrate(leader, killed, routed)
     say(f"\nRoute in Redis now: {_route(redis.command('HGETALL', route_key))}")
     entry = redis.command("XREVRANGE", "failover:history:web", "+", "-", "COUNT", "1")
@@ -98,6 +102,9 @@ def _narrate(leader: Controller, killed: float, routed: float) -> None:
         say(f"  {ms(detected)}  detected: web-a down after 3 failed probes "
             f"({down[-1]['evidence'][-1]['detail'][:60]}...)")
         clock = _ts(started[-1])
+        votes = started[-1]["evidence"].get("votes", {})
+        say(f"  {ms(clock)}  quorum: {votes.get('failing')} of {votes.get('replicas')} "
+            f"replicas see web-a failing ({votes.get('required')} needed): fail over")
         for step in done[-1]["steps"]:
             clock += step["ms"] / 1000
             label = {"verify_epoch": "leadership verified (epoch check in ZooKeeper)",
