@@ -272,9 +272,9 @@ async def switchover(request: web.Request) -> web.Response:
 async def switchover_cancel(request: web.Request) -> web.Response:
     by = authorize(request)
     engine = request.app[ENGINE]
-    record = await engine.operations.cancel(request.match_info["name"],
-                                            request.match_info["id"], by)
-    return web.json_response(shown(record, -1))
+    record, version = await engine.operations.cancel(request.match_info["name"],
+                                                     request.match_info["id"], by)
+    return web.json_response(shown(record, version))
 
 
 async def pause(request: web.Request) -> web.Response:

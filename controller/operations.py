@@ -107,7 +107,7 @@ class Operations:
                             force=str(force).lower())
         return record
 
-    async def cancel(self, name: str, request_id: str, by: str) -> Switchover:
+    async def cancel(self, name: str, request_id: str, by: str) -> tuple[Switchover, int]:
         state, engine = self.service(name), self.engine
         found = await self.find(state, request_id)
         if found is None:
@@ -120,7 +120,7 @@ class Operations:
                                                        "phase": str(record.phase),
                                                        "why": str(exc)}) from exc
         try:
-            await engine.zk.update_switchover(name, cancelled, version)
+            new_version = await engine.zk.update_switchover(name, cancelled, version)
         except Conflict as exc:
             raise OperatorError(409, "the switchover changed meanwhile (it may have started)",
                                 {"id": request_id, "why": str(exc)}) from exc
@@ -129,7 +129,7 @@ class Operations:
         engine.log.info("switchover_cancelled", service=name, request=request_id, by=by)
         engine.metrics.switchovers.labels(name, "cancelled").inc()
         await engine.record(state, "switchover_cancelled", by=by, request=request_id)
-        return cancelled
+        return cancelled, new_version
 
     async def pause(self, name: str, duration: float | None, by: str) -> Pause:
         state, engine = self.service(name), self.engine

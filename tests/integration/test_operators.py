@@ -223,8 +223,9 @@ def test_scheduled_switchover_fires_at_its_time_after_a_leader_change(cluster: C
     # A second one, cancelled: it must never run.
     other = json.loads(cli(follower, "switchover", "web", "--to", "web-b", "--at", "+3s",
                            "--json").stdout)
-    out = cli(follower, "cancel", "web", other["id"])
+    out = cli(follower, "cancel", "web", other["id"], "--json")
     assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["version"] == 1  # created at 0, cancelled: 1
     listed = follower.status()["services"]["web"]["switchovers"]
     assert [r["id"] for r in listed] == [scheduled["id"]]
     assert "scheduled" in cli(follower, "status").stdout
