@@ -250,11 +250,18 @@ async def switchover_get(request: web.Request) -> web.Response:
 # --- operator actions ---------------------------------------------------------------------
 
 
-async def switchover(request: web.Request) -> web.Response:
+async def operator_request(request: web.Request, model: type[Body]
+                           ) -> tuple[str, Engine, str, Any]:
+    """(who, engine, service, parsed body) of a mutating call on a service, checked in
+    that order: token (401), service (404), body (400/413)."""
     by = authorize(request)
     engine, name = request.app[ENGINE], request.match_info["name"]
     engine.operations.service(name)
-    parsed: SwitchoverBody = await body(request, SwitchoverBody)
+    return by, engine, name, await body(request, model)
+
+
+async def switchover(request: web.Request) -> web.Response:
+    by, engine, name, parsed = await operator_request(request, SwitchoverBody)
     now = time.time()
     at: float | None = None
     if parsed.at is not None:
@@ -278,10 +285,7 @@ async def switchover_cancel(request: web.Request) -> web.Response:
 
 
 async def pause(request: web.Request) -> web.Response:
-    by = authorize(request)
-    engine, name = request.app[ENGINE], request.match_info["name"]
-    engine.operations.service(name)
-    parsed: PauseBody = await body(request, PauseBody)
+    by, engine, name, parsed = await operator_request(request, PauseBody)
     duration = None
     if parsed.for_ is not None:
         duration = (parse_duration(parsed.for_) if isinstance(parsed.for_, str)
@@ -294,10 +298,8 @@ async def pause(request: web.Request) -> web.Response:
 
 
 async def resume(request: web.Request) -> web.Response:
-    by = authorize(request)
-    engine, name = request.app[ENGINE], request.match_info["name"]
-    engine.operations.service(name)
-    await body(request, Body)  # no fields; an unknown one is refused like anywhere else
+    # No fields; an unknown one is refused like anywhere else.
+    by, engine, name, _ = await operator_request(request, Body)
     removed = await engine.operations.resume(name, by)
     return web.json_response({"service": name, "paused": False, "was_paused": removed})
 

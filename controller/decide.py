@@ -203,10 +203,9 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
         Check("no_recovery_in_flight", not view.recovery_in_flight,
               Reason.RECOVERY_IN_FLIGHT if view.recovery_in_flight else None),
     ]
-    if primary is None:
-        out.append(Check("primary_failing", view.primary is not None,
-                         None if view.primary is not None else Reason.NO_DECISION,
-                         {"primary_configured": False}))
+    if primary is None:  # no decision (blocked above), or a primary no longer configured
+        out.append(Check("primary_failing", True, None,
+                         {"primary_configured": False} if view.primary else {}))
     else:
         blocked = {Health.HEALTHY: Reason.PRIMARY_HEALTHY,
                    Health.UNKNOWN: Reason.PRIMARY_UNKNOWN}.get(primary.health)

@@ -389,7 +389,6 @@ class Engine:
             return
         state = self.services[report.service]
         reasons = readiness(self.probes.readiness(report.service, report.member))
-        self.metrics.member_ready.labels(report.service, report.member).set(int(not reasons))
         level = self.log.info if after.ok else self.log.warning
         level("member_readiness_changed", service=report.service, member=report.member,
               check=report.check, ok=after.ok, detail=after.detail, ready=not reasons,
@@ -402,6 +401,8 @@ class Engine:
         while there is still time (before the primary fails, not after)."""
         redundant, evidence = redundancy(view)
         self.metrics.redundant.labels(view.name).set(int(redundant))
+        for member in view.members:  # members without readiness checks are ready
+            self.metrics.member_ready.labels(view.name, member.name).set(int(member.ready))
         if redundant == state.redundant:
             return
         first, state.redundant = state.redundant is None, redundant

@@ -160,8 +160,7 @@ class Operations:
         found = state.switchovers.get(request_id)
         if found is None:
             try:
-                found = (await self.engine.zk.read_switchovers(state.config.name)
-                         ).get(request_id)
+                found = await self.engine.zk.read_switchover(state.config.name, request_id)
             except StoreError as exc:
                 raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
         return found

@@ -301,6 +301,17 @@ class ZkStore:
                 out[child] = (record, stat.version)
         return out
 
+    async def read_switchover(self, service: str, request_id: str
+                              ) -> tuple[Switchover, int] | None:
+        """One stored request and its znode version, or None."""
+        try:
+            raw, stat = await self._await(self.client.get_async(
+                self.switchover_path(service, request_id)))
+        except NoNodeError:
+            return None
+        record = _switchover_or_none(request_id, raw)
+        return None if record is None else (record, stat.version)
+
     async def save_switchover(self, service: str, record: Switchover, epoch: int,
                               version: int) -> int:
         """The leader's progress on a request: fenced by the epoch, compare-and-set on the

@@ -120,6 +120,7 @@ def test_redundancy_status_metric_and_log_flip_with_the_only_standby(cluster: Cl
         in shown
     assert metric(follower, "failover_redundant", service="web") == 0
     assert metric(follower, "failover_member_ready", service="web", member="web-b") == 0
+    assert metric(follower, "failover_member_ready", service="web", member="web-a") == 1
     lost = wait_for(lambda: follower.events("redundancy_changed"), 5, "the log event")
     assert lost[-1]["redundant"] is False and lost[-1]["ready_standbys"] == []
     explanation = json.loads(cli(follower, "explain", "web", "--json").stdout)
