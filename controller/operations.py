@@ -397,6 +397,12 @@ class Operations:
 
     async def _save(self, state: ServiceState, record: Switchover, version: int,
                     epoch: int) -> tuple[Switchover, int]:
+        if record.phase.terminal:
+            # History before the record: once a replica sees the request finished,
+            # `--wait` returns, and the operator's next `history` must already hold the
+            # outcome. If this save then fails, the next leader resumes the request and
+            # records its outcome again (same request id, its own epoch).
+            await self._record_outcome(state, record)
         new_version = await self.engine.zk.save_switchover(state.config.name, record, epoch,
                                                            version)
         state.switchovers[record.id] = (record, new_version)
@@ -526,13 +532,15 @@ class Operations:
               epoch=record.epoch, source=record.source, target=record.target,
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
               steps=list(record.steps))
-        await engine.record(state, f"switchover_{record.outcome}", by=record.requested_by,
-                            request=record.id, kind=record.kind,
-                            source=record.source or "",
-                            target=record.target or "", reason=record.reason or "",
-                            detail=record.detail or "", rolled_back=record.rolled_back,
-                            steps=list(record.steps), evidence=dict(record.evidence))
         await self._prune(state)
+
+    async def _record_outcome(self, state: ServiceState, record: Switchover) -> None:
+        await self.engine.record(state, f"switchover_{record.outcome}",
+                                 by=record.requested_by, request=record.id, kind=record.kind,
+                                 source=record.source or "", target=record.target or "",
+                                 reason=record.reason or "", detail=record.detail or "",
+                                 rolled_back=record.rolled_back, steps=list(record.steps),
+                                 evidence=dict(record.evidence))
 
     async def _prune(self, state: ServiceState) -> None:
         finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
