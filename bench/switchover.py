@@ -87,9 +87,10 @@ def main() -> int:
         client, webs, _, by_name = start_cluster(box, policy, args.replicas)
         controllers = list(by_name.values())
         for c in controllers:
-            wait_for(lambda c=c: all(m["health"] == "healthy" for m in
-                                     c.status()["services"]["web"]["members"].values()),
-                     15, "every member healthy")
+            # A follower refuses (no_decision) until it has read the leader's first decision.
+            wait_for(lambda c=c: (web := c.status()["services"]["web"])["primary"] == "web-a"
+                     and all(m["health"] == "healthy" for m in web["members"].values()),
+                     15, "every replica to know the primary and every member healthy")
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe("failover:route:web")
 

@@ -38,6 +38,7 @@ from controller.switchover import (
     Timing,
     Verify,
     command_for,
+    durable_before_next,
     preflight,
     step,
 )
@@ -367,8 +368,9 @@ class Operations:
                                                          epoch)
                 else:
                     event = await self._execute(state, record, command, epoch)
-                    record, version = await self._save(
-                        state, step(record, event, time.time(), epoch), version, epoch)
+                    record = step(record, event, time.time(), epoch)
+                    if durable_before_next(record):
+                        record, version = await self._save(state, record, version, epoch)
                 if isinstance(command, CheckSafe):
                     log.info("switchover_checked", phase=str(record.phase),
                              source=record.source, target=record.target, reason=record.reason)
@@ -396,8 +398,8 @@ class Operations:
         engine.evaluate(state)
 
     async def _save(self, state: ServiceState, record: Switchover, version: int,
-                    epoch: int) -> tuple[Switchover, int]:
-        if record.phase.terminal:
+                    epoch: int, *, recorded: bool = False) -> tuple[Switchover, int]:
+        if record.phase.terminal and not recorded:
             # History before the record: once a replica sees the request finished,
             # `--wait` returns, and the operator's next `history` must already hold the
             # outcome. If this save then fails, the next leader resumes the request and
@@ -501,6 +503,8 @@ class Operations:
         detail = f"route -> {member.name} (version {new.version})"
         # The record rides in the commit's transaction, so its duration is filled in after.
         after = step(record, StepEnded(True, detail, 0.0), now, epoch)
+        if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
+            await self._record_outcome(state, after)
         try:
             state.znode_version, saved = await engine.zk.commit_decision(
                 service.name, new, epoch, state.znode_version, (after, version))
@@ -522,7 +526,7 @@ class Operations:
                  "detail": f"{detail}; ZooKeeper {committed_ms} ms, Redis "
                            f"{round(total_ms - committed_ms, 1)} ms"}
         return await self._save(state, replace(after, steps=(*after.steps[:-1], timed)),
-                                saved, epoch)
+                                saved, epoch, recorded=True)
 
     async def _finished(self, state: ServiceState, record: Switchover) -> None:
         engine, name = self.engine, state.config.name

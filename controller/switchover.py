@@ -1,11 +1,11 @@
 """A graceful switchover as a pure state machine: the record, what each phase does, and
 where each outcome leads. No I/O, no clock: the shell passes ``now``.
 
-The leader persists the record in ZooKeeper after every step (fenced by its epoch), so a new
-leader resumes from the last persisted phase by running that phase's command again; every
-command is idempotent (hooks get the epoch; the commit is a compare-and-set). The commit of
-the new route and the move to VERIFYING are one ZooKeeper transaction, so "committed" is
-never ambiguous after a crash.
+The leader persists the record in ZooKeeper (fenced by its epoch) before every hook and
+every outcome (``durable_before_next``), so a new leader resumes from the last persisted
+phase by running that phase's command again; every command is idempotent (hooks get the
+epoch; the commit is a compare-and-set). The commit of the new route and the move to
+VERIFYING are one ZooKeeper transaction, so "committed" is never ambiguous after a crash.
 
     SCHEDULED --due--> PENDING --safe--> FENCING -> WAITING -> PROMOTING -> COMMITTING
         |                 |                 |          |          |            |
@@ -198,6 +198,18 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.ROLLBACK_COMMITTING:
             return CommitRoute(source, "rollback", sw.unfenced)
     return None
+
+
+def durable_before_next(sw: Switchover) -> bool:
+    """Must the shell persist ``sw`` before it runs the next command?
+
+    Yes before a hook: the phase is written ahead of the side effect, so a new leader knows
+    it may have happened (and rolls back if needed). Yes for an outcome. No before waiting
+    for the target, which does nothing, or before a commit, whose transaction carries the
+    record: a leader that dies in between leaves the previous phase persisted, and the next
+    one repeats that phase's hook, which is idempotent. One ZooKeeper write fewer each.
+    """
+    return sw.phase not in (Phase.WAITING, Phase.COMMITTING, Phase.ROLLBACK_COMMITTING)
 
 
 # --- events -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from controller.switchover import (
     Timing,
     Verify,
     command_for,
+    durable_before_next,
     preflight,
     step,
 )
@@ -226,6 +227,11 @@ def test_resuming_from_any_persisted_record_converges_to_the_same_end(
     assert (first.primary == end.target) == (end.phase is Phase.DONE or (
         end.phase is Phase.FAILED and end.committed))
     for record in seen:
+        # Write-ahead: no hook runs and no outcome stands unless the record was saved first;
+        # only waiting (no side effect) and a commit (carries the record) may skip a save.
+        command = command_for(record, TIMING)
+        if not durable_before_next(record):
+            assert isinstance(command, AwaitHealthy | CommitRoute), record.phase
         # What ZooKeeper held when this record was persisted (the commit is atomic with it).
         world = World(primary=(record.target or "a") if record.committed else "a",
                       failing=failing, verify_ok=verify_ok)
