@@ -415,12 +415,19 @@ def _follow(args: argparse.Namespace, record: dict[str, Any]) -> int:
             time.sleep(0.5)
             continue
         version = record["version"]
-        for entry in record["steps"][printed:]:
+        steps, finished = record["steps"], record["phase"] in (
+            "done", "failed", "refused", "cancelled")
+        # The commit's step is saved untimed ("ms": null) in its transaction and timed by
+        # the next save: hold it back until then rather than print no duration.
+        ready = len(steps) - (not finished and bool(steps) and steps[-1].get("ms") is None)
+        for entry in steps[printed:ready]:
             ok = "ok" if entry.get("ok") else "FAILED"
+            ms = entry.get("ms")
+            took = f"{ms:>8.1f} ms" if isinstance(ms, int | float) else f"{'-':>8}   "
             print(f"  {entry.get('step'):<20} {entry.get('member') or '-':<12} {ok:<6} "
-                  f"{entry.get('ms', 0):>8.1f} ms  {entry.get('detail') or ''}"[:200])
-        printed = len(record["steps"])
-        if record["phase"] in ("done", "failed", "refused", "cancelled"):
+                  f"{took}  {entry.get('detail') or ''}"[:200])
+        printed = max(printed, ready)
+        if finished:
             break
     if args.json:
         _print_json(record)

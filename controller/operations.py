@@ -501,8 +501,10 @@ class Operations:
                                 reason=command.reason, now=now, unfenced=unfenced,
                                 recovery_end=None)
         detail = f"route -> {member.name} (version {new.version})"
-        # The record rides in the commit's transaction, so its duration is filled in after.
+        # The record rides in the commit's transaction, so the step's duration is unknown
+        # there ("ms": null) and filled in by the save after.
         after = step(record, StepEnded(True, detail, 0.0), now, epoch)
+        after = replace(after, steps=(*after.steps[:-1], {**after.steps[-1], "ms": None}))
         if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
             await self._record_outcome(state, after)
         try:

@@ -63,6 +63,9 @@ def test_switchover_both_ways_through_a_follower(cluster: Cluster) -> None:
     assert "done: web-a -> web-b" in out.stdout
     for step in ("fencing", "waiting", "promoting", "committing", "verifying"):
         assert step in out.stdout
+    # The commit's line waits for its duration (the transaction saves it untimed).
+    committing = next(line for line in out.stdout.splitlines() if "committing" in line)
+    assert "ZooKeeper" in committing and " 0.0 ms" not in committing, committing
     route = cluster.wait_primary("web-b", timeout=2)
     assert route["reason"] == "switchover"
     assert len(cluster.web("web-a").calls("fence")) == 1
