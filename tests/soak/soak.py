@@ -271,12 +271,36 @@ class Soak:
             "kill_zookeeper_leader": lambda: self._kill_zookeeper(leader=True),
             "cut_controller_from_zookeeper": self._cut_from_zookeeper,
             "cut_controller_from_member": self._cut_from_member,
+            "kill_leader_mid_switchover": self._kill_leader_mid_switchover,
         }
 
     def _kill_controller(self) -> Callable[[], None]:
         victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
         victim.process.kill()
         return victim.process.start
+
+    def _kill_leader_mid_switchover(self) -> Callable[[], None]:
+        """A follower takes a switchover and the leader is killed -9 a few milliseconds
+        into it (mostly within fence, wait, promote and commit; sometimes in the verify
+        window): the next leader must finish the request or fail it with a reason."""
+        statuses = {c.name: self.status(c) for c in self.controllers if c.process.alive()}
+        leader = self.rng.choice([c for c in self.controllers
+                                  if (statuses.get(c.name) or {}).get("leader")])
+        follower = self.rng.choice([c for c in self.controllers
+                                    if c is not leader and statuses.get(c.name)])
+        primary = (statuses[leader.name] or {})["services"]["web"]["primary"]
+        to = self.rng.choice([m for m in MEMBERS if m != primary])
+        delay = self.rng.uniform(0.0, 0.04) if self.rng.random() < 0.75 else \
+            self.rng.uniform(0.04, 1.0)
+        status, answer = follower.call("POST", "/v1/services/web/switchover", {"to": to},
+                                       timeout=3)
+        if status == 202:
+            self.record.requests[answer["id"]] = follower.name
+            time.sleep(delay)
+        else:
+            self.record.refused[f"switchover: {status} {answer.get('error')}"] += 1
+        leader.process.kill()
+        return leader.process.start
 
     def _freeze_controller(self) -> Callable[[], None]:
         victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
@@ -473,10 +497,13 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
     record = soak.record
     took = sorted(t for _, t in record.converge if t is not None)
     reasons: Counter[str] = Counter()
+    resumed: Counter[str] = Counter()  # switchovers a new leader took over, by phase
     for c in soak.controllers:
         for e in c.events():
             if e.get("event") in ("failover_done", "switchover_done", "switchover_failed"):
                 reasons[e["event"]] += 1
+            elif e.get("event") == "switchover_resumed":
+                resumed[str(e.get("phase"))] += 1
     pct = (lambda p: took[min(len(took) - 1, round(p / 100 * (len(took) - 1)))]) if took \
         else (lambda p: float("nan"))
     return {
@@ -486,7 +513,8 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
         "switchovers": {"done": reasons["switchover_done"],
                         "failed": reasons["switchover_failed"],
                         "refused_at_request": sum(v for k, v in record.refused.items()
-                                                  if k.startswith("switchover"))},
+                                                  if k.startswith("switchover")),
+                        "resumed_by_next_leader": dict(sorted(resumed.items()))},
         "requests": len(record.requests),
         "hook_calls": record.calls,
         "route_versions_seen": len({s.version for s in record.zk_seen}),
