@@ -18,6 +18,7 @@ from typing import Any
 
 from config import Config, ConfigError, load_config, node_identity
 from controller import __version__
+from controller.switchover import Phase
 from controller.timespec import iso, parse_time
 
 
@@ -415,11 +416,12 @@ def _follow(args: argparse.Namespace, record: dict[str, Any]) -> int:
             time.sleep(0.5)
             continue
         version = record["version"]
-        steps, finished = record["steps"], record["phase"] in (
-            "done", "failed", "refused", "cancelled")
-        # The commit's step is saved untimed ("ms": null) in its transaction and timed by
-        # the next save: hold it back until then rather than print no duration.
-        ready = len(steps) - (not finished and bool(steps) and steps[-1].get("ms") is None)
+        steps, finished = record["steps"], Phase(record["phase"]).terminal
+        ready = len(steps)
+        if not finished and steps and steps[-1].get("ms") is None:
+            # The commit's step is saved untimed in its transaction and timed by the next
+            # save: hold it back until then rather than print no duration.
+            ready -= 1
         for entry in steps[printed:ready]:
             ok = "ok" if entry.get("ok") else "FAILED"
             ms = entry.get("ms")

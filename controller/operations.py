@@ -503,8 +503,7 @@ class Operations:
         detail = f"route -> {member.name} (version {new.version})"
         # The record rides in the commit's transaction, so the step's duration is unknown
         # there ("ms": null) and filled in by the save after.
-        after = step(record, StepEnded(True, detail, 0.0), now, epoch)
-        after = replace(after, steps=(*after.steps[:-1], {**after.steps[-1], "ms": None}))
+        after = step(record, StepEnded(True, detail, 0.0), now, epoch).with_last_step(ms=None)
         if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
             await self._record_outcome(state, after)
         try:
@@ -524,11 +523,9 @@ class Operations:
         await engine.publish(state, origin=command.reason, detail={
             "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
         total_ms = round((time.monotonic() - started) * 1000, 1)
-        timed = {**after.steps[-1], "ms": total_ms,
-                 "detail": f"{detail}; ZooKeeper {committed_ms} ms, Redis "
-                           f"{round(total_ms - committed_ms, 1)} ms"}
-        return await self._save(state, replace(after, steps=(*after.steps[:-1], timed)),
-                                saved, epoch, recorded=True)
+        timed = after.with_last_step(ms=total_ms, detail=f"{detail}; ZooKeeper {committed_ms} "
+                                     f"ms, Redis {round(total_ms - committed_ms, 1)} ms")
+        return await self._save(state, timed, saved, epoch, recorded=True)
 
     async def _finished(self, state: ServiceState, record: Switchover) -> None:
         engine, name = self.engine, state.config.name

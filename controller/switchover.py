@@ -110,6 +110,10 @@ class Switchover:
         """done / failed / refused / cancelled, or the phase while unfinished."""
         return str(self.phase)
 
+    def with_last_step(self, **fields: Any) -> Switchover:
+        """This record with its newest step's fields changed (the commit's timing)."""
+        return replace(self, steps=(*self.steps[:-1], {**self.steps[-1], **fields}))
+
     def to_json(self) -> bytes:
         data = asdict(self)
         data["steps"] = [dict(s) for s in self.steps]

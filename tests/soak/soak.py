@@ -288,7 +288,7 @@ class Soak:
                                   if (statuses.get(c.name) or {}).get("leader")])
         follower = self.rng.choice([c for c in self.controllers
                                     if c is not leader and statuses.get(c.name)])
-        primary = (statuses[leader.name] or {})["services"]["web"]["primary"]
+        primary = statuses[leader.name]["services"]["web"]["primary"]
         to = self.rng.choice([m for m in MEMBERS if m != primary])
         delay = self.rng.uniform(0.0, 0.04) if self.rng.random() < 0.75 else \
             self.rng.uniform(0.04, 1.0)
