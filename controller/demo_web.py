@@ -4,6 +4,8 @@ It serves ``/`` (says who answered), ``/healthz`` (healthy, slow, or 500 as if i
 read-only, switchable at run time through ``POST /control``), and records every call to its
 ``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9. ``POST
 /control`` can also make it answer 500 to given hooks (``{"fail_hooks": ["promote"]}``).
+As every hook target should, it keeps the highest ``?epoch=`` it has accepted (across
+restarts: read back from that file) and refuses a lower one with 409.
 
     python -m controller.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -46,8 +49,21 @@ async def hook(request: web.Request) -> web.Response:
     call = request.match_info["call"]
     failing = state["fail_hooks"]
     assert isinstance(failing, list)
-    entry = {"call": call, "at": time.time(), "name": state["name"], "failed": call in failing,
-             **dict(request.query)}
+    entry: dict[str, object] = {"call": call, "at": time.time(), "name": state["name"],
+                                "failed": call in failing, **dict(request.query)}
+    # The fencing token checked where it matters, at the resource: a hook carrying a lower
+    # epoch than one already seen comes from a deposed leader and is refused (recorded,
+    # so tests can see what was sent).
+    highest = state["highest_epoch"]
+    assert isinstance(highest, int)
+    try:
+        epoch = int(request.query.get("epoch", ""))
+    except ValueError:
+        epoch = None
+    if epoch is not None and epoch < highest:
+        entry.update(failed=True, refused=f"epoch {epoch} < {highest} already seen")
+    elif epoch is not None:
+        state["highest_epoch"] = epoch
     # One short append on a toy server: blocking the loop for it is harmless here.
     with Path(str(state["calls"])).open("a", encoding="utf-8") as calls:  # noqa: ASYNC230
         calls.write(json.dumps(entry) + "\n")
@@ -55,6 +71,8 @@ async def hook(request: web.Request) -> web.Response:
     assert isinstance(delay, float)
     if delay:
         await asyncio.sleep(delay)
+    if entry.get("refused"):
+        return web.json_response(entry, status=409)
     if call == "promote" and state["break_on_promote"] and not entry["failed"]:
         state["mode"] = "error"
     return web.json_response(entry, status=500 if entry["failed"] else 200)
@@ -74,10 +92,23 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({k: v for k, v in state.items() if k != "calls"})
 
 
+def highest_epoch(calls: str) -> int:
+    """The highest epoch accepted before a restart, from the calls file."""
+    highest = 0
+    with contextlib.suppress(OSError):
+        for line in Path(calls).read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                entry = json.loads(line)
+                if not entry.get("refused"):
+                    highest = max(highest, int(entry.get("epoch", 0)))
+    return highest
+
+
 def build(name: str, calls: str) -> web.Application:
     app = web.Application()
     app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "fail_hooks": [],
-                  "hook_delay": 0.0, "break_on_promote": False, "calls": calls}
+                  "hook_delay": 0.0, "break_on_promote": False, "calls": calls,
+                  "highest_epoch": highest_epoch(calls)}
     app.router.add_get("/", root)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/control", control)

@@ -42,11 +42,17 @@ from controller.operations import Operations
 from controller.records import Decided, Pause
 from controller.routing import PublishOutcome, RouteStore, RouteStoreError
 from controller.switchover import Switchover
-from controller.zkstore import Conflict, Fenced, StoreError, ZkStore, node_name
+from controller.zkstore import Conflict, Fenced, NotInOffice, StoreError, ZkStore, node_name
 from probes.health import Health, MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
 log = structlog.get_logger("engine")
+
+# Replicas re-send their view at least this often; the leader counts a view only while it
+# received it less than VIEW_TTL ago. A frozen replica's ephemeral node outlives its truth
+# (until its session expires); its view must stop voting sooner than that.
+VIEW_HEARTBEAT = 0.5
+VIEW_TTL = 3 * VIEW_HEARTBEAT
 
 
 @dataclass
@@ -56,8 +62,9 @@ class ServiceState:
     config: ServiceConfig
     decided: Decided | None = None
     znode_version: int = -1
+    # The one recovery in flight: a failover, or a late fence of a former primary.
     recovery: asyncio.Task[None] | None = None
-    fence_retry: asyncio.Task[None] | None = None
+    fence_retry_after: float = 0.0  # monotonic: no new late-fence attempt before this
     last_failed_attempt: float | None = None
     excluded: set[str] = field(default_factory=set)
     wake: asyncio.TimerHandle | None = None
@@ -74,6 +81,11 @@ class ServiceState:
     evacuation_wake: asyncio.TimerHandle | None = None
     evacuating: bool = False  # an evacuation request is being written
     last_evacuation_dry_run: str | None = None
+
+    def snapshot(self) -> tuple[Decided, int] | None:
+        """The decision and the znode version it was read at, taken together: a commit
+        compares-and-sets against the version of the very record it started from."""
+        return None if self.decided is None else (self.decided, self.znode_version)
 
     @property
     def switchover_running(self) -> bool:
@@ -98,17 +110,25 @@ class Engine:
                          for s in config.services}
         self.epoch: int | None = None  # ours, while we lead
         self.in_office = False  # leader, and bootstrap/takeover publish done
+        self._taking_office: int | None = None  # the epoch whose take-office runs
+        self._resigning = False  # stepped down; leadership_lost has not come yet
         self.session = "CONNECTING"
         self.leader_info: dict[str, Any] = {}
         self.redis_ok = False
         self.redis_error: str | None = "not checked yet"
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Tasks that act as leader; all cancelled the moment the session is suspended or
+        # leadership is lost (invariant 5).
+        self._office_tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
         self._lease: tuple[int, float] | None = None
         self._lease_refresh: asyncio.Task[None] | None = None
-        # Other live replicas' verdicts on every member, from their ephemeral view nodes.
+        # Other live replicas' verdicts on every member, from their ephemeral view nodes,
+        # with the monotonic time this replica received each (see VIEW_TTL).
         self.views: dict[str, dict[str, Any]] = {}
+        self._view_received: dict[str, float] = {}
+        self._view_expiry: dict[str, asyncio.TimerHandle] = {}
         self._own_view_name = node_name(node_id)
         self._view_dirty = asyncio.Event()
         # Swapped for a fresh one on every member health change / request change: waiters
@@ -157,7 +177,7 @@ class Engine:
         self.session = "CONNECTED"
         await self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
-            await self.zk.watch_decision(name, functools.partial(self._on_decision, name))
+            await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
             await self.zk.watch_pause(name, functools.partial(self._on_pause, name))
             await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
         await self.zk.watch_views(self._on_view)
@@ -171,6 +191,34 @@ class Engine:
         task.add_done_callback(self._task_done)
         return task
 
+    def spawn_for_office(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A task that acts as leader: cancelled with every other such task as soon as
+        this replica may no longer act."""
+        task = self.spawn(coro, name)
+        self._office_tasks.add(task)
+        task.add_done_callback(self._office_tasks.discard)
+        return task
+
+    def holds_office(self, epoch: int | None) -> bool:
+        """Leader under ``epoch`` (in office, or taking it), connected, not stopping."""
+        return (epoch is not None and self.epoch == epoch and self.session == "CONNECTED"
+                and not self._stopping
+                and (self.in_office or self._taking_office == epoch))
+
+    async def confirm_office(self, epoch: int) -> None:
+        """The gate in front of every leader write (ZooKeeper, Redis) and every hook.
+
+        In office now, and the epoch confirmed by ZooKeeper within the lease (a frozen and
+        woken leader always finds its lease expired: the clock is monotonic). Checked again
+        after the await, so the caller's write goes out on the same turn of the loop as the
+        last check. Raises NotInOffice or Fenced.
+        """
+        if not self.holds_office(epoch):
+            raise NotInOffice(f"not in office for epoch {epoch}")
+        await self.verify_epoch(epoch)
+        if not self.holds_office(epoch):
+            raise NotInOffice(f"left office for epoch {epoch} while confirming it")
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -183,25 +231,36 @@ class Engine:
         previous, self.session = self.session, state
         if state == previous:
             return
-        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.epoch)
+        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.epoch,
+                      granted_timeout=self.zk.granted_session_timeout,
+                      lease=round(self.zk.lease_seconds(), 3))
         if state != "CONNECTED":
             # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
             self._lease = None
             self._cancel_recoveries(f"zookeeper session {state.lower()}")
         elif self.in_office:
             self.evaluate_all()
+        elif self.epoch is not None and not self._resigning:
+            # Suspended while taking office: that task was cancelled; take office again.
+            self._begin_office(self.epoch)
 
     def _on_gained(self, epoch: int) -> None:
         self.epoch = epoch
         self.metrics.is_leader.set(1)
         self.metrics.epoch.set(epoch)
         self.log.info("leadership_gained", epoch=epoch)
-        self.spawn(self._take_office(epoch), "take-office")
+        self._resigning = False
+        self._begin_office(epoch)
+
+    def _begin_office(self, epoch: int) -> None:
+        self._taking_office = epoch
+        self.spawn_for_office(self._take_office(epoch), "take-office")
 
     def _on_lost(self) -> None:
         if self.epoch is not None:
             self.log.warning("leadership_lost", epoch=self.epoch)
         self.epoch, self.in_office, self._lease = None, False, None
+        self._taking_office, self._resigning = None, False
         self.metrics.is_leader.set(0)
         self._cancel_recoveries("leadership lost")
 
@@ -213,23 +272,50 @@ class Engine:
             self.step_down("a newer epoch exists")
 
     def _on_view(self, node: str, view: dict[str, Any] | None) -> None:
-        """Another replica's verdicts changed (or it went): count them on the next decision."""
+        """Another replica's verdicts changed (or it went): count them on the next decision.
+
+        A view counts for VIEW_TTL from when *this* replica received it; its sender's
+        heartbeat renews it. A frozen replica stops voting when its view ages out, not when
+        ZooKeeper expires its session.
+        """
         if node == self._own_view_name:
             return
+        timer = self._view_expiry.pop(node, None)
+        if timer is not None:
+            timer.cancel()
         if view is None:
+            self._view_received.pop(node, None)
             if self.views.pop(node, None) is not None:
                 self.log.info("replica_view_gone", replica=node)
         else:
+            if node not in self.views or not self._fresh(node):
+                self.log.info("replica_view_fresh", replica=node)
             self.views[node] = view
+            self._view_received[node] = time.monotonic()
+            self._view_expiry[node] = asyncio.get_running_loop().call_later(
+                VIEW_TTL, self._view_expired, node)
         self.evaluate_all()
+
+    def _fresh(self, node: str) -> bool:
+        received = self._view_received.get(node)
+        return received is not None and time.monotonic() - received < VIEW_TTL
+
+    def _view_expired(self, node: str) -> None:
+        self._view_expiry.pop(node, None)
+        self.log.warning("replica_view_stale", replica=node, ttl=VIEW_TTL)
+        self._member_changed()
+        self.evaluate_all()
+
+    def live_views(self) -> list[dict[str, Any]]:
+        """Other replicas' views that still vote."""
+        return [view for node, view in self.views.items() if self._fresh(node)]
 
     async def _view_publisher(self) -> None:
         """Publish our verdicts when they change, at most one write in flight, plus a
         heartbeat that also recreates the ephemeral node after a new session."""
-        heartbeat = min(5.0, self.config.zookeeper.session_timeout / 3)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._view_dirty.wait(), heartbeat)
+                await asyncio.wait_for(self._view_dirty.wait(), VIEW_HEARTBEAT)
             self._view_dirty.clear()
             try:
                 await self.zk.publish_view(self.node_id, self._own_view())
@@ -256,7 +342,7 @@ class Engine:
     def views_of(self, service: str, member: str) -> dict[str, str]:
         """Each live replica's verdict on one member, ours included: the split view."""
         seen = {self.node_id: str(self.probes.health(service, member).health)}
-        for view in self.views.values():
+        for view in self.live_views():
             verdict = view.get("members", {}).get(f"{service}/{member}", {}).get("health")
             seen[str(view.get("node"))] = verdict or "unknown"
         return seen
@@ -305,7 +391,7 @@ class Engine:
             return False
         return True
 
-    def _on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
+    def on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
         if znode_version >= state.znode_version:
             state.decided, state.znode_version = decided, znode_version
@@ -314,7 +400,7 @@ class Engine:
         if self.epoch is None:
             return
         self.log.warning("stepping_down", epoch=self.epoch, why=why)
-        self.in_office = False
+        self.in_office, self._taking_office, self._resigning = False, None, True
         self._cancel_recoveries(why)
         self.election.resign()
 
@@ -326,13 +412,15 @@ class Engine:
         except Fenced:
             self.step_down("fenced during takeover")
             return
+        except NotInOffice:
+            return
         except StoreError as exc:
             self.log.error("takeover_failed", epoch=epoch, error=str(exc))
             self.step_down("takeover failed")
             return
-        if self.epoch != epoch:
+        if not self.holds_office(epoch):
             return
-        self.in_office = True
+        self.in_office, self._taking_office = True, None
         self.log.info("in_office", epoch=epoch)
         for state in self.services.values():
             await self.publish(state, origin="takeover")
@@ -344,11 +432,12 @@ class Engine:
         first = state.config.members[0]
         initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
                           reason="initial", updated_at=time.time())
+        await self.confirm_office(epoch)
         if await self.zk.create_decision(name, initial, epoch):
             self.log.info("bootstrapped", service=name, primary=first.name, epoch=epoch)
         current = await self.zk.read_decision(name)
         if current is not None:
-            self._on_decision(name, *current)
+            self.on_decision(name, *current)
 
     # --- events: probes -----------------------------------------------------------------
 
@@ -375,10 +464,6 @@ class Engine:
         self._view_dirty.set()
         self._member_changed()
         self.evaluate(state)
-        decided = state.decided
-        if (decided is not None and report.member in decided.unfenced
-                and report.after.health is not Health.DOWN):
-            self._retry_fence(state, report.member)
 
     def _on_check(self, report: CheckReport) -> None:
         """A readiness check ran: count it, say when a member's readiness changes."""
@@ -451,7 +536,7 @@ class Engine:
         if state.recovery is not None or state.switchover_running:
             return True
         return any(state.config.name in view.get("recovering", ())
-                   for view in self.views.values())
+                   for view in self.live_views())
 
     def evaluate_all(self) -> None:
         for state in self.services.values():
@@ -459,6 +544,11 @@ class Engine:
 
     def evaluate(self, state: ServiceState) -> None:
         """Ask the core what to do now, and start it; called on every event."""
+        if self.may_act and state.recovery is None:
+            # A member that may still act as primary is fenced before anything else.
+            awaiting = self._awaiting_fence(state)
+            if awaiting is not None:
+                self._start_late_fence(state, awaiting)
         view = self.view(state)
         self._track_redundancy(state, view)
         if not self.may_act:
@@ -468,8 +558,9 @@ class Engine:
         if decision.action is Action.FAILOVER:
             # Repoint time counts from here: the event (probe result, timer, reconcile)
             # after which the decision said "fail over".
-            state.recovery = self.spawn(self._failover(state, decision, time.monotonic()),
-                                         f"failover:{state.config.name}")
+            state.recovery = self.spawn_for_office(
+                self._failover(state, decision, time.monotonic()),
+                f"failover:{state.config.name}")
             self._view_dirty.set()  # followers refuse switchovers while it runs
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
@@ -482,8 +573,8 @@ class Engine:
                 state.last_dry_run = key
                 self.log.warning("dry_run_failover", service=state.config.name,
                                  epoch=self.epoch, **decision.as_dict())
-                self.spawn(self.record(state, "dry_run", by="auto",
-                                       decision=decision.as_dict()), "history")
+                self.spawn_for_office(self.record(state, "dry_run", by="auto",
+                                                  decision=decision.as_dict()), "history")
         else:
             state.last_dry_run = None
             if decision.reason is Reason.PRIMARY_HEALTHY:
@@ -515,9 +606,14 @@ class Engine:
 
     async def _failover(self, state: ServiceState, decision: Decision,
                         trigger_at: float) -> None:
-        epoch, service = self.epoch, state.config
-        decided = state.decided
-        assert epoch is not None and decided is not None and decision.target is not None
+        epoch, service, snapshot = self.epoch, state.config, state.snapshot()
+        if epoch is None or snapshot is None or decision.target is None:
+            state.recovery = None  # evaluate() starts one only with all three
+            return
+        # Every write of this failover compares-and-sets against the version of this very
+        # record, never a newer one read later (that would turn a stale read into an
+        # overwrite of a decision this task never saw).
+        decided, version = snapshot
         old = service.member(decided.primary)
         steps: list[dict[str, Any]] = []
         flog = self.log.bind(service=service.name, epoch=epoch, previous=decided.primary)
@@ -525,29 +621,28 @@ class Engine:
                      evidence=decision.evidence)
         outcome = "failed"
         try:
-            await self._timed(steps, "verify_epoch", self.verify_epoch(epoch))
+            await self._timed(steps, "verify_epoch", self.confirm_office(epoch))
             unfenced = set(decided.unfenced)
-            if old is not None and old.fence is not None:
+            if old is not None:
                 fenced = await self.run_hook(steps, "fence", service.name, old, decided, epoch)
                 if not fenced.ok:
-                    old_health = self.probes.health(service.name, old.name).health
-                    if old_health is not Health.DOWN:
+                    if self.answers(service.name, old.name):
                         # It answers, so it may still take writes: do not make a second primary.
                         raise _Abort("fence_failed", fenced.detail)
                     unfenced.add(old.name)
                     flog.warning("fence_failed_unreachable", member=old.name,
                                  detail=fenced.detail)
-            chosen = await self._promote_first(state, decision, steps, decided, epoch)
-            if chosen is None:
-                raise _Abort("promote_failed", "no candidate could be promoted")
+            chosen, (decided, version) = await self._promote_first(
+                state, decision, steps, (decided, version), unfenced, epoch)
             now = time.time()
             new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
                                     reason="failover", now=now,
-                                    unfenced=tuple(sorted(unfenced)), recovery_end=now)
-            state.znode_version, _ = await self._timed(
-                steps, "commit", self.zk.commit_decision(service.name, new, epoch,
-                                                         state.znode_version))
-            state.decided = new
+                                    unfenced=tuple(sorted(unfenced - {chosen.name})),
+                                    recovery_end=now)
+            await self.confirm_office(epoch)
+            committed, _ = await self._timed(
+                steps, "commit", self.zk.commit_decision(service.name, new, epoch, version))
+            self.on_decision(service.name, new, committed)
             detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
             published = await self._timed(steps, "publish", self.publish(
                 state, origin="failover", detail=detail))
@@ -562,6 +657,8 @@ class Engine:
             flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
             await self.record(state, "failover_failed", by="auto", why=abort.code,
                               detail=abort.detail, decision=decision.as_dict(), steps=steps)
+        except NotInOffice as exc:
+            flog.warning("failover_interrupted", why=str(exc), steps=steps)
         except Fenced:
             flog.error("failover_fenced", steps=steps)
             self.step_down("fenced during failover")
@@ -578,37 +675,79 @@ class Engine:
                 state.excluded.clear()
         self.evaluate(state)
 
+    def answers(self, service: str, member: str) -> bool:
+        """Still answering its probes: if it refused a fence, it may still act as primary."""
+        return self.probes.health(service, member).health is not Health.DOWN
+
     async def _promote_first(self, state: ServiceState, decision: Decision,
-                             steps: list[dict[str, Any]], decided: Decided,
-                             epoch: int) -> MemberConfig | None:
-        """Promote the target; if its hook fails, the next candidate (best first)."""
+                             steps: list[dict[str, Any]], base: tuple[Decided, int],
+                             unfenced: set[str], epoch: int
+                             ) -> tuple[MemberConfig, tuple[Decided, int]]:
+        """Promote the target; if its hook fails, the next candidate (best first).
+
+        Each promote is written ahead: the member joins the decision's ``unfenced`` set in
+        ZooKeeper before its hook goes out, so a leader that dies mid-hook leaves a record
+        that it may have been promoted, and the next leader fences it before it promotes
+        anyone else. A promote that failed or timed out is likewise "maybe promoted": it is
+        fenced before the next candidate; if that fence fails it stays marked when it is
+        unreachable, and the failover stops when it still answers. (A member without a
+        fence hook cannot be taken back; its operator chose so.)
+        """
         service = state.config
         for name in (decision.target, *decision.fallbacks):
             member = service.member(name) if name else None
             if member is None:
                 continue
-            if self.probes.health(service.name, member.name).health is not Health.HEALTHY:
-                steps.append({"step": "skip", "member": member.name, "why": "no longer healthy"})
+            health = self.probes.health(service.name, member.name).health
+            if health is not Health.HEALTHY:
+                steps.append({"step": "skip", "member": member.name,
+                              "why": f"no longer healthy: {health}"})
                 continue
             if member.promote is None:
-                return member
-            result = await self.run_hook(steps, "promote", service.name, member, decided, epoch)
+                return member, base
+            marked = replace(base[0], unfenced=tuple(sorted(unfenced | {member.name})))
+            await self.confirm_office(epoch)
+            written, _ = await self._timed(steps, "write_ahead", self.zk.commit_decision(
+                service.name, marked, epoch, base[1]))
+            self.on_decision(service.name, marked, written)
+            base = (marked, written)
+            result = await self.run_hook(steps, "promote", service.name, member, marked, epoch)
             if result.ok:
-                return member
+                return member, base
             state.excluded.add(member.name)
-        return None
+            if member.fence is None:
+                continue
+            fenced = await self.run_hook(steps, "fence", service.name, member, marked, epoch)
+            if fenced.ok:
+                continue
+            if self.answers(service.name, member.name):
+                raise _Abort("promote_failed", f"{member.name}: promote failed and it refused "
+                             f"to be fenced, so it may act as primary: {fenced.detail}")
+            unfenced.add(member.name)
+        raise _Abort("promote_failed", "no candidate could be promoted")
 
     async def run_hook(self, steps: list[dict[str, Any]], step: str, service: str,
-                    member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
-        """Run ``member``'s fence or promote hook with the template variables filled in."""
+                       member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
+        """Run ``member``'s fence or promote hook with the template variables filled in.
+
+        Every hook passes the office gate first (the epoch confirmed within the lease), and
+        a promote goes only to a member healthy in this replica's view (invariant 3).
+        """
         action = member.fence if step == "fence" else member.promote
-        assert action is not None
+        if action is None:
+            return ActionResult(True, f"no {step} hook configured", 0.0)
+        health = self.probes.health(service, member.name).health
+        if step == "promote" and health is not Health.HEALTHY:
+            result = ActionResult(False, f"not promoted: {member.name} is {health}", 0.0)
+            steps.append({"step": step, "member": member.name, **result.as_dict()})
+            return result
         variables = {"service": service, "member": member.name, "address": member.address,
                      "epoch": str(epoch), "previous": decided.primary}
+        await self.confirm_office(epoch)
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
         self.log.info("hook_started", hook=step, service=service, member=member.name,
-                      epoch=epoch, health=str(self.probes.health(service, member.name).health))
+                      epoch=epoch, health=str(health))
         result = await self.actions.run(action, variables)
         steps.append({"step": step, "member": member.name, **result.as_dict()})
         return result
@@ -624,13 +763,12 @@ class Engine:
     async def verify_epoch(self, epoch: int, force: bool = False) -> None:
         """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
 
-        Another leader can only be elected once our session has expired, which ZooKeeper
-        does no sooner than a session timeout after it last heard from us, so a confirmation
-        of our epoch sent less than a third of that ago is as good as a fresh one. The clock
-        is monotonic: it runs on while the process is frozen (SIGSTOP), so a leader that
-        wakes up late always finds its lease expired and asks ZooKeeper again.
+        The lease is a third of the session timeout ZooKeeper granted (zkstore), counted from
+        when a confirmed check was sent. The clock is monotonic: it runs on while the
+        process is frozen (SIGSTOP), so a leader that wakes up late always finds its lease
+        expired and asks ZooKeeper again.
         """
-        lease_valid = self.config.zookeeper.session_timeout / 3
+        lease_valid = self.zk.lease_seconds()
         now = time.monotonic()
         if (not force and self._lease is not None and self._lease[0] == epoch
                 and now - self._lease[1] < lease_valid):
@@ -655,52 +793,77 @@ class Engine:
             finally:
                 self._lease_refresh = None
 
-        self._lease_refresh = self.spawn(refresh(), "lease-refresh")
+        self._lease_refresh = self.spawn_for_office(refresh(), "lease-refresh")
 
-    def _retry_fence(self, state: ServiceState, member_name: str) -> None:
-        """A former primary whose fence failed is reachable again: fence it before anything
-        else can happen to it, then clear its mark in ZooKeeper."""
-        if not self.may_act or state.fence_retry is not None:
+    def _awaiting_fence(self, state: ServiceState) -> MemberConfig | None:
+        """A member marked unfenced (a former primary, or one that may have been promoted)
+        that answers again and has a fence hook, once its back-off has passed."""
+        decided = state.decided
+        if decided is None or time.monotonic() < state.fence_retry_after:
+            return None
+        for name in sorted(decided.unfenced):
+            member = state.config.member(name)
+            health = self.probes.health(state.config.name, name).health
+            if (member is not None and member.fence is not None and name != decided.primary
+                    and health in (Health.HEALTHY, Health.DEGRADED)):
+                return member
+        return None
+
+    def _start_late_fence(self, state: ServiceState, member: MemberConfig) -> None:
+        """Fence ``member`` before anything else happens to the service, then clear its
+        mark. It is the service's recovery in flight meanwhile: one at a time, so no
+        failover commits while it runs, and its own commit cannot overwrite a newer one."""
+        epoch, snapshot = self.epoch, state.snapshot()
+        if epoch is None or snapshot is None:
             return
+        state.recovery = self.spawn_for_office(
+            self._fence_late(state, member, epoch, snapshot),
+            f"late-fence:{state.config.name}/{member.name}")
+        self._view_dirty.set()
 
-        async def retry() -> None:
-            try:
-                member, decided, epoch = state.config.member(member_name), state.decided, \
-                    self.epoch
-                if member is None or decided is None or epoch is None or member.fence is None:
-                    return
-                steps: list[dict[str, Any]] = []
-                result = await self.run_hook(steps, "fence", state.config.name, member, decided,
-                                          epoch)
-                if not result.ok:
-                    self.log.warning("fence_retry_failed", service=state.config.name,
-                                     member=member_name, detail=result.detail)
-                    return
-                cleared = replace(decided, unfenced=tuple(
-                    m for m in decided.unfenced if m != member_name))
-                state.znode_version, _ = await self.zk.commit_decision(
-                    state.config.name, cleared, epoch, state.znode_version)
-                state.decided = cleared
-                self.log.info("fenced_late", service=state.config.name, member=member_name,
-                              epoch=epoch)
-            except Fenced:
-                self.step_down("fenced during fence retry")
-            except StoreError as exc:
-                self.log.warning("fence_retry_commit_failed", error=str(exc))
-            finally:
-                state.fence_retry = None
-
-        state.fence_retry = self.spawn(retry(), f"fence-retry:{member_name}")
+    async def _fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
+                          snapshot: tuple[Decided, int]) -> None:
+        decided, version = snapshot
+        name = state.config.name
+        flog = self.log.bind(service=name, member=member.name, epoch=epoch)
+        try:
+            result = await self.run_hook([], "fence", name, member, decided, epoch)
+            if not result.ok:
+                state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+                flog.warning("fence_retry_failed", detail=result.detail)
+                return
+            cleared = replace(decided, unfenced=tuple(
+                m for m in decided.unfenced if m != member.name))
+            await self.confirm_office(epoch)
+            committed, _ = await self.zk.commit_decision(name, cleared, epoch, version)
+            self.on_decision(name, cleared, committed)
+            flog.info("fenced_late", detail=result.detail)
+            await self.record(state, "fenced_late", by="auto", member=member.name,
+                              detail=result.detail)
+        except NotInOffice as exc:
+            flog.warning("fence_retry_interrupted", why=str(exc))
+        except Fenced:
+            self.step_down("fenced during fence retry")
+        except Conflict as exc:  # the decision changed since we read it: look again
+            flog.warning("fence_retry_conflict", error=str(exc))
+            await self.reread(state)
+        except StoreError as exc:
+            state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+            flog.warning("fence_retry_commit_failed", error=str(exc))
+        finally:
+            state.recovery = None
+            self._view_dirty.set()
+        self.evaluate(state)
 
     def _cancel_recoveries(self, why: str) -> None:
-        """Stop everything this replica does as leader. A switchover stays in ZooKeeper at
-        its last persisted phase, for the next leader to resume."""
+        """Stop everything this replica does as leader: every office task (failovers, late
+        fences, switchovers, take-office, reconcile passes, evacuations, pause expiries).
+        A switchover stays in ZooKeeper at its last persisted phase, for the next leader."""
+        for task in list(self._office_tasks):
+            if not task.done():
+                self.log.warning("recovery_cancelled", why=why, task=task.get_name())
+                task.cancel()
         for state in self.services.values():
-            for task in (state.recovery, state.fence_retry, state.switchover):
-                if task is not None and not task.done():
-                    self.log.warning("recovery_cancelled", service=state.config.name, why=why,
-                                     task=task.get_name())
-                    task.cancel()
             for timer in (state.wake, state.schedule, state.pause_timer,
                           state.evacuation_wake):
                 if timer is not None:
@@ -711,14 +874,29 @@ class Engine:
         with contextlib.suppress(StoreError):
             current = await self.zk.read_decision(state.config.name)
             if current is not None:
-                self._on_decision(state.config.name, *current)
+                self.on_decision(state.config.name, *current)
 
     # --- Redis --------------------------------------------------------------------------
 
     async def publish(self, state: ServiceState, origin: str,
-                       detail: dict[str, Any] | None = None) -> PublishOutcome | None:
-        decided, epoch = state.decided, self.epoch
-        if decided is None or epoch is None:
+                      detail: dict[str, Any] | None = None) -> PublishOutcome | None:
+        """Copy the committed decision to Redis under our epoch, behind the office gate."""
+        epoch = self.epoch
+        if epoch is None:
+            return None
+        try:
+            await self.confirm_office(epoch)
+        except NotInOffice as exc:
+            self.log.info("publish_skipped", service=state.config.name, why=str(exc))
+            return None
+        except Fenced:
+            self.step_down("fenced before publishing")
+            return None
+        except StoreError as exc:  # ZooKeeper cannot confirm us: the reconcile loop retries
+            self.log.warning("publish_deferred", service=state.config.name, error=str(exc))
+            return None
+        decided = state.decided  # read after the gate: the newest committed decision
+        if decided is None:
             return None
         try:
             result = await self.routes.publish(state.config, decided, epoch,
@@ -736,6 +914,8 @@ class Engine:
             self.log.info("route_published", service=state.config.name, epoch=epoch,
                           primary=decided.primary, version=decided.version, origin=origin)
         elif result.refused:
+            # "conflict": Redis holds another primary under this very version. Never
+            # overwritten by a retry; loud, counted, and repeated by every reconcile.
             self.log.error("publish_refused", service=state.config.name, epoch=epoch,
                            version=decided.version, outcome=result.outcome,
                            stored_epoch=result.stored_epoch,
@@ -763,13 +943,18 @@ class Engine:
                     await self._check_redis()
                 else:
                     self._refresh_lease()
-                    for state in self.services.values():
-                        if state.recovery is None:
-                            await self._reconcile(state)
-                            self.evaluate(state)
+                    # An office task, so leaving office cancels a pass half way through.
+                    await asyncio.wait({self.spawn_for_office(self._reconcile_all(),
+                                                              "reconcile-pass")})
             except Exception:  # the safety net must outlive any bug it meets
                 self.log.exception("reconcile_crashed")
             await asyncio.sleep(interval)
+
+    async def _reconcile_all(self) -> None:
+        for state in self.services.values():
+            if state.recovery is None:
+                await self._reconcile(state)
+                self.evaluate(state)
 
     async def _reconcile(self, state: ServiceState) -> None:
         decided, epoch = state.decided, self.epoch

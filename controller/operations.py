@@ -43,7 +43,7 @@ from controller.switchover import (
     step,
 )
 from controller.timespec import iso
-from controller.zkstore import Conflict, Fenced, StoreError
+from controller.zkstore import Conflict, Fenced, NotInOffice, StoreError
 from probes.health import Health, readiness
 
 if TYPE_CHECKING:
@@ -262,8 +262,8 @@ class Operations:
             state.schedule.cancel()
             state.schedule = None
         if runnable is not None:
-            state.switchover = engine.spawn(self._drive(state, runnable),
-                                            f"switchover:{state.config.name}/{runnable}")
+            state.switchover = engine.spawn_for_office(
+                self._drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
             return
         if scheduled:
             state.schedule = asyncio.get_running_loop().call_later(
@@ -304,14 +304,14 @@ class Operations:
                 state.last_evacuation_dry_run = decision.target
                 engine.log.warning("dry_run_evacuation", service=state.config.name,
                                    **decision.as_dict())
-                engine.spawn(engine.record(state, "dry_run", by="auto:evacuation",
-                                           decision=decision.as_dict()), "history")
+                engine.spawn_for_office(engine.record(state, "dry_run", by="auto:evacuation",
+                                                      decision=decision.as_dict()), "history")
             return
         state.last_evacuation_dry_run = None
         if decision.act and not state.evacuating:
             state.evacuating = True
-            engine.spawn(self._evacuate(state, decision),
-                         f"evacuate:{state.config.name}")
+            engine.spawn_for_office(self._evacuate(state, decision),
+                                    f"evacuate:{state.config.name}")
 
     async def _evacuate(self, state: ServiceState, decision: Evacuation) -> None:
         """Write the evacuation as a switchover request; the watch (or this) starts it."""
@@ -320,6 +320,10 @@ class Operations:
                             requested_at=time.time(), to=decision.target, kind="evacuation",
                             evidence=dict(decision.evidence))
         try:
+            epoch = engine.epoch
+            if epoch is None:
+                return
+            await engine.confirm_office(epoch)
             request_id = await engine.zk.create_switchover(name, record)
             record = replace(record, id=request_id)
             state.switchovers.setdefault(request_id, (record, 0))
@@ -328,7 +332,7 @@ class Operations:
             await engine.record(state, "evacuation_requested", by=record.requested_by,
                                 request=request_id, to=decision.target or "",
                                 evidence=dict(decision.evidence))
-        except StoreError as exc:
+        except (NotInOffice, StoreError) as exc:  # Fenced included
             engine.log.error("evacuation_request_failed", service=name, error=str(exc))
         finally:
             state.evacuating = False
@@ -337,17 +341,21 @@ class Operations:
     def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
         async def lift() -> None:
             try:
+                epoch = self.engine.epoch
+                if epoch is None:
+                    return
+                await self.engine.confirm_office(epoch)
                 if await self.engine.zk.clear_pause(state.config.name, expected=pause):
                     self.engine.log.warning("resumed", service=state.config.name, by="expiry")
                     await self.engine.record(state, "resumed", by="expiry",
                                              paused_by=pause.by)
-            except StoreError as exc:  # retried on the next evaluation
+            except (NotInOffice, StoreError) as exc:  # retried on the next evaluation
                 self.engine.log.warning("pause_lift_failed", service=state.config.name,
                                         error=str(exc))
             finally:
                 state.pause_timer = None
 
-        self.engine.spawn(lift(), f"lift-pause:{state.config.name}")
+        self.engine.spawn_for_office(lift(), f"lift-pause:{state.config.name}")
 
     async def _drive(self, state: ServiceState, request_id: str) -> None:
         engine, policy = self.engine, state.config.policy
@@ -380,6 +388,8 @@ class Operations:
                          member=last.get("member"), ok=last.get("ok"), ms=last.get("ms"),
                          detail=last.get("detail"))
             await self._finished(state, record)
+        except NotInOffice as exc:  # the next leader resumes it from its persisted phase
+            log.warning("switchover_interrupted", phase=str(record.phase), why=str(exc))
         except Fenced:
             log.error("switchover_fenced", phase=str(record.phase))
             engine.step_down("fenced during a switchover")
@@ -405,6 +415,7 @@ class Operations:
             # outcome. If this save then fails, the next leader resumes the request and
             # records its outcome again (same request id, its own epoch).
             await self._record_outcome(state, record)
+        await self.engine.confirm_office(epoch)
         new_version = await self.engine.zk.save_switchover(state.config.name, record, epoch,
                                                            version)
         state.switchovers[record.id] = (record, new_version)
@@ -437,19 +448,10 @@ class Operations:
         member = state.config.member(command.member)
         if member is None or state.decided is None:
             return False, f"{command.member} is not configured", False
-        health = engine.probes.health(state.config.name, member.name).health
-        reachable = health is not Health.DOWN
-        if command.hook == "promote" and health is not Health.HEALTHY:
-            # Invariant 3: never promote a member that is not healthy in the deciding view.
-            return False, f"not promoted: {member.name} is {health}", reachable
-        action = member.fence if command.hook == "fence" else member.promote
-        if action is None:
-            return True, f"no {command.hook} hook configured", reachable
-        await engine.verify_epoch(epoch)
-        steps: list[dict[str, Any]] = []
-        result = await engine.run_hook(steps, command.hook, state.config.name, member,
+        # The engine's hook runner passes the office gate and promotes only a healthy member.
+        result = await engine.run_hook([], command.hook, state.config.name, member,
                                        state.decided, epoch)
-        return result.ok, result.detail, reachable
+        return result.ok, result.detail, engine.answers(state.config.name, member.name)
 
     async def _await_ready(self, service: str, member: str, limit: float,
                            force: bool) -> tuple[bool, str]:
@@ -490,10 +492,15 @@ class Operations:
                       command: CommitRoute, epoch: int) -> tuple[Switchover, int]:
         """Move the route and the request on in one ZooKeeper transaction, then publish."""
         engine, service = self.engine, state.config
-        decided, member = state.decided, service.member(command.primary)
-        assert decided is not None and member is not None
+        member = service.member(command.primary)
+        assert member is not None
         started = time.monotonic()
-        await engine.verify_epoch(epoch)
+        await engine.confirm_office(epoch)
+        # The decision and its version taken together, after the last await before the
+        # commit: the compare-and-set is against the very record the successor is built on.
+        snapshot = state.snapshot()
+        assert snapshot is not None
+        decided, base_version = snapshot
         now = time.time()
         unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
                                 - {command.primary}))
@@ -507,8 +514,8 @@ class Operations:
         if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
             await self._record_outcome(state, after)
         try:
-            state.znode_version, saved = await engine.zk.commit_decision(
-                service.name, new, epoch, state.znode_version, (after, version))
+            committed, saved = await engine.zk.commit_decision(
+                service.name, new, epoch, base_version, (after, version))
         except Fenced:
             raise
         except (Conflict, StoreError) as exc:
@@ -518,7 +525,7 @@ class Operations:
             failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
             return await self._save(state, failed, version, epoch)
         assert saved is not None
-        state.decided = new
+        engine.on_decision(service.name, new, committed)
         committed_ms = round((time.monotonic() - started) * 1000, 1)
         await engine.publish(state, origin=command.reason, detail={
             "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
@@ -548,6 +555,8 @@ class Operations:
     async def _prune(self, state: ServiceState) -> None:
         finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
         for rid in finished[:-KEEP_FINISHED]:
+            if not self.engine.holds_office(self.engine.epoch):
+                return
             try:
                 await self.engine.zk.delete_switchover(state.config.name, rid)
             except StoreError:

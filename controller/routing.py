@@ -35,6 +35,9 @@ T = TypeVar("T")
 #   unchanged      same route, same writer (a retry): nothing to do
 #   stale_epoch    the writer's epoch is below the stored one: refused
 #   stale_version  the writer's version is below the stored one: refused
+#   conflict       the stored version names another primary: two decisions were given one
+#                  version, which only a bug or a hand-edited key can cause; refused, never
+#                  taken for a retry
 PUBLISH_ROUTE = """
 local epoch = tonumber(ARGV[1])
 local version = tonumber(ARGV[2])
@@ -46,10 +49,14 @@ end
 if version < stored_version then
   return {'stale_version', stored_epoch, stored_version}
 end
+local same_version = version == stored_version
+if same_version and (redis.call('HGET', KEYS[1], 'primary') or '') ~= ARGV[3] then
+  return {'conflict', stored_epoch, stored_version}
+end
 if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[9] then
   redis.call('SET', KEYS[3], ARGV[9])
 end
-if version == stored_version then
+if same_version then
   if epoch > stored_epoch then
     redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
     return {'fence_raised', epoch, version}
@@ -81,7 +88,7 @@ class PublishOutcome:
 
     @property
     def refused(self) -> bool:
-        return self.outcome.startswith("stale")
+        return self.outcome.startswith("stale") or self.outcome == "conflict"
 
 
 class RouteStore:

@@ -138,7 +138,8 @@ class Sandbox:
 
     # --- ZooKeeper ----------------------------------------------------------------------
 
-    def zookeeper(self, tick_ms: int = 200, port: int | None = None) -> ZooKeeper:
+    def zookeeper(self, tick_ms: int = 200, port: int | None = None,
+                  max_session_timeout_ms: int = 60000) -> ZooKeeper:
         if shutil.which("java") is None or not Path(ZOOKEEPER_CLASSPATH[1]).exists():
             raise SandboxError("ZooKeeper needs java and Debian's zookeeper package "
                                "(apt-get install zookeeper)")
@@ -150,7 +151,7 @@ class Sandbox:
             f"tickTime={tick_ms}\ndataDir={data}\nclientPort={port}\n"
             f"clientPortAddress={LOOPBACK}\nadmin.enableServer=false\n"
             "4lw.commands.whitelist=ruok,srvr,mntr\nmaxClientCnxns=0\n"
-            "maxSessionTimeout=60000\n")
+            f"maxSessionTimeout={max_session_timeout_ms}\n")
         zk = ZooKeeper(self.spawn(f"zookeeper-{port}", _zookeeper_argv(conf, standalone=True)),
                        port)
         zk.wait_ready()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +56,28 @@ class Conflict(StoreError):
     """The decision changed under us (compare-and-set lost)."""
 
 
+class NotInOffice(Exception):
+    """This replica is not the leader in office right now (session suspended, leadership
+    lost, or stepping down): a leader's write or hook must not go out. Nothing was sent."""
+
+
 SessionListener = Callable[[str], None]  # "CONNECTED" / "SUSPENDED" / "LOST"
+
+
+class _GrantListener(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """kazoo's logger, passed through: kazoo keeps the session timeout it asked for, not the
+    one ZooKeeper granted (the server clamps it to its maxSessionTimeout), and reports the
+    granted one only in a log call. This catches that call's argument on its way."""
+
+    granted_ms: int | None = None
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if isinstance(msg, str) and msg.startswith("Session created") and len(args) >= 3:
+            try:
+                self.granted_ms = int(args[2])
+            except (TypeError, ValueError):
+                self.granted_ms = None
+        super().log(level, msg, *args, **kwargs)
 
 
 class ZkStore:
@@ -72,9 +94,11 @@ class ZkStore:
                 "auth_data": [("digest", f"{config.username}:{secret}")],
                 "default_acl": [make_digest_acl(config.username, secret, all=True)],
             }
+        self._grant = _GrantListener(logging.getLogger("kazoo.client"), {})
         self.client = KazooClient(
             hosts=config.hosts,
             timeout=config.session_timeout,
+            logger=self._grant,
             # Reconnect quickly and for ever: a replica that cannot reach ZooKeeper is useless
             # but must come back by itself.
             connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0),
@@ -136,6 +160,26 @@ class ZkStore:
     @property
     def connected(self) -> bool:
         return bool(self.client.state == KazooState.CONNECTED)
+
+    @property
+    def granted_session_timeout(self) -> float | None:
+        """Seconds ZooKeeper granted our current session (may be less than configured);
+        None until a session exists or if kazoo did not report it."""
+        granted = self._grant.granted_ms
+        return None if granted is None or granted <= 0 else granted / 1000.0
+
+    def lease_seconds(self) -> float:
+        """How long a confirmation of our epoch stays good.
+
+        No other leader can be elected before ZooKeeper expires our session, which it does
+        no sooner than the granted timeout after it last heard from us: a third of that
+        leaves room for clock rates and scheduling. Unknown grant: no lease, every hook and
+        write asks ZooKeeper first (one round trip, never unsafe).
+        """
+        granted = self.granted_session_timeout
+        if granted is None:
+            return 0.0
+        return min(granted, self._config.session_timeout) / 3
 
     # --- epoch --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from typing import Any
 
 import redis
 
+from config.models import RedisConfig, ServiceConfig
+from controller.records import Decided
+from controller.routing import RouteStore
 from controller.sandbox import (
     Controller,
     Redis,
@@ -111,7 +115,8 @@ class Cluster:
               zookeeper_block: dict[str, Any] | None = None,
               service_block: dict[str, Any] | None = None,
               api_block: dict[str, Any] | None = None,
-              readiness: dict[str, list[dict[str, Any]]] | None = None) -> None:
+              readiness: dict[str, list[dict[str, Any]]] | None = None,
+              member_blocks: dict[str, dict[str, Any]] | None = None) -> None:
         for name in members:
             self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
@@ -121,6 +126,8 @@ class Cluster:
             entry["name"] = name
             if readiness and name in readiness:
                 entry["readiness"] = readiness[name]
+            for key, value in (member_blocks or {}).get(name, {}).items():
+                entry[key] = {**entry.get(key, {}), **value}
             member_entries.append(entry)
         self.services = [{"name": "web", "policy": self.policy, "members": member_entries,
                           **(service_block or {})}]
@@ -168,6 +175,20 @@ class Cluster:
     def followers(self) -> list[Controller]:
         leader = self.leader()
         return [c for c in self.controllers if c is not leader and c.process.alive()]
+
+    def publish_directly(self, decided: Decided, writer_epoch: int) -> str:
+        """Write a route straight through the route script, as a rogue or stale writer
+        would; returns Redis's answer (the script's outcome)."""
+        service = ServiceConfig.model_validate(self.services[0])
+
+        async def write() -> str:
+            store = RouteStore(RedisConfig(url=self.redis.url))
+            try:
+                return (await store.publish(service, decided, writer_epoch)).outcome
+            finally:
+                await store.close()
+
+        return asyncio.run(write())
 
     def promotions(self, member: str) -> list[dict[str, Any]]:
         return self.webs[member].calls("promote")

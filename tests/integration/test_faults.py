@@ -3,14 +3,11 @@ Each asserts the invariants: one routed primary, epoch and version never go back
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import pytest
 
-from config.models import RedisConfig, ServiceConfig
 from controller.records import Decided
-from controller.routing import RouteStore
 from controller.sandbox import wait_for
 from tests.integration.cluster import Cluster
 
@@ -77,20 +74,9 @@ def test_flushall_and_redis_restart_are_repaired(cluster: Cluster) -> None:
 def test_redis_refuses_a_stale_epoch_by_itself(cluster: Cluster) -> None:
     cluster.start(controllers=1)
     current = cluster.route()
-    service = ServiceConfig.model_validate(cluster.services[0])
-
-    async def stale_write() -> str:
-        store = RouteStore(RedisConfig(url=cluster.redis.url))
-        try:
-            intruder = Decided(primary="web-b", address="10.9.9.9:80", epoch=0,
-                               version=int(current["version"]) + 5, reason="failover",
-                               updated_at=0.0)
-            outcome = await store.publish(service, intruder, writer_epoch=0)
-            return outcome.outcome
-        finally:
-            await store.close()
-
-    assert asyncio.run(stale_write()) == "stale_epoch"
+    intruder = Decided(primary="web-b", address="10.9.9.9:80", epoch=0,
+                       version=int(current["version"]) + 5, reason="failover", updated_at=0.0)
+    assert cluster.publish_directly(intruder, writer_epoch=0) == "stale_epoch"
     assert cluster.route() == current
 
 

@@ -1,7 +1,7 @@
 """The soak's invariant checker: pure functions over what the soak recorded.
 
 Each returns a list of violations (strings that say what broke, where and when); an empty
-list means the invariant held. The invariants are design.md's:
+list means the invariant held. The invariants are the README's ("Invariants"):
 1. one primary: a decision version never names two members (Redis samples, the pub/sub
    feed, ZooKeeper's decisions and the history stream all agree), and replicas that claim
    leadership at the same moment never share an epoch;
@@ -9,7 +9,9 @@ list means the invariant held. The invariants are design.md's:
 3. no promotion of a member that the deciding view held unhealthy: every promote call a
    member received matches a ``hook_started`` of that member and epoch, logged as healthy;
 4. every operator request ends done, refused, failed or cancelled, with a reason unless done;
-5. after the faults of a round heal, the system converges within the bound.
+5. after the faults of a round heal, the system converges within the bound (ZooKeeper's
+   decision and Redis's route agree again);
+6. the epochs of the hooks each member receives never go down (invariant 7 of the README).
 """
 
 from __future__ import annotations
@@ -97,6 +99,23 @@ def calls_were_logged(calls: Iterable[Mapping[str, Any]], hooks: Iterable[Mappin
     return [f"{call['member']} received a {hook} for epoch {call['epoch']} at "
             f"{float(call['at']):.3f} that no controller logged"
             for call in calls if (str(call["member"]), str(call["epoch"])) not in sent]
+
+
+def hook_epochs_never_go_down(calls: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """``calls``: member -> every hook call it received (fence and promote, refused ones
+    too), in the order it received them. A lower epoch after a higher one means a deposed
+    leader sent a hook after its successor did."""
+    out = []
+    for member, received in sorted(calls.items()):
+        highest: Mapping[str, Any] | None = None
+        for call in received:
+            if highest is not None and int(call["epoch"]) < int(highest["epoch"]):
+                out.append(f"{member} received a {call['call']} for epoch {call['epoch']} at "
+                           f"{float(call['at']):.3f} after a {highest['call']} for epoch "
+                           f"{highest['epoch']} at {float(highest['at']):.3f}")
+            elif highest is None or int(call["epoch"]) > int(highest["epoch"]):
+                highest = call
+    return out
 
 
 def requests_ended(accepted: Mapping[str, Mapping[str, Any] | None]) -> list[str]:

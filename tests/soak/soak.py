@@ -459,6 +459,8 @@ class Soak:
         hooks = [e for c in self.controllers for e in c.events("hook_started")]
         violations += checker.promotions_were_healthy(promotes, hooks)
         violations += checker.calls_were_logged(fences, hooks, "fence")
+        violations += checker.hook_epochs_never_go_down(
+            {name: web.calls() for name, web in self.webs.items()})
         self.record.calls = {"promote": len(promotes), "fence": len(fences)}
         violations += checker.requests_ended(self._final_requests())
         violations += checker.converged_in_time(self.record.converge, CONVERGE_BOUND)

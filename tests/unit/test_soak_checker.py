@@ -7,6 +7,7 @@ from tests.soak.checker import (
     calls_were_logged,
     converged_in_time,
     distinct_leader_epochs,
+    hook_epochs_never_go_down,
     never_goes_back,
     one_primary_per_version,
     promotions_were_healthy,
@@ -60,3 +61,14 @@ def test_a_fence_nobody_logged_is_caught() -> None:
     assert calls_were_logged([{"member": "web-a", "epoch": "2", "at": 1}], hooks, "fence") == []
     assert len(calls_were_logged([{"member": "web-a", "epoch": "1", "at": 1}], hooks,
                                  "fence")) == 1
+
+
+def test_a_hook_with_a_lower_epoch_after_a_higher_one_is_caught() -> None:
+    calls = {"web-b": [{"call": "fence", "epoch": "1", "at": 1.0},
+                       {"call": "promote", "epoch": "2", "at": 2.0},
+                       {"call": "promote", "epoch": "2", "at": 2.5},
+                       {"call": "promote", "epoch": "1", "at": 3.0}],
+             "web-a": [{"call": "fence", "epoch": "3", "at": 1.0}]}
+    violations = hook_epochs_never_go_down(calls)
+    assert len(violations) == 1 and "web-b received a promote for epoch 1" in violations[0]
+    assert hook_epochs_never_go_down({"web-b": calls["web-b"][:3]}) == []

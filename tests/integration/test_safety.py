@@ -1,0 +1,212 @@
+"""Safety under composed faults: each test is a reproduction of a fencing hole, with real
+ZooKeeper, Redis, members and controllers, asserting the invariant it broke.
+
+Invariants (README, "Invariants"): one routed primary and routes that never go back (1);
+epochs never decrease (2); a member never receives a hook with a lower epoch after a higher
+one, and ZooKeeper's decision and Redis's route agree (7); a leader that lost ZooKeeper
+changes nothing (5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import pytest
+
+from config.models import ZooKeeperConfig
+from controller.records import Decided
+from controller.sandbox import Controller, Sandbox, wait_for
+from controller.zkstore import ZkStore
+from tests.integration.cluster import Cluster
+
+pytestmark = pytest.mark.integration
+
+THREE = ("web-a", "web-b", "web-c")
+
+
+def node_id(controller: Controller) -> str:
+    """The controller's node id (what members see in X-Failover-Node)."""
+    return controller.name.rsplit("-", 1)[1]
+
+
+def hooks_went_up(cluster: Cluster) -> None:
+    """Invariant 7: every member received its hooks in non-decreasing epoch order, refused
+    ones included (they were sent, and that is what a controller that checks never does)."""
+    for name, web in cluster.webs.items():
+        epochs = [int(call["epoch"]) for call in web.calls()]
+        assert epochs == sorted(epochs), f"{name} received epochs {epochs}"
+
+
+def stores_agree(cluster: Cluster, controller: Controller) -> dict[str, Any]:
+    """ZooKeeper's decision (as the controller read it) and Redis's route name the same
+    primary under the same version."""
+    service = controller.status()["services"]["web"]
+    route = cluster.route()
+    if route.get("primary") == service["primary"] and \
+            int(route.get("version", -1)) == service["version"]:
+        return service
+    return {}
+
+
+def test_a_late_fence_never_overwrites_a_newer_decision(cluster: Cluster) -> None:
+    """A former primary's late fence is a recovery in flight: a failover waits for it, and
+    its commit compares-and-sets against the version it read."""
+    cluster.start(controllers=1, members=THREE, policy={"cooldown": 0})
+    leader = cluster.leader()
+    cluster.web("web-a").process.kill()  # its fence is refused: unreachable
+    cluster.wait_primary("web-b")
+    wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["unfenced"], 5,
+             "web-a marked unfenced")
+    fences_before = len(leader.events("hook_started"))
+    web_a = cluster.web("web-a")
+    web_a.process.start()
+    web_a.wait_ready()
+    web_a.set_mode(hook_delay=0.8)  # the late fence takes a while
+    wait_for(lambda: any(e["hook"] == "fence" and e["member"] == "web-a"
+                         for e in leader.events("hook_started")[fences_before:]), 10,
+             "the late fence of web-a to start")
+    cluster.web("web-b").set_mode("error")  # web-b fails while the fence is in flight
+    wait_for(lambda: int(cluster.route().get("version", 0)) >= 3, 15,
+             "the failover off web-b")
+    service = wait_for(lambda: stores_agree(cluster, leader), 5,
+                       "ZooKeeper and Redis to agree")
+    # web-a, fenced at last, is a standby like any other (and the best by priority).
+    assert service["primary"] in ("web-a", "web-c") and service["version"] == 3
+    assert not service["members"]["web-a"]["unfenced"]
+    assert leader.events("fenced_late")
+    promotes = {name: len(cluster.promotions(name)) for name in THREE}
+    assert promotes["web-b"] == 1 and sum(promotes.values()) == 2, promotes
+    assert not leader.events("publish_refused")
+    assert cluster.observer is not None
+    cluster.observer.assert_monotonic()
+    assert [s.version for s in cluster.observer.changes()] == [1, 2, 3]
+    hooks_went_up(cluster)
+
+
+def test_a_deposed_leader_sends_no_hook_after_the_next_leaders(cluster: Cluster) -> None:
+    """The epoch is confirmed before every hook: a leader frozen during its fence wakes up
+    to find its lease expired, and its promote never goes out."""
+    # A fence that outlasts the freeze: it succeeds when the first leader wakes up.
+    cluster.start(controllers=2, session_timeout=2.0,
+                  member_blocks={"web-a": {"fence": {"timeout": 30.0}}})
+    first = cluster.leader()
+    first_epoch = first.status()["epoch"]
+    # web-a stops answering probes and its fence hook hangs for a while.
+    cluster.web("web-a").set_mode("slow", delay=3.0, hook_delay=0.8)
+    # Freeze once web-a has the fence (in flight: it answers 0.8 s later). Freezing right
+    # after the leader logs the hook could stop it before the send, the gap that only the
+    # member's own epoch check closes.
+    wait_for(lambda: cluster.web("web-a").calls("fence"), 10,
+             "web-a to receive the first leader's fence")
+    first.process.signal(signal.SIGSTOP)
+    try:
+        second = next(c for c in cluster.controllers if c is not first)
+        wait_for(lambda: second.status()["leader"], 10, "the second leader")
+        route = cluster.wait_primary("web-b", timeout=15)
+        assert int(route["epoch"]) > first_epoch
+    finally:
+        first.process.signal(signal.SIGCONT)
+    wait_for(lambda: first.events("leadership_lost"), 10, "the first leader to step down")
+    wait_for(lambda: not first.status()["leader"], 5, "the first leader to say so")
+    # What the woken leader did with its failover: interrupted or fenced, never completed.
+    wait_for(lambda: first.events("failover_fenced") or first.events("failover_interrupted")
+             or first.events("recovery_cancelled"), 5, "the first leader's failover to end")
+    assert not first.events("failover_done")
+    promotes = cluster.promotions("web-b")
+    assert [int(p["epoch"]) for p in promotes] == [int(route["epoch"])], promotes
+    hooks_went_up(cluster)
+
+
+def test_the_lease_follows_the_session_timeout_zookeeper_granted(sandbox: Sandbox) -> None:
+    """ZooKeeper clamps the session timeout to its maxSessionTimeout; the lease must be
+    derived from what it granted, never from what was asked."""
+    zk = sandbox.zookeeper(max_session_timeout_ms=3000)
+
+    async def measure() -> tuple[float | None, float]:
+        store = ZkStore(ZooKeeperConfig(hosts=zk.hosts, session_timeout=12.0), "lease")
+        try:
+            await store.start(lambda _state: None)
+            return store.granted_session_timeout, store.lease_seconds()
+        finally:
+            await store.stop()
+
+    granted, lease = asyncio.run(measure())
+    assert granted is not None and granted <= 3.0, granted
+    assert 0 < lease <= granted / 3
+
+
+def test_a_frozen_follower_stops_voting(cluster: Cluster) -> None:
+    """A replica's view counts while the leader received it recently, not while the
+    replica's ZooKeeper session lingers: a frozen follower's verdict must stop voting."""
+    # A long session: the frozen follower's ephemeral view outlives the whole test.
+    cluster.start(controllers=3, session_timeout=6.0)
+    leader = cluster.leader()
+    frozen, other = cluster.followers()
+    web_a = cluster.web("web-a")
+
+    def views() -> dict[str, str]:
+        views: dict[str, str] = leader.status()["services"]["web"]["members"]["web-a"][
+            "views"]
+        return views
+
+    web_a.set_mode(fail_for=[node_id(frozen)])
+    wait_for(lambda: views().get(node_id(frozen)) in ("degraded", "down"), 10,
+             "the leader to hear the follower's failing verdict")
+    frozen.process.signal(signal.SIGSTOP)
+    try:
+        # Its session lasts 6 s; its vote must be gone long before that.
+        wait_for(lambda: node_id(frozen) not in views(), 3,
+                 "the frozen follower's view to stop counting")
+        web_a.set_mode(fail_for=[node_id(leader)])  # now only the leader sees it failing
+
+        def blocked() -> dict[str, Any]:
+            explain: dict[str, Any] = leader.call("GET", "/v1/services/web/explain")[1]
+            return explain if explain["reason"] == "quorum_not_reached" else {}
+
+        explained = wait_for(blocked, 10, "the leader to see web-a failing, alone")
+        quorum = next(c for c in explained["conditions"] if c["check"] == "quorum")
+        assert quorum["evidence"]["votes"] == {"failing": 1, "replicas": 2, "required": 2}
+        assert cluster.route()["primary"] == "web-a"
+        assert cluster.promotions("web-b") == []
+    finally:
+        frozen.process.signal(signal.SIGCONT)
+    assert other.process.alive()
+
+
+def test_a_woken_leader_does_not_republish_its_stale_route_after_flushall(
+        cluster: Cluster) -> None:
+    """Nothing writes unless in office at the moment of the write: a frozen leader that
+    wakes into an empty Redis must not restore its own, older route."""
+    cluster.start(controllers=2, session_timeout=2.0)
+    first = cluster.leader()
+    first.process.signal(signal.SIGSTOP)
+    try:
+        second = next(c for c in cluster.controllers if c is not first)
+        wait_for(lambda: second.status()["leader"], 10, "the second leader")
+        cluster.web("web-a").process.kill()
+        after = cluster.wait_primary("web-b", timeout=10)
+        cluster.redis.command("FLUSHALL")
+    finally:
+        first.process.signal(signal.SIGCONT)
+    wait_for(lambda: first.events("leadership_lost"), 10, "the first leader to step down")
+    restored = cluster.wait_primary("web-b", timeout=5)
+    assert restored["version"] == after["version"]
+    wait_for(lambda: stores_agree(cluster, second), 5, "ZooKeeper and Redis to agree")
+    assert cluster.observer is not None
+    cluster.observer.assert_monotonic()
+    assert all(s.primary == "web-b" for s in cluster.observer.seen
+               if s.version >= int(after["version"]))
+    assert not [e for e in first.events("route_published") if e.get("origin") == "reconcile"]
+
+
+def test_redis_refuses_another_primary_under_the_same_version(cluster: Cluster) -> None:
+    """Same version, different primary is a conflict, never 'unchanged'."""
+    cluster.start(controllers=1)
+    current = cluster.route()
+    other = Decided(primary="web-b", address=cluster.web("web-b").address,
+                    epoch=int(current["epoch"]) + 1, version=int(current["version"]),
+                    reason="failover", updated_at=0.0)
+    assert cluster.publish_directly(other, writer_epoch=other.epoch) == "conflict"
+    assert cluster.route() == current
