@@ -7,7 +7,9 @@ message can never move traffic back. When Redis is unreachable it keeps the last
 applied and reports how long it has not heard from Redis: it never changes traffic because
 Redis blinked.
 
-``plan_haproxy`` turns a route into HAProxy Runtime API commands for one backend.
+``plan_haproxy`` turns a route into HAProxy Runtime API commands for one backend, and
+``verify_haproxy`` says how a backend's state, as ``show servers state`` reports it, differs
+from "the routed member's server alone takes traffic".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import IntEnum, IntFlag, StrEnum
 from typing import Any
 
 
@@ -69,13 +72,119 @@ class Following:
         return None if self.heard_at is None else max(0.0, now - self.heard_at)
 
 
+class OpState(IntEnum):
+    """``srv_op_state`` of ``show servers state``: what HAProxy's checks say."""
+
+    STOPPED = 0  # down
+    STARTING = 1  # up, warming up (slowstart)
+    RUNNING = 2  # up
+    STOPPING = 3  # up but soft-stopping: takes no new traffic
+
+
+class Admin(IntFlag):
+    """``srv_admin_state`` of ``show servers state``: a bit field (HAProxy's management
+    guide, and SRV_ADMF_* in its source)."""
+
+    FMAINT = 0x01  # forced: `set server ... state maint`, or `disabled` in the config
+    IMAINT = 0x02  # inherited from a tracked server
+    CMAINT = 0x04  # `disabled` in the config; outlives `state ready` (see MAINT)
+    FDRAIN = 0x08  # forced: `set server ... state drain`
+    IDRAIN = 0x10  # inherited from a tracked server
+    RMAINT = 0x20  # its address did not resolve
+    HMAINT = 0x40  # its FQDN was set at run time; not a maintenance despite the name
+
+
+# The bits that stop traffic, as HAProxy itself tests them (SRV_ADMF_MAINT, SRV_ADMF_DRAIN).
+# CMAINT is not one: `disabled` sets FMAINT | CMAINT, `state ready` clears FMAINT only, and
+# the server then takes traffic with CMAINT still shown (admin state 4).
+MAINT = Admin.FMAINT | Admin.IMAINT | Admin.RMAINT
+DRAIN = Admin.FDRAIN | Admin.IDRAIN
+FORCED = Admin.FMAINT | Admin.FDRAIN  # what `set server ... state ready` clears
+UP = frozenset({OpState.STARTING, OpState.RUNNING})
+
+
 @dataclass(frozen=True, slots=True)
 class ServerState:
     """One server of an HAProxy backend, as ``show servers state`` reports it."""
 
     name: str
     address: str  # host:port
-    ready: bool  # not in maintenance
+    op: OpState
+    admin: Admin
+
+    @property
+    def serving(self) -> bool:
+        """Takes new traffic: in no maintenance, not draining, and up."""
+        return not self.admin & (MAINT | DRAIN) and self.op in UP
+
+    def describe(self) -> str:
+        """``op=RUNNING admin=0x04(CMAINT)``: HAProxy's numbers, and their names."""
+        flags = "|".join(f.name or "" for f in Admin if f in self.admin)
+        return f"op={self.op.name} admin={int(self.admin):#04x}" + (f"({flags})" if flags else "")
+
+
+class Wrong(StrEnum):
+    NO_SERVER = "no_server_for_routed_member"
+    ROUTED_NOT_SERVING = "routed_not_serving"
+    ROUTED_ADDRESS = "routed_server_has_another_address"
+    OTHER_SERVING = "unrouted_serving"
+    OTHER_NOT_IN_MAINT = "unrouted_not_in_maintenance"  # not serving now, but would when up
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One way a backend differs from "the routed member's server alone serves"."""
+
+    server: str
+    wrong: Wrong
+    state: str  # what HAProxy said of that server
+    # plan_haproxy has a command for it. That may not be all it takes: `state ready` clears
+    # a forced maintenance but leaves one inherited from a tracked server.
+    repairable: bool
+
+    def __str__(self) -> str:
+        return f"{self.server}: {self.wrong} ({self.state})"
+
+
+def _target(servers: list[ServerState], route: Route,
+            members: frozenset[str]) -> ServerState | None:
+    """The server that is to carry ``route``: the one named like the primary, or, if no
+    server is named like any member, the first one (it takes the primary's address)."""
+    named = {s.name: s for s in servers}
+    if route.primary in named:
+        return named[route.primary]
+    if servers and not members & named.keys():
+        return servers[0]
+    return None  # servers named like members, but not like the primary: nothing safe to do
+
+
+def _same_address(a: str, b: str) -> bool:
+    host_a, _, port_a = a.rpartition(":")
+    host_b, _, port_b = b.rpartition(":")
+    return (host_a.strip("[]"), port_a) == (host_b.strip("[]"), port_b)
+
+
+def verify_haproxy(servers: list[ServerState], route: Route,
+                   members: frozenset[str]) -> list[Fault]:
+    """Every way ``servers`` differ from the intent: the target serves, and every other
+    server is in forced maintenance (so that it stays out when it comes back up)."""
+    target = _target(servers, route, members)
+    if target is None:
+        return [Fault(route.primary, Wrong.NO_SERVER, "absent", repairable=False)]
+    faults = []
+    if target.name != route.primary and not _same_address(target.address, route.address):
+        faults.append(Fault(target.name, Wrong.ROUTED_ADDRESS, target.address, True))
+    if not target.serving:
+        # Only forced maintenance or drain is ours to clear; inherited or DNS maintenance
+        # is not, nor a server HAProxy's checks find down.
+        faults.append(Fault(target.name, Wrong.ROUTED_NOT_SERVING, target.describe(),
+                            repairable=bool(target.admin & FORCED)))
+    for server in servers:
+        if server.name == target.name or Admin.FMAINT in server.admin:
+            continue
+        wrong = Wrong.OTHER_SERVING if server.serving else Wrong.OTHER_NOT_IN_MAINT
+        faults.append(Fault(server.name, wrong, server.describe(), repairable=True))
+    return faults
 
 
 def plan_haproxy(backend: str, servers: list[ServerState], route: Route,
@@ -87,24 +196,18 @@ def plan_haproxy(backend: str, servers: list[ServerState], route: Route,
     named like any member, its first server is given the primary's address. Returns only
     the commands that change something, so applying twice is harmless.
     """
-    if not servers:
+    target = _target(servers, route, members)
+    if target is None:
         return []
-    named = {s.name: s for s in servers}
     commands: list[str] = []
-    if route.primary in named:
-        target = named[route.primary]
-    elif not members & named.keys():
-        target = servers[0]
-        if target.address != route.address:
-            host, _, port = route.address.rpartition(":")
-            commands.append(f"set server {backend}/{target.name} addr {host.strip('[]')} "
-                            f"port {port}")
-    else:
-        return []  # servers named like members, but not like the primary: nothing safe to do
-    if not target.ready:
+    if target.name != route.primary and not _same_address(target.address, route.address):
+        host, _, port = route.address.rpartition(":")
+        commands.append(f"set server {backend}/{target.name} addr {host.strip('[]')} "
+                        f"port {port}")
+    if target.admin & FORCED:
         commands.append(f"set server {backend}/{target.name} state ready")
     for server in servers:
-        if server.name != target.name and server.ready:
+        if server.name != target.name and Admin.FMAINT not in server.admin:
             commands.append(f"set server {backend}/{server.name} state maint")
             if shutdown_old:
                 commands.append(f"shutdown sessions server {backend}/{server.name}")
@@ -112,17 +215,19 @@ def plan_haproxy(backend: str, servers: list[ServerState], route: Route,
 
 
 def parse_servers_state(text: str) -> list[ServerState]:
-    """Parse ``show servers state <backend>`` (format version 1)."""
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    """Parse ``show servers state <backend>`` (format version 1); raise ValueError on a
+    line it cannot read, rather than leave a server out."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if not lines or lines[0].strip() != "1":
         return []
     servers = []
     for line in lines[1:]:
-        fields = line.split()
-        if len(fields) < 19:
-            continue
         # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ... srv_port
-        name, addr, admin = fields[3], fields[4], int(fields[6])
-        port = fields[18]
-        servers.append(ServerState(name, f"{addr}:{port}", ready=admin == 0))
+        fields = line.split()
+        try:
+            name, addr, port = fields[3], fields[4], fields[18]
+            servers.append(ServerState(name, f"{addr}:{port}", OpState(int(fields[5])),
+                                       Admin(int(fields[6]))))
+        except (IndexError, ValueError) as exc:
+            raise ValueError(f"unreadable server state line {line!r}: {exc}") from None
     return servers

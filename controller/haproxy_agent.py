@@ -5,6 +5,11 @@ admin``). Every newer route is applied at once (follower.py decides what is newe
 plan_haproxy what to send). The same plan also runs on a timer against HAProxy's actual
 state, so a reloaded or restarted HAProxy, which comes back with its configured servers,
 is put right within ``resync_interval``. On start it syncs before anything else.
+
+After every apply and every resync it reads the backend back and checks that the routed
+member's server alone takes traffic (verify_haproxy). What is wrong and can be put right
+is repaired at once, counted and logged (``haproxy_repaired``); what stays wrong is logged
+(``haproxy_unrepaired``) and makes ``/healthz`` fail until it is right again.
 """
 
 from __future__ import annotations
@@ -17,11 +22,18 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.follower import Route, parse_servers_state, plan_haproxy
+from controller.follower import (
+    Route,
+    ServerState,
+    parse_servers_state,
+    plan_haproxy,
+    verify_haproxy,
+)
 from controller.routeclient import RouteWatcher
 
 log = structlog.get_logger("haproxy_agent")
 ERRORS = ("No such", "Unknown", "Require", "Permission denied", "Invalid", "unknown")
+REPAIR_ROUNDS = 2  # after the first round of commands: read back, repair, read back again
 
 
 class HaproxyError(Exception):
@@ -85,6 +97,22 @@ class HaproxyAgent:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1), registry=r)
         self.m_errors = Counter("failover_agent_haproxy_errors_total",
                                 "Runtime API errors.", registry=r)
+        self.m_repairs = Counter(
+            "failover_agent_repairs_total",
+            "Times HAProxy, read back, was not sending traffic to the routed member alone "
+            "and the agent sent commands to put it right.", ["service"], registry=r)
+        self.m_verified = Gauge(
+            "failover_agent_haproxy_verified",
+            "1 if HAProxy, read back after the last apply or resync, sends traffic to the "
+            "routed member's server alone; 0 if not (or it could not be read).",
+            ["service"], registry=r)
+        for mapping in mappings:  # exported at 0 from the start, not from the first event
+            self.m_repairs.labels(mapping.service)
+            self.m_verified.labels(mapping.service).set(0)
+        # Per service: what the last read-back found wrong (empty: verified), and which
+        # servers took traffic then. Absent until the first read-back.
+        self.faults: dict[str, tuple[str, ...]] = {}
+        self.serving: dict[str, tuple[str, ...]] = {}
         self._task: asyncio.Task[None] | None = None
         self._applying: set[asyncio.Task[None]] = set()
 
@@ -115,35 +143,82 @@ class HaproxyAgent:
             if route is not None:
                 await self._apply(mapping, route, time.monotonic())
 
+    async def _read(self, mapping: Mapping) -> list[ServerState]:
+        text = await self.runtime.command(f"show servers state {mapping.backend}")
+        try:
+            servers = parse_servers_state(text)
+        except ValueError as exc:
+            raise HaproxyError(f"backend {mapping.backend!r}: {exc}") from exc
+        if not servers:
+            raise HaproxyError(f"backend {mapping.backend!r} has no servers")
+        return servers
+
     async def _apply(self, mapping: Mapping, route: Route, heard: float) -> None:
         async with self._lock:
             try:
-                state = await self.runtime.command(f"show servers state {mapping.backend}")
-                servers = parse_servers_state(state)
-                if not servers:
-                    raise HaproxyError(f"backend {mapping.backend!r} has no servers")
-                names = frozenset(s.name for s in servers)
-                named = self._named.setdefault(mapping.backend, route.primary in names)
-                if named and route.primary not in names:
-                    raise HaproxyError(f"backend {mapping.backend!r} has no server named "
-                                        f"{route.primary!r}; left as it is")
-                commands = plan_haproxy(mapping.backend, servers, route,
-                                        names if named else frozenset(), self._shutdown)
-                for line in commands:
-                    await self.runtime.command(line)
+                await self._converge(mapping, route, heard)
             except HaproxyError as exc:
                 self.m_errors.inc()
                 log.error("haproxy_apply_failed", service=mapping.service,
                           backend=mapping.backend, error=str(exc))
+                self._record(mapping, route, [f"not verified: {exc}"], ())
                 return
-        if commands:
-            self.m_apply.observe(time.monotonic() - heard)
-            log.info("haproxy_applied", service=mapping.service, backend=mapping.backend,
-                     primary=route.primary, epoch=route.epoch, version=route.version,
-                     commands=commands)
         self.applied[mapping.service] = route
         self.m_version.labels(mapping.service).set(route.version)
         self.m_epoch.labels(mapping.service).set(route.epoch)
+
+    async def _converge(self, mapping: Mapping, route: Route, heard: float) -> None:
+        """Send the plan, read HAProxy back, and repeat while the read-back shows something
+        a command can put right (at most REPAIR_ROUNDS times), and record what stays wrong.
+
+        The first commands for a newer route are its apply; any later ones, and any for a
+        route already applied (a resync that finds HAProxy changed), are repairs."""
+        service, backend = mapping.service, mapping.backend
+        servers = await self._read(mapping)
+        names = frozenset(s.name for s in servers)
+        named = self._named.setdefault(backend, route.primary in names)
+        if named and route.primary not in names:
+            raise HaproxyError(f"backend {backend!r} has no server named "
+                               f"{route.primary!r}; left as it is")
+        members = names if named else frozenset()
+        newer = self.applied.get(service) != route
+        for round_ in range(REPAIR_ROUNDS + 1):
+            faults = verify_haproxy(servers, route, members)
+            commands = plan_haproxy(backend, servers, route, members, self._shutdown)
+            if not commands:
+                break
+            for line in commands:
+                await self.runtime.command(line)
+            if round_ == 0 and newer:
+                self.m_apply.observe(time.monotonic() - heard)
+                log.info("haproxy_applied", service=service, backend=backend,
+                         primary=route.primary, epoch=route.epoch, version=route.version,
+                         commands=commands)
+            else:
+                self.m_repairs.labels(service).inc()
+                log.warning("haproxy_repaired", service=service, backend=backend,
+                            primary=route.primary, version=route.version,
+                            wrong=[str(f) for f in faults], commands=commands)
+            servers = await self._read(mapping)
+        else:
+            faults = verify_haproxy(servers, route, members)
+        self._record(mapping, route, [str(f) for f in faults],
+                       tuple(s.name for s in servers if s.serving))
+
+    def _record(self, mapping: Mapping, route: Route, faults: list[str],
+                  serving: tuple[str, ...]) -> None:
+        """Record a read-back; log only when what is wrong changes, not every resync."""
+        service = mapping.service
+        before = self.faults.get(service)
+        self.faults[service], self.serving[service] = tuple(faults), serving
+        self.m_verified.labels(service).set(0 if faults else 1)
+        if faults and tuple(faults) != before:
+            log.error("haproxy_unrepaired", service=service, backend=mapping.backend,
+                      primary=route.primary, version=route.version, wrong=faults,
+                      serving=list(serving))
+        elif not faults and before:
+            log.info("haproxy_verified", service=service, backend=mapping.backend,
+                     primary=route.primary, version=route.version, serving=list(serving))
 
     async def _resync_loop(self) -> None:
         while True:
@@ -155,17 +230,24 @@ class HaproxyAgent:
             await self.sync_all()
 
     def healthy(self) -> tuple[bool, dict[str, object]]:
+        """Healthy: Redis heard from within the budget, and for every service a route
+        applied and HAProxy, read back, sending its traffic to the routed member alone."""
         detail: dict[str, object] = {}
         ok = True
         for mapping in self.mappings:
-            staleness = self.watcher.staleness(mapping.service)
-            route = self.applied.get(mapping.service)
+            service = mapping.service
+            staleness = self.watcher.staleness(service)
+            route = self.applied.get(service)
             fresh = staleness is not None and staleness <= self.budget
-            ok = ok and fresh and route is not None
-            detail[mapping.service] = {
+            faults = self.faults.get(service)
+            verified = faults is not None and not faults
+            ok = ok and fresh and route is not None and verified
+            detail[service] = {
                 "backend": mapping.backend, "primary": route.primary if route else None,
                 "version": route.version if route else None,
-                "staleness_s": None if staleness is None else round(staleness, 3)}
+                "staleness_s": None if staleness is None else round(staleness, 3),
+                "verified": verified, "serving": list(self.serving.get(service, ())),
+                "wrong": list(faults or ())}
         return ok, detail
 
     def app(self) -> web.Application:

@@ -10,8 +10,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.follower import parse_servers_state
 from controller.sandbox import Haproxy, Process, free_port, wait_for
@@ -56,21 +58,46 @@ def start_agent(cluster: Cluster, proxy: Haproxy, name: str) -> tuple[Process, s
     return cluster.sandbox.spawn(name, argv), f"http://{listen}"
 
 
-def agent_state(api: str) -> dict[str, object]:
+def healthz(api: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(api + "/healthz", timeout=1) as response:
-            data: dict[str, object] = json.load(response)
+            return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
-        data = json.load(exc)
-    services = data["services"]
-    assert isinstance(services, dict)
-    web: dict[str, object] = services["web"]
+        return exc.code, json.load(exc)
+
+
+def agent_state(api: str) -> dict[str, Any]:
+    web: dict[str, Any] = healthz(api)[1]["services"]["web"]
     return web
 
 
-def ready_servers(proxy: Haproxy) -> set[str]:
+def agent_metric(api: str, name: str) -> float | None:
+    with urllib.request.urlopen(api + "/metrics", timeout=1) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == {"service": "web"}:
+                return float(sample.value)
+    return None
+
+
+def serving_servers(proxy: Haproxy) -> set[str]:
+    """The servers HAProxy sends new traffic to, from its own state."""
     return {s.name for s in parse_servers_state(proxy.command("show servers state web"))
-            if s.ready}
+            if s.serving}
+
+
+def events(agent: Process, name: str) -> list[dict[str, Any]]:
+    """The agent's log entries (JSON lines) of one event name."""
+    out = []
+    for line in agent.output().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == name:
+            out.append(entry)
+    return out
 
 
 @dataclass
@@ -112,7 +139,7 @@ def test_traffic_moves_to_the_new_primary_and_stays(traffic: Traffic) -> None:
     switched = time.monotonic()
     wait_for(lambda: len(load.since(switched)) >= 50, 10, "50 answers after the switch")
     assert set(load.since(switched)) == {served_by(cluster, "web-b")}
-    assert ready_servers(proxy) == {"web-b"}
+    assert serving_servers(proxy) == {"web-b"}
 
 
 def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> None:
@@ -121,7 +148,7 @@ def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> No
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")
     wait_for(lambda: agent_state(api)["primary"] == "web-b", 5, "agent applied the failover")
-    applied = len([line for line in agent.output().splitlines() if "haproxy_applied" in line])
+    sent = len(events(agent, "haproxy_applied")) + len(events(agent, "haproxy_repaired"))
     steady = time.monotonic()
     cluster.redis.restart()
     # A stale route, published straight to the channel (bypassing the fenced script).
@@ -131,9 +158,9 @@ def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> No
     cluster.wait_primary("web-b")  # the controller restored the hash
     wait_for(lambda: len(load.since(steady)) >= 100, 10, "100 answers")
     assert set(load.since(steady)) == {served_by(cluster, "web-b")}
-    after = len([line for line in agent.output().splitlines() if "haproxy_applied" in line])
-    assert after == applied  # nothing was sent to HAProxy
-    assert ready_servers(proxy) == {"web-b"}
+    # nothing was sent to HAProxy
+    assert len(events(agent, "haproxy_applied")) + len(events(agent, "haproxy_repaired")) == sent
+    assert serving_servers(proxy) == {"web-b"}
 
 
 def test_agent_restart_and_haproxy_restart_are_resynced(traffic: Traffic) -> None:
@@ -144,11 +171,50 @@ def test_agent_restart_and_haproxy_restart_are_resynced(traffic: Traffic) -> Non
     cluster.wait_primary("web-b")
     agent.start()  # same command line: it syncs HAProxy to Redis before anything else
     wait_for(lambda: agent_state(api)["primary"] == "web-b", 10, "agent resynced")
-    assert ready_servers(proxy) == {"web-b"}
+    assert serving_servers(proxy) == {"web-b"}
     cluster.web("web-a").process.start()  # alive again, but not the primary
     proxy.restart()  # back to its configured servers: both ready
-    wait_for(lambda: ready_servers(proxy) == {"web-b"}, 10,
+    wait_for(lambda: serving_servers(proxy) == {"web-b"}, 10,
              "web-a back in maintenance after the HAProxy restart")
     settled = time.monotonic()
     wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the resync")
     assert set(load.since(settled)) == {served_by(cluster, "web-b")}
+
+
+def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None:
+    cluster, proxy, agent, api, load = (traffic.cluster, traffic.proxy, traffic.agent,
+                                        traffic.api, traffic.load)
+    wait_for(lambda: agent_state(api)["verified"], 5, "agent verified HAProxy")
+    assert agent_metric(api, "failover_agent_repairs_total") == 0
+    proxy.command("set server web/web-b state ready")  # by hand: both take traffic now
+    assert serving_servers(proxy) == {"web-a", "web-b"}
+    wait_for(lambda: events(agent, "haproxy_repaired"), 5, "the agent's repair")
+    assert serving_servers(proxy) == {"web-a"}
+    [repaired] = events(agent, "haproxy_repaired")
+    assert repaired["wrong"] == ["web-b: unrouted_serving (op=RUNNING admin=0x00)"]
+    assert repaired["commands"] == ["set server web/web-b state maint"]
+    assert agent_metric(api, "failover_agent_repairs_total") == 1
+    assert agent_state(api)["verified"]
+    settled = time.monotonic()
+    wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the repair")
+    assert set(load.since(settled)) == {served_by(cluster, "web-a")}
+
+
+def test_a_routed_server_haproxy_holds_down_makes_the_agent_unhealthy(
+        traffic: Traffic) -> None:
+    proxy, agent, api = traffic.proxy, traffic.agent, traffic.api
+    wait_for(lambda: healthz(api)[0] == 200, 5, "agent healthy")
+    # What a failing HAProxy health check does; not the agent's to override.
+    proxy.command("set server web/web-a health down")
+    web = wait_for(lambda: (h := healthz(api))[0] == 503 and h, 5,
+                   "agent unhealthy")[1]["services"]["web"]
+    assert (web["verified"], web["serving"], web["wrong"]) == (
+        False, [], ["web-a: routed_not_serving (op=STOPPED admin=0x00)"])
+    assert agent_metric(api, "failover_agent_haproxy_verified") == 0
+    assert agent_metric(api, "failover_agent_repairs_total") == 0  # nothing it could send
+    [unrepaired] = events(agent, "haproxy_unrepaired")  # once, not at every resync
+    assert unrepaired["wrong"] == web["wrong"]
+    proxy.command("set server web/web-a health up")
+    wait_for(lambda: healthz(api)[0] == 200, 5, "agent healthy again")
+    assert events(agent, "haproxy_verified")
+    assert len(events(agent, "haproxy_unrepaired")) == 1

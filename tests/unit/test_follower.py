@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from controller.follower import (
+    Admin,
+    Fault,
     Following,
+    OpState,
     Route,
     ServerState,
+    Wrong,
     parse_servers_state,
     plan_haproxy,
+    verify_haproxy,
 )
 
 A1 = Route("web-a", "10.0.0.1:80", epoch=1, version=1)
@@ -40,30 +49,180 @@ def test_parse_messages_and_hashes() -> None:
     assert Route.parse({"primary": "a"}) is None
 
 
-SHOW = """1
-# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...
-3 web 1 web-a 127.0.0.1 2 0 1 1 0 1 0 2 0 0 0 0 - 18081 - 0 0 - - 0
-3 web 2 web-b 127.0.0.1 0 1 1 1 0 1 0 0 0 0 0 0 - 18082 - 0 0 - - 0
+# `show servers state web` from HAProxy 2.6 running examples/haproxy.cfg (web-b `disabled`).
+HEADER = ("1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+          "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+          "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id "
+          "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr "
+          "srv_agent_addr srv_agent_port\n")
+SHOW = HEADER + """3 web 1 web-a 127.0.0.1 2 0 1 1 1 1 0 2 0 0 0 0 - 18181 - 0 0 - - 0
+3 web 2 web-b 127.0.0.1 0 5 1 1 1 1 0 0 8 0 0 0 - 18182 - 0 0 - - 0
+
 """
+# The same HAProxy after `set server web/web-b state ready` then `... web-a state maint`:
+# `ready` clears FMAINT only, and web-b takes traffic with CMAINT (4) still shown.
+SHOW_B_READY = HEADER + """3 web 1 web-a 127.0.0.1 0 1 1 1 0 1 0 0 0 0 0 0 - 18181 - 0 0 - - 0
+3 web 2 web-b 127.0.0.1 2 4 1 1 0 1 0 0 8 0 0 0 - 18182 - 0 0 - - 0
+"""
+MEMBERS = frozenset({"web-a", "web-b"})
+A = Route("web-a", "127.0.0.1:18181", epoch=1, version=3)
+B = Route("web-b", "127.0.0.1:18182", epoch=1, version=2)
+
+
+def show(*servers: tuple[str, int, int]) -> str:
+    """`show servers state` text with (name, srv_op_state, srv_admin_state) per server."""
+    return HEADER + "".join(
+        f"3 web {i} {name} 127.0.0.1 {op} {admin} 1 1 0 1 0 0 0 0 0 0 - {18180 + i} - 0 0 - - 0\n"
+        for i, (name, op, admin) in enumerate(servers, start=1))
 
 
 def test_parse_servers_state_from_haproxy() -> None:
-    assert parse_servers_state(SHOW) == [ServerState("web-a", "127.0.0.1:18081", True),
-                                         ServerState("web-b", "127.0.0.1:18082", False)]
+    assert parse_servers_state(SHOW) == [
+        ServerState("web-a", "127.0.0.1:18181", OpState.RUNNING, Admin(0)),
+        ServerState("web-b", "127.0.0.1:18182", OpState.STOPPED, Admin.FMAINT | Admin.CMAINT)]
+    assert parse_servers_state(SHOW_B_READY)[1].admin == Admin.CMAINT
+    assert parse_servers_state("Can't find backend.\n") == []
+
+
+def test_parse_refuses_a_line_it_cannot_read() -> None:
+    # Leaving a server out would let a server that takes traffic go unseen.
+    for bad in ("3 web 1 web-a 127.0.0.1 2 0 1\n", show(("web-a", 7, 0)),
+                show(("web-a", 2, 0)).replace(" 2 0 1 1", " 2 x 1 1")):
+        with pytest.raises(ValueError, match="unreadable server state line"):
+            parse_servers_state(HEADER + bad if not bad.startswith("1") else bad)
+
+
+@pytest.mark.parametrize(("op", "admin", "serving"), [
+    (2, 0x00, True),  # ready and up
+    (1, 0x00, True),  # STARTING: up, warming up
+    (3, 0x00, False),  # STOPPING: soft-stopping, no new traffic
+    (0, 0x00, False),  # STOPPED: HAProxy's checks say down
+    (0, 0x01, False),  # FMAINT: `state maint`
+    (0, 0x05, False),  # FMAINT | CMAINT: `disabled` in the config, as started
+    (2, 0x04, True),  # CMAINT alone: `disabled`, then `state ready` -- it serves
+    (0, 0x02, False),  # IMAINT: its tracked server is in maintenance
+    (2, 0x08, False),  # FDRAIN: `state drain`
+    (2, 0x0C, False),  # FDRAIN | CMAINT
+    (2, 0x10, False),  # IDRAIN: its tracked server drains
+    (0, 0x20, False),  # RMAINT: its address did not resolve
+    (2, 0x40, True),  # HMAINT: FQDN set at run time, not a maintenance
+    (0, 0x45, False),  # FMAINT | CMAINT | HMAINT
+])
+def test_serving_reads_both_states(op: int, admin: int, serving: bool) -> None:
+    server = parse_servers_state(show(("web-a", op, admin)))[0]
+    assert (server.op, server.admin) == (OpState(op), Admin(admin))
+    assert server.serving is serving
+
+
+def test_the_disabled_server_made_ready_is_put_back_in_maintenance() -> None:
+    """The issue: web-b was `disabled` in the file, made ready while it was routed; when the
+    route moved to web-a, web-b (admin state 4) was taken for one in maintenance."""
+    servers = parse_servers_state(SHOW_B_READY)
+    assert plan_haproxy("web", servers, A, MEMBERS) == [
+        "set server web/web-a state ready", "set server web/web-b state maint"]
+    assert [str(f) for f in verify_haproxy(servers, A, MEMBERS)] == [
+        "web-a: routed_not_serving (op=STOPPED admin=0x01(FMAINT))",
+        "web-b: unrouted_serving (op=RUNNING admin=0x04(CMAINT))"]
+    assert plan_haproxy("web", servers, B, MEMBERS) == []
+    assert verify_haproxy(servers, B, MEMBERS) == []
 
 
 def test_plan_named_servers() -> None:
     servers = parse_servers_state(SHOW)
-    members = frozenset({"web-a", "web-b"})
-    assert plan_haproxy("web", servers, B2, members) == [
+    assert plan_haproxy("web", servers, B, MEMBERS) == [
         "set server web/web-b state ready", "set server web/web-a state maint"]
-    assert plan_haproxy("web", servers, A1, members) == []  # already so: nothing to send
-    assert plan_haproxy("web", servers, B2, members, shutdown_old=True)[-1] == \
+    assert plan_haproxy("web", servers, A, MEMBERS) == []  # already so: nothing to send
+    assert verify_haproxy(servers, A, MEMBERS) == []
+    assert plan_haproxy("web", servers, B, MEMBERS, shutdown_old=True)[-1] == \
         "shutdown sessions server web/web-a"
 
 
+@pytest.mark.parametrize(("op", "admin", "command", "repairable"), [
+    (0, 0x01, "ready", True),  # FMAINT
+    (0, 0x05, "ready", True),  # FMAINT | CMAINT
+    (2, 0x08, "ready", True),  # FDRAIN
+    (2, 0x0C, "ready", True),  # FDRAIN | CMAINT
+    (0, 0x03, "ready", True),  # FMAINT | IMAINT: ours goes, the inherited one stays
+    (0, 0x02, None, False),  # IMAINT: the tracked server's, not ours to clear
+    (2, 0x10, None, False),  # IDRAIN: likewise
+    (0, 0x20, None, False),  # RMAINT: DNS
+    (0, 0x00, None, False),  # STOPPED: HAProxy's checks find it down
+    (3, 0x00, None, False),  # STOPPING
+])
+def test_routed_server_not_serving(op: int, admin: int, command: str | None,
+                                   repairable: bool) -> None:
+    servers = parse_servers_state(show(("web-a", op, admin), ("web-b", 0, 0x01)))
+    expected = [f"set server web/web-a state {command}"] if command else []
+    assert plan_haproxy("web", servers, A, MEMBERS) == expected
+    [fault] = verify_haproxy(servers, A, MEMBERS)
+    assert (fault.server, fault.wrong, fault.repairable) == \
+        ("web-a", Wrong.ROUTED_NOT_SERVING, repairable)
+
+
+@pytest.mark.parametrize(("op", "admin", "wrong"), [
+    (2, 0x00, Wrong.OTHER_SERVING),
+    (2, 0x04, Wrong.OTHER_SERVING),  # CMAINT alone
+    (2, 0x40, Wrong.OTHER_SERVING),  # HMAINT
+    (1, 0x00, Wrong.OTHER_SERVING),  # STARTING
+    (0, 0x00, Wrong.OTHER_NOT_IN_MAINT),  # down by its checks: serves once they pass
+    (3, 0x00, Wrong.OTHER_NOT_IN_MAINT),
+    (2, 0x08, Wrong.OTHER_NOT_IN_MAINT),  # draining: still takes persistent sessions
+    (2, 0x10, Wrong.OTHER_NOT_IN_MAINT),
+    (0, 0x02, Wrong.OTHER_NOT_IN_MAINT),  # inherited: ends with the tracked server's
+    (0, 0x20, Wrong.OTHER_NOT_IN_MAINT),  # DNS: ends when the name resolves
+])
+def test_every_other_server_is_forced_into_maintenance(op: int, admin: int,
+                                                        wrong: Wrong) -> None:
+    servers = parse_servers_state(show(("web-a", 2, 0), ("web-b", op, admin)))
+    assert plan_haproxy("web", servers, A, MEMBERS) == ["set server web/web-b state maint"]
+    assert verify_haproxy(servers, A, MEMBERS) == [
+        Fault("web-b", wrong, servers[1].describe(), repairable=True)]
+
+
+@pytest.mark.parametrize("admin", [0x01, 0x03, 0x05, 0x09, 0x21, 0x45])
+def test_forced_maintenance_is_enough(admin: int) -> None:
+    servers = parse_servers_state(show(("web-a", 2, 0), ("web-b", 0, admin)))
+    assert plan_haproxy("web", servers, A, MEMBERS) == []
+    assert verify_haproxy(servers, A, MEMBERS) == []
+
+
+def test_no_server_for_the_routed_member() -> None:
+    servers = parse_servers_state(show(("web-a", 2, 0), ("web-b", 0, 1)))
+    route = Route("web-c", "127.0.0.1:18183", epoch=2, version=4)
+    assert plan_haproxy("web", servers, route, MEMBERS | {"web-c"}) == []
+    assert verify_haproxy(servers, route, MEMBERS | {"web-c"}) == [
+        Fault("web-c", Wrong.NO_SERVER, "absent", repairable=False)]
+
+
+UP = ServerState("app", "10.0.0.1:80", OpState.RUNNING, Admin(0))
+
+
 def test_plan_single_server_takes_the_address() -> None:
-    servers = [ServerState("app", "10.0.0.1:80", True)]
-    assert plan_haproxy("be", servers, B2, frozenset()) == [
+    route = Route("web-b", "10.0.0.2:80", epoch=1, version=2)
+    assert plan_haproxy("be", [UP], route, frozenset()) == [
         "set server be/app addr 10.0.0.2 port 80"]
-    assert plan_haproxy("be", [ServerState("app", "10.0.0.2:80", True)], B2, frozenset()) == []
+    assert verify_haproxy([UP], route, frozenset()) == [
+        Fault("app", Wrong.ROUTED_ADDRESS, "10.0.0.1:80", repairable=True)]
+    moved = ServerState("app", "10.0.0.2:80", OpState.RUNNING, Admin(0))
+    assert plan_haproxy("be", [moved], route, frozenset()) == []
+    assert verify_haproxy([moved], route, frozenset()) == []
+    v6 = ServerState("app", "::1:80", OpState.RUNNING, Admin(0))  # as HAProxy prints it
+    assert verify_haproxy([v6], Route("x", "[::1]:80", 1, 1), frozenset()) == []
+
+
+servers_st = st.lists(st.tuples(st.sampled_from(["web-a", "web-b", "web-c"]),
+                                st.sampled_from(list(OpState)), st.integers(0, 0x7F)),
+                      min_size=1, max_size=3, unique_by=lambda s: s[0])
+
+
+@given(servers=servers_st, primary=st.sampled_from(["web-a", "web-b", "web-c"]))
+def test_plan_sends_something_exactly_when_a_fault_is_repairable(
+        servers: list[tuple[str, OpState, int]], primary: str) -> None:
+    state = parse_servers_state(show(*[(n, int(op), admin) for n, op, admin in servers]))
+    route = Route(primary, "127.0.0.1:1", epoch=1, version=1)
+    members = frozenset({"web-a", "web-b", "web-c"})
+    faults = verify_haproxy(state, route, members)
+    assert bool(plan_haproxy("web", state, route, members)) == \
+        any(f.repairable for f in faults)
+    if not faults:  # then the routed member's server is the only one taking traffic
+        assert [s.name for s in state if s.serving] == [primary]
