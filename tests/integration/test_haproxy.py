@@ -8,18 +8,21 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.follower import parse_servers_state
-from controller.sandbox import Haproxy, Process, free_port, wait_for
+from controller.sandbox import LOOPBACK, Haproxy, Process, free_port, wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "haproxy.cfg"
 
 
 class Load:
@@ -27,22 +30,25 @@ class Load:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.answers: list[tuple[float, str]] = []  # (monotonic time, body or "ERROR ...")
+        # (monotonic time the request was sent, body or "ERROR ...")
+        self.answers: list[tuple[float, str]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            sent = time.monotonic()
             try:
                 with urllib.request.urlopen(self.url, timeout=2) as response:
                     body = response.read().decode().strip()
             except (urllib.error.URLError, OSError) as exc:
                 body = f"ERROR {exc}"
-            self.answers.append((time.monotonic(), body))
+            self.answers.append((sent, body))
             self._stop.wait(0.005)
 
     def since(self, t: float) -> list[str]:
+        """Answers to the requests sent at ``t`` or later."""
         return [body for at, body in list(self.answers) if at >= t]
 
     def stop(self) -> None:
@@ -179,6 +185,90 @@ def test_agent_restart_and_haproxy_restart_are_resynced(traffic: Traffic) -> Non
     settled = time.monotonic()
     wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the resync")
     assert set(load.since(settled)) == {served_by(cluster, "web-b")}
+
+
+def shipped_haproxy(cluster: Cluster) -> Haproxy:
+    """HAProxy running examples/haproxy.cfg as shipped: only the members' addresses, the
+    stats socket path and the listening address are replaced, everything else is the file."""
+    port = free_port()
+    sock = cluster.sandbox.dir / f"haproxy-example-{port}.sock"
+    text = EXAMPLE.read_text()
+    for old, new in (("stats socket /run/haproxy/admin.sock ", f"stats socket {sock} "),
+                     ("bind :80\n", f"bind {LOOPBACK}:{port}\n"),
+                     (" 10.0.0.11:80", f" {cluster.web('web-a').address}"),
+                     (" 10.0.0.12:80", f" {cluster.web('web-b').address}")):
+        assert text.count(old) == 1, f"examples/haproxy.cfg has {old!r} {text.count(old)} times"
+        text = text.replace(old, new)
+    conf = cluster.sandbox.dir / f"haproxy-example-{port}.cfg"
+    conf.write_text(text)
+    process = cluster.sandbox.spawn(f"haproxy-example-{port}", ["haproxy", "-f", str(conf), "-db"])
+    proxy = Haproxy(process, port, sock)
+    proxy.wait_ready()
+    return proxy
+
+
+def switchover(cluster: Cluster, to: str) -> None:
+    # Accepted (202) once the target is healthy and fenced again in the leader's view.
+    wait_for(lambda: cluster.leader().call("POST", "/v1/services/web/switchover",
+                                           {"to": to})[0] == 202, 20, f"switchover to {to}")
+    cluster.wait_primary(to)
+
+
+def assert_only_routed_answers(cluster: Cluster, api: str, load: Load, member: str) -> None:
+    """Once the agent has applied the current route, every answer comes from ``member``."""
+    route = cluster.wait_primary(member)
+    wait_for(lambda: (state := agent_state(api))["primary"] == member
+             and state["version"] == int(route["version"]), 10,
+             f"agent applied version {route['version']} ({member})")
+    applied = time.monotonic()
+    answers = wait_for(lambda: len(got := load.since(applied)) >= 60 and got, 20,
+                       "60 answers after the agent applied the route")
+    assert Counter(answers) == Counter({served_by(cluster, member): len(answers)}), \
+        f"routed to {member}, answered: {Counter(answers)}"
+
+
+def assert_agent_verified(proxy: Haproxy, api: str, member: str) -> None:
+    """HAProxy's own state agrees, and so does the agent, which had nothing to repair."""
+    assert serving_servers(proxy) == {member}
+    status, body = healthz(api)
+    assert status == 200 and body["services"]["web"]["serving"] == [member], body
+    assert agent_metric(api, "failover_agent_haproxy_verified") == 1
+    assert agent_metric(api, "failover_agent_repairs_total") == 0
+
+
+@pytest.mark.parametrize("first", ["web-a", "web-b"])
+def test_shipped_example_config_only_the_routed_member_answers(cluster: Cluster,
+                                                               first: str) -> None:
+    """examples/haproxy.cfg starts web-b `disabled`. Whichever member the agent starts on,
+    through a failover, the old primary's return, a switchover back and a restart of the
+    standby, every request sent after the agent applied the route reaches the routed
+    member only."""
+    cluster.start(controllers=1, policy={"verify_window": 1.0, "ready_timeout": 3.0})
+    if first == "web-b":
+        switchover(cluster, "web-b")
+    other = "web-a" if first == "web-b" else "web-b"
+    proxy = shipped_haproxy(cluster)
+    agent, api = start_agent(cluster, proxy, f"{cluster.name}-agent")
+    load = Load(proxy.url + "/")
+
+    def steady(routed: str) -> None:
+        assert_only_routed_answers(cluster, api, load, routed)
+        assert_agent_verified(proxy, api, routed)
+
+    try:
+        steady(first)
+        cluster.web(first).process.kill()  # failover
+        steady(other)
+        cluster.web(first).restart()  # the old primary is back, as a standby
+        steady(other)
+        switchover(cluster, first)  # and back
+        steady(first)
+        cluster.web(other).restart()  # the standby restarts
+        steady(first)
+    finally:
+        load.stop()
+        agent.stop()
+        proxy.process.stop()
 
 
 def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None:
