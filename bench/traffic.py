@@ -172,8 +172,9 @@ def haproxy_alone(box: Sandbox, webs: dict[str, Web]) -> Haproxy:
 
 
 def ready(proxy: Haproxy) -> set[str]:
+    """The servers HAProxy sends new traffic to (maintenance, drain and op state read)."""
     return {s.name for s in parse_servers_state(proxy.command("show servers state web"))
-            if s.ready}
+            if s.serving}
 
 
 def settle(controller: Controller, webs: dict[str, Web], agented: Haproxy, primary: str) -> None:
