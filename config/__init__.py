@@ -1,6 +1,12 @@
 """Configuration: typed models and the loader that reports every problem with its key path."""
 
-from config.loading import ConfigError, load_config, node_identity, parse_config
+from config.loading import (
+    ConfigError,
+    ignored_env_names,
+    load_config,
+    node_identity,
+    parse_config,
+)
 from config.models import Config, MemberConfig, PolicyConfig, ServiceConfig
 
 __all__ = [
@@ -9,6 +15,7 @@ __all__ = [
     "MemberConfig",
     "PolicyConfig",
     "ServiceConfig",
+    "ignored_env_names",
     "load_config",
     "node_identity",
     "parse_config",

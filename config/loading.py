@@ -24,6 +24,12 @@ from config.models import (
 )
 
 ENV_PREFIX = "FAILOVER_"
+# The CLI's own variables: read by the operator commands, never config overrides.
+CLI_VARIABLES = frozenset({"FAILOVER_API_URL", "FAILOVER_API_TOKEN", "FAILOVER_API_CACERT"})
+# Names Kubernetes gives a Service's docker-link variables end like this; only used to hint
+# at the cause when one happens to have the override shape (a Service named failover-api--x).
+_SERVICE_LINK = re.compile(r"_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)"
+                           r"(_(ADDR|PORT|PROTO))?)?)$")
 # (section, value key, file key): a secret may be given inline or read from a file.
 SECRET_FILES = (
     ("api", "token", "token_file"),
@@ -62,8 +68,8 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 def parse_config(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     problems: list[str] = []
     data = _expand(raw, env, (), problems)
-    _apply_env_overrides(data, env, problems)
-    _read_secret_files(data, problems)
+    origins = _apply_env_overrides(data, env, problems)
+    _read_secret_files(data, origins, problems)
     if problems:
         raise ConfigError(problems)
     try:
@@ -71,8 +77,33 @@ def parse_config(raw: dict[str, Any], env: Mapping[str, str]) -> Config:
     except ValidationError as exc:
         # Pydantic skips cross-field rules of a block whose fields failed; run them on the raw
         # input too so every problem shows in one pass.
-        problems = _cross_field_problems(data) + _describe(exc, data)
+        problems = _cross_field_problems(data) + _describe(exc, data, origins)
         raise ConfigError(list(dict.fromkeys(problems))) from None
+
+
+def override_path(name: str) -> list[str] | None:
+    """The key path an environment variable overrides, or None if it is no override.
+
+    An override is ``FAILOVER_<SECTION>__<KEY>...`` (a section name starting with a letter,
+    then ``__``) or ``FAILOVER_<TOP-LEVEL KEY>`` exactly (``FAILOVER_NODE_ID``). Anything else
+    under the prefix is not ours: Kubernetes injects ``FAILOVER_API_SERVICE_HOST``,
+    ``FAILOVER_FAILOVER_CONTROLLER_PORT_8080_TCP``... for Services named ``failover-*``
+    (single underscores; ``failover--x`` gives ``FAILOVER__X_...``, no section), and the CLI
+    reads ``FAILOVER_API_URL`` and friends.
+    """
+    if not name.startswith(ENV_PREFIX):
+        return None
+    rest = name[len(ENV_PREFIX) :]
+    section, nested, _ = rest.partition("__")
+    if nested:
+        return [p.lower() for p in rest.split("__")] if section[:1].isalpha() else None
+    return [rest.lower()] if rest.lower() in Config.model_fields else None
+
+
+def ignored_env_names(env: Mapping[str, str]) -> list[str]:
+    """``FAILOVER_*`` variables that are neither overrides nor the CLI's own, sorted."""
+    return sorted(name for name in env if name.startswith(ENV_PREFIX)
+                  and name not in CLI_VARIABLES and override_path(name) is None)
 
 
 def node_identity(config: Config) -> str:
@@ -111,12 +142,18 @@ def _expand(value: Any, env: Mapping[str, str], loc: tuple[Any, ...], problems: 
     return _VAR.sub(substitute, value)
 
 
-def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> None:
+# Which override set a key path: its problems are reported under the variable's name.
+Origins = dict[tuple[Any, ...], str]
+
+
+def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str],
+                         problems: list[str]) -> Origins:
     """``FAILOVER_API__LISTEN=...`` sets ``api.listen``; ``__`` nests, digits index lists."""
+    origins: Origins = {}
     for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or name in ("FAILOVER_API_URL", "FAILOVER_API_TOKEN"):
-            continue  # the two CLI variables are not config overrides
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        parts = override_path(name)
+        if parts is None:
+            continue
         if not all(parts):
             problems.append(f"{name}: malformed override (empty key between '__')")
             continue
@@ -125,17 +162,20 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], problems:
         except yaml.YAMLError:
             value = env[name]
         node: Any = data
+        loc: tuple[Any, ...] = ()
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     problems.append(f"{name}: no list item {part} at {'.'.join(parts[:i])}")
                     break
+                loc += (int(part),)
                 if last:
                     node[int(part)] = value
                 else:
                     node = node[int(part)]
             elif isinstance(node, dict):
+                loc += (part,)
                 if last:
                     node[part] = value
                 else:
@@ -143,32 +183,55 @@ def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str], problems:
             else:
                 problems.append(f"{name}: {'.'.join(parts[:i])} is not a section")
                 break
+        else:
+            origins[loc] = name
+    return origins
 
 
-def _read_secret_files(data: dict[str, Any], problems: list[str]) -> None:
+def _origin(loc: tuple[Any, ...], origins: Origins, below: bool = False) -> str | None:
+    """The override that set ``loc`` or a block above it; with ``below``, also one that set a
+    key under it (an unknown section such as ``FAILOVER_APII__LISTEN`` is reported at
+    ``apii``)."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origins:
+            return origins[loc[:end]]
+    if below:
+        return next((name for path, name in sorted(origins.items(), key=lambda o: o[1])
+                     if path[: len(loc)] == loc), None)
+    return None
+
+
+def _located(loc: tuple[Any, ...], origins: Origins, below: bool = False) -> str:
+    """The key path, after the name of the override it came from, if it did."""
+    origin = _origin(loc, origins, below)
+    return f"{origin}: {format_path(loc)}" if origin else format_path(loc)
+
+
+def _read_secret_files(data: dict[str, Any], origins: Origins, problems: list[str]) -> None:
     for section, key, file_key in SECRET_FILES:
-        _read_secret_file(data.get(section), section, key, file_key, problems)
+        _read_secret_file(data.get(section), (section,), key, file_key, origins, problems)
     tokens = data.get("api", {}).get("tokens") if isinstance(data.get("api"), dict) else None
     if isinstance(tokens, list):
         for i, block in enumerate(tokens):
-            _read_secret_file(block, f"api.tokens[{i}]", "token", "token_file", problems)
+            _read_secret_file(block, ("api", "tokens", i), "token", "token_file", origins,
+                              problems)
 
 
-def _read_secret_file(block: Any, where: str, key: str, file_key: str,
-                      problems: list[str]) -> None:
+def _read_secret_file(block: Any, loc: tuple[Any, ...], key: str, file_key: str,
+                      origins: Origins, problems: list[str]) -> None:
     if not isinstance(block, dict) or not block.get(file_key):
         return
+    where = _located((*loc, file_key), origins)
     if block.get(key):
-        problems.append(f"{where}.{file_key}: set {key} or {file_key}, not both")
+        problems.append(f"{where}: set {key} or {file_key}, not both")
         return
     try:
         secret = Path(str(block[file_key])).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        problems.append(f"{where}.{file_key}: cannot read {block[file_key]!r}: "
-                        f"{exc.strerror or exc}")
+        problems.append(f"{where}: cannot read {block[file_key]!r}: {exc.strerror or exc}")
         return
     if not secret:
-        problems.append(f"{where}.{file_key}: {block[file_key]!r} is empty")
+        problems.append(f"{where}: {block[file_key]!r} is empty")
         return
     block[key] = secret
 
@@ -207,19 +270,24 @@ def _cross_field_problems(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _describe(exc: ValidationError, data: Any) -> list[str]:
+def _describe(exc: ValidationError, data: Any, origins: Origins) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
         loc = _strip_union_tags(tuple(error["loc"]), data)
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        unknown = error["type"] == "extra_forbidden"
+        if unknown:
             message = "unknown key"
+            origin = _origin(loc, origins, below=True)
+            if origin and _SERVICE_LINK.search(origin):
+                message += (" (a Kubernetes service link? Services named failover-<section>--*"
+                            " need enableServiceLinks: false)")
         elif error["type"] == "union_tag_invalid":
             ctx = error.get("ctx") or {}
             message = f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
         elif error["type"] == "missing":
             message = "required key is missing"
-        problems.append(f"{format_path(loc)}: {message}")
+        problems.append(f"{_located(loc, origins, below=unknown)}: {message}")
     return problems
 
 

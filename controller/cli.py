@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from config import Config, ConfigError, load_config, node_identity
+from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
 from controller.switchover import Phase
 from controller.timespec import iso, parse_time
@@ -142,6 +142,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load_or_report(args.file)
     if config is None:
         return 1
+    # On stderr: stdout stays the one result line scripts read.
+    ignored = ignored_env_names(os.environ)
+    if ignored:
+        print(f"note: not config overrides, ignored: {', '.join(ignored)}", file=sys.stderr)
     members = sum(len(s.members) for s in config.services)
     print(f"{args.file}: ok ({len(config.services)} services, {members} members)")
     return 0
@@ -180,6 +184,9 @@ async def _run(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     log.info("starting", node=node_id, version=__version__, api=config.api.listen,
              services=[s.name for s in config.services])
+    ignored = ignored_env_names(os.environ)
+    if ignored:  # e.g. Kubernetes service links: say so once, a mistyped override shows here
+        log.info("env_not_overrides", ignored=ignored)
     runtime.tune_gc()
     await engine.start()
     settle = max(s.policy.interval for s in config.services) * 4 + 1.0

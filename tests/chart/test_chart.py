@@ -58,6 +58,7 @@ VARIATIONS: dict[str, dict[str, Any]] = {
     "network-policy": {"networkPolicy": {"enabled": True}},
     "five-replicas-hard-anti-affinity": {"replicaCount": 5, "podAntiAffinity": "hard"},
     "extra-env": {"extraEnv": [{"name": "FAILOVER_LOG_LEVEL", "value": "debug"}]},
+    "service-links": {"enableServiceLinks": True},
     "example-values": EXAMPLE,
 }
 
@@ -93,6 +94,7 @@ def test_deployment_defaults_are_production_safe() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert pod["terminationGracePeriodSeconds"] >= 10
+    assert pod["enableServiceLinks"] is False  # no FAILOVER_* variables from other Services
     env = {e["name"]: e for e in container["env"]}
     assert env["FAILOVER_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert "checksum/config" in spec["template"]["metadata"]["annotations"]
@@ -131,6 +133,7 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
     ({"unknownTopLevel": 1}, "unknownTopLevel"),
     ({"image": {"repository": ""}}, "/image/repository"),
     ({"podAntiAffinity": "sometimes"}, "/podAntiAffinity"),
+    ({"enableServiceLinks": "no"}, "/enableServiceLinks"),
     ({"service": {"port": 70000}}, "/service/port"),
     ({"auth": {"apiToken": 5}}, "/auth/apiToken"),
     ({"auth": {"namedTokens": [{"name": "bad name", "key": "k"}]}}, "/auth/namedTokens"),

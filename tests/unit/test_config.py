@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from config import ConfigError, load_config
+from config import Config, ConfigError, ignored_env_names, load_config, parse_config
+from controller.cli import main
+from tests.kubelet import KUBERNETES_SERVICE, service_links
 
 GOOD = {
     "cluster": "prod",
@@ -174,3 +179,110 @@ def test_readiness_evacuation_and_windows_are_checked_with_their_key_paths(
     unknown = {**good, "services": [{**good["services"][0], "evacuate_on": ["smart"]}]}
     assert problems(tmp_path, unknown) == [
         "services[0]: evacuate_on names no readiness check of any member: smart"]
+
+
+# What Kubernetes injects into a pod of `helm install failover charts/failover-controller`
+# (the README's release name) in a namespace that also runs a Redis Service `failover-redis`.
+SERVICE_LINKS = {
+    **KUBERNETES_SERVICE,
+    **service_links("failover-failover-controller", "10.96.12.7", [("http", 8080, "TCP")]),
+    **service_links("failover-redis", "10.96.40.2", [("tcp-redis", 6379, "TCP")]),
+}
+CLI_VARIABLES = {"FAILOVER_API_URL": "http://failover-failover-controller:8080",
+                 "FAILOVER_API_TOKEN": "t0ken", "FAILOVER_API_CACERT": "/etc/ssl/ca.pem"}
+
+
+def test_kubernetes_service_links_and_cli_variables_are_not_overrides(tmp_path: Path) -> None:
+    assert "FAILOVER_FAILOVER_CONTROLLER_PORT_8080_TCP_ADDR" in SERVICE_LINKS
+    assert "FAILOVER_REDIS_SERVICE_PORT_TCP_REDIS" in SERVICE_LINKS
+    env = {**SERVICE_LINKS, **CLI_VARIABLES,
+           # a Service named failover-api: one underscore after the section, so no override
+           **service_links("failover-api", "10.96.1.1", [(None, 80, "TCP")]),
+           # failover--x: the part after FAILOVER_ starts with "_", no section at all
+           **service_links("failover--x", "10.96.1.2", [(None, 81, "UDP")]),
+           "FAILOVER_API__LISTEN": "127.0.0.1:9090", "FAILOVER_NODE_ID": "pod-7"}
+    config = load_config(write(tmp_path, GOOD), env=env)
+    assert config == load_config(write(tmp_path, GOOD), env={
+        "FAILOVER_API__LISTEN": "127.0.0.1:9090", "FAILOVER_NODE_ID": "pod-7"})
+    assert (config.api.listen, config.node_id) == ("127.0.0.1:9090", "pod-7")
+    ignored = ignored_env_names(env)
+    assert "FAILOVER_API_SERVICE_HOST" in ignored and "FAILOVER__X_PORT_81_UDP" in ignored
+    assert not set(ignored) & {*CLI_VARIABLES, "FAILOVER_API__LISTEN", "FAILOVER_NODE_ID"}
+    assert ignored == sorted(set(env) - set(KUBERNETES_SERVICE) - set(CLI_VARIABLES)
+                             - {"FAILOVER_API__LISTEN", "FAILOVER_NODE_ID"})
+
+
+def test_top_level_keys_are_overridden_by_their_exact_name(tmp_path: Path) -> None:
+    env = {"FAILOVER_NODE_ID": "pod-1", "FAILOVER_LOG_LEVEL": "debug",
+           "FAILOVER_CLUSTER": "staging"}
+    config = load_config(write(tmp_path, GOOD), env=env)
+    assert (config.node_id, config.log_level, config.cluster) == ("pod-1", "debug", "staging")
+    assert ignored_env_names(env) == []
+
+
+def test_an_override_naming_an_unknown_key_is_located(tmp_path: Path) -> None:
+    assert problems(tmp_path, GOOD, {"FAILOVER_API__LISTNE": "x"}) == [
+        "FAILOVER_API__LISTNE: api.listne: unknown key"]
+    assert problems(tmp_path, GOOD, {"FAILOVER_APII__LISTEN": "x"}) == [
+        "FAILOVER_APII__LISTEN: apii: unknown key"]
+    assert problems(tmp_path, GOOD, {"FAILOVER_SERVICES__0__POLICY__FAL": "5"}) == [
+        "FAILOVER_SERVICES__0__POLICY__FAL: services[0].policy.fal: unknown key"]
+    [bad_listen] = problems(tmp_path, GOOD, {"FAILOVER_API__LISTEN": "nohostport"})
+    assert bad_listen.startswith("FAILOVER_API__LISTEN: api.listen: expected host:port")
+    [unreadable] = problems(tmp_path, GOOD, {"FAILOVER_API__TOKEN_FILE": "/nope"})
+    assert unreadable.startswith("FAILOVER_API__TOKEN_FILE: api.token_file: cannot read '/nope'")
+    assert problems(tmp_path, GOOD, {"FAILOVER_API____LISTEN": "x"}) == [
+        "FAILOVER_API____LISTEN: malformed override (empty key between '__')"]
+    # The one Service name whose links have the override shape: failover-<section>--...
+    links = service_links("failover-api--x", "10.96.1.3", [(None, 80, "TCP")])
+    found = problems(tmp_path, GOOD, links)
+    assert "FAILOVER_API__X_SERVICE_HOST: api.x_service_host: unknown key (a Kubernetes " \
+           "service link? Services named failover-<section>--* need enableServiceLinks: " \
+           "false)" in found
+    # Nothing else of a broken environment is applied: one bad override refuses them all.
+    assert problems(tmp_path, GOOD, {"FAILOVER_API__LISTNE": "x", **SERVICE_LINKS,
+                                     "FAILOVER_NODE_ID": "pod-1"}) == [
+        "FAILOVER_API__LISTNE: api.listne: unknown key"]
+
+
+def test_check_config_notes_ignored_variables_on_stderr_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, GOOD)
+    for name in [n for n in os.environ if n.startswith("FAILOVER_")]:
+        monkeypatch.delenv(name)
+    for name, value in {**SERVICE_LINKS, **CLI_VARIABLES}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{path}: ok (1 services, 2 members)\n"
+    [note] = err.splitlines()
+    assert note.startswith("note: not config overrides, ignored: FAILOVER_FAILOVER_CONTROLLER_")
+    assert "FAILOVER_REDIS_PORT_6379_TCP_ADDR" in note and "FAILOVER_API_URL" not in note
+    for name in SERVICE_LINKS:
+        monkeypatch.delenv(name)
+    assert main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+# Names Kubernetes may give a Service (DNS-1035 labels) that start with "failover-".
+SERVICE_NAMES = st.from_regex(r"\Afailover-[a-z0-9-]{0,40}[a-z0-9]\Z")
+BASELINE = parse_config(yaml.safe_load(yaml.safe_dump(GOOD)), {})
+
+
+@given(names=st.dictionaries(st.from_regex(r"\AFAILOVER_[A-Za-z0-9_]{0,30}\Z"),
+                             st.text(max_size=30), max_size=8),
+       services=st.lists(SERVICE_NAMES, max_size=3))
+def test_variables_not_of_the_override_shape_never_change_the_config(
+        names: dict[str, str], services: list[str]) -> None:
+    # The documented rule, restated: <SECTION>__ (a letter first) or a top-level key's name.
+    env = {name: value for name, value in names.items()
+           if not ("__" in (rest := name[len("FAILOVER_"):]) and rest[:1].isalpha())
+           and rest.lower() not in Config.model_fields}
+    for service in services:
+        rest = service[len("failover-"):]
+        if not (rest[0].isalpha() and "--" in rest):  # failover-<section>--x: see above
+            env.update(service_links(service, "10.96.0.9", [("http", 8080, "TCP")]))
+    assert parse_config(yaml.safe_load(yaml.safe_dump(GOOD)), env) == BASELINE
+    assert set(ignored_env_names(env)) == set(env) - {"FAILOVER_API_URL", "FAILOVER_API_TOKEN",
+                                                      "FAILOVER_API_CACERT"}
