@@ -27,8 +27,8 @@ KUBERNETES = kubernetes_validate.latest_version()
 CRD_KINDS = {"ServiceMonitor"}  # not in the core schemas; checked by shape below
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    manifests = Chart.load(CHART).render(values or {}, name="rel", namespace="ops")
+def render(values: dict[str, Any] | None = None, release: str = "rel") -> list[dict[str, Any]]:
+    manifests = Chart.load(CHART).render(values or {}, name=release, namespace="ops")
     objects = []
     for path, text in manifests.items():
         if path.endswith(".txt"):
