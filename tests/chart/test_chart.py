@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -125,6 +126,18 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
     assert json.loads(env["FAILOVER_API__TOKENS"]) == [
         {"name": "oncall", "token_file": "/run/secrets/failover/oncall-token"},
         {"name": "deploy-bot", "token_file": "/run/secrets/failover/deploy-bot-token"}]
+
+
+def test_the_readme_secret_has_every_key_the_example_values_mount() -> None:
+    """Following the README, the controller must find each secret file the example names."""
+    readme = (ROOT / "README.md").read_text()
+    command = readme[readme.index("kubectl create secret generic failover-secrets"):]
+    command = command[:command.index("\ncp ")]
+    created = set(re.findall(r"--from-literal=([a-z0-9-]+)=", command))
+    auth = EXAMPLE["auth"]
+    used = {k for k in auth["existingSecretKeys"].values() if k}
+    used |= {t["key"] for t in auth["namedTokens"]}
+    assert used <= created, used - created
 
 
 @pytest.mark.parametrize(("bad", "where"), [
