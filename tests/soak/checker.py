@@ -12,10 +12,13 @@ list means the invariant held. The invariants are the README's ("Invariants"):
 5. after the faults of a round heal, the system converges within the bound (ZooKeeper's
    decision and Redis's route agree again);
 6. the epochs of the hooks each member receives never go down (invariant 7 of the README).
+7. once the HAProxy agent has applied a route, every answer comes from that route's primary
+   (invariant 8 of the README).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -136,3 +139,58 @@ def converged_in_time(rounds: Iterable[tuple[int, float | None]], bound: float) 
     return [f"round {n} did not converge within {bound:g}s" if took is None else
             f"round {n} took {took:.1f}s to converge (bound {bound:g}s)"
             for n, took in rounds if took is None or took > bound]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request through HAProxy: when it was sent, when it ended, who answered."""
+
+    sent: float
+    answered: float
+    member: str | None  # None: it failed, or the answer named no member
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The route the HAProxy agent said (its /healthz) it had applied, at ``at``."""
+
+    at: float
+    primary: str | None  # None: no route yet, or the agent did not answer
+    version: int | None
+
+
+def held_answers(answers: Iterable[Answer], applied: Sequence[Applied],
+                 changes: Iterable[float], margin: float = 1.0) -> list[tuple[Answer, Applied]]:
+    """The answers the agent's applied route must account for, each with that route.
+
+    ``applied`` is in time order; ``changes`` are the times a route change was observed
+    (Redis polls, pub/sub). An answer counts when every sample from the last one before its
+    request was sent to the first one after it was answered names one applied version, and
+    no change was observed within ``margin`` of it: the agent starts sending commands for a
+    newer route a little before its /healthz names it, and the observers hear of a change a
+    little after the agent may have."""
+    times = [a.at for a in applied]
+    moved = sorted(changes)
+    out = []
+    for answer in answers:
+        if answer.member is None:
+            continue
+        first, last = bisect_right(times, answer.sent) - 1, bisect_left(times, answer.answered)
+        if first < 0 or last >= len(applied):
+            continue
+        around = applied[first:last + 1]
+        if around[0].version is None or any(a.version != around[0].version for a in around):
+            continue
+        near = bisect_left(moved, answer.sent - margin)
+        if near < len(moved) and moved[near] <= answer.answered + margin:
+            continue
+        out.append((answer, around[0]))
+    return out
+
+
+def answers_from_routed(held: Iterable[tuple[Answer, Applied]]) -> list[str]:
+    """Invariant 6, over ``held_answers``: no answer from a member that is not routed."""
+    return [f"{answer.member} answered a request sent at {answer.sent:.3f} (answered "
+            f"{answer.answered:.3f}) while the agent had applied version {route.version} "
+            f"routed to {route.primary}" for answer, route in held
+            if answer.member != route.primary]

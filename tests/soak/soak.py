@@ -9,6 +9,9 @@ off ZooKeeper or off one member with a route into a void namespace: a real parti
 Elsewhere everything runs on loopback and each controller reaches each server through a
 proxy of its own that can be cut (links.py); the summary says which.
 
+Beside the servers: HAProxy in front of the members (the standbys `disabled`, as in
+examples/haproxy.cfg), ``failoverctl agent haproxy`` and a client loop through HAProxy.
+
 Then, round after round until the time is up, the nemesis applies one or two faults drawn
 from the seeded generator, sometimes asks for a switchover or a pause in the middle of
 them, heals everything, and measures how long the cluster takes to converge (one leader,
@@ -35,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,17 +50,20 @@ import redis
 from kazoo.client import KazooClient
 
 from controller.sandbox import (
+    LOOPBACK,
     Controller,
+    Haproxy,
     Redis,
     Sandbox,
     SandboxError,
     Web,
     ZooKeeper,
     controller_config,
+    free_port,
     wait_for,
 )
 from tests.soak import checker, netns
-from tests.soak.checker import Seen
+from tests.soak.checker import Answer, Applied, Seen
 from tests.soak.links import ProxyLinks
 from tests.soak.netns import NamespaceLinks
 
@@ -88,6 +96,8 @@ class Record:
     converge: list[tuple[int, float | None]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # hook calls the members received
     notes: list[str] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)  # requests through HAProxy
+    applied: list[Applied] = field(default_factory=list)  # the HAProxy agent's /healthz
 
 
 class Observer:
@@ -97,7 +107,8 @@ class Observer:
         self.soak, self.record = soak, soak.record
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=t, daemon=True, name=t.__name__)
-                         for t in (self._poll_redis, self._pubsub, self._statuses)]
+                         for t in (self._poll_redis, self._pubsub, self._statuses,
+                                   self._client_loop, self._poll_agent)]
         self._zk = KazooClient(hosts=soak.zk_hosts, timeout=10.0)
         self._zk.start(timeout=30)
         self._zk.DataWatch(f"/failover/{CLUSTER}/services/web/decision", self._on_decision)
@@ -158,6 +169,34 @@ class Observer:
             self.record.leader_claims.append((time.time(), claims))
             self._stop.wait(0.25)
 
+    def _client_loop(self) -> None:
+        """A request through HAProxy every ~10 ms; who answered ("served by NAME")."""
+        while not self._stop.is_set():
+            sent = time.time()
+            try:
+                with urllib.request.urlopen(self.soak.proxy.url + "/", timeout=2) as answer:
+                    body = answer.read().decode()
+            except (urllib.error.URLError, OSError):
+                body = ""
+            name = body.strip().removeprefix("served by ")
+            self.record.answers.append(Answer(sent, time.time(),
+                                              name if name in MEMBERS else None))
+            self._stop.wait(0.01)
+
+    def _poll_agent(self) -> None:
+        while not self._stop.is_set():
+            at = time.time()
+            try:
+                with urllib.request.urlopen(self.soak.agent_api + "/healthz",
+                                            timeout=1) as answer:
+                    web = json.load(answer)["services"]["web"]
+            except urllib.error.HTTPError as exc:  # 503: not healthy, still says what
+                web = json.load(exc)["services"]["web"]
+            except (urllib.error.URLError, OSError, ValueError):
+                web = {}
+            self.record.applied.append(Applied(at, web.get("primary"), web.get("version")))
+            self._stop.wait(0.02)
+
     def _on_requests(self, path: str, children: list[str]) -> None:  # kazoo thread
         for child in set(children) - self._watched:
             self._watched.add(child)
@@ -211,7 +250,26 @@ class Soak:
                                                    wrap=links.wrap(i)))
         wait_for(lambda: self._route().get("primary") == "web-a", 60, "the first route")
         self.converged()
+        self.proxy, self.agent_api = self._haproxy_with_agent(box)
         self.observer = Observer(self)
+
+    def _haproxy_with_agent(self, box: Sandbox) -> tuple[Haproxy, str]:
+        """HAProxy (listening on loopback) in front of the members, and its agent. As in
+        examples/haproxy.cfg, the standbys start `disabled`."""
+        proxy = box.haproxy("web", {name: web.address + ("" if name == "web-a" else " disabled")
+                                    for name, web in self.webs.items()})
+        api = f"{LOOPBACK}:{free_port()}"
+        box.spawn("soak-haproxy-agent", [
+            sys.executable, "-m", "controller.cli", "agent", "haproxy", "--redis",
+            self.redis.url, "--haproxy", str(proxy.socket), "--backend", "web=web",
+            "--listen", api, "--resync-interval", "0.5"])
+
+        def applied() -> bool:
+            with urllib.request.urlopen(f"http://{api}/healthz", timeout=1) as answer:
+                return bool(json.load(answer)["services"]["web"]["primary"] == "web-a")
+
+        wait_for(applied, 30, "the HAProxy agent to apply the first route")
+        return proxy, f"http://{api}"
 
     # --- looking --------------------------------------------------------------------------
 
@@ -464,7 +522,12 @@ class Soak:
         self.record.calls = {"promote": len(promotes), "fence": len(fences)}
         violations += checker.requests_ended(self._final_requests())
         violations += checker.converged_in_time(self.record.converge, CONVERGE_BOUND)
+        violations += checker.answers_from_routed(self.held_answers())
         return violations
+
+    def held_answers(self) -> list[tuple[Answer, Applied]]:
+        changes = [s.at for s in (*self.record.redis_seen, *self.record.pubsub_seen)]
+        return checker.held_answers(self.record.answers, self.record.applied, changes)
 
     def calls(self, hook: str) -> list[dict[str, Any]]:
         """Every ``hook`` call the members received (they outlive kill -9: a file each)."""
@@ -527,6 +590,11 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
         "observations": {"redis": len(record.redis_seen), "pubsub": len(record.pubsub_seen),
                          "zookeeper": len(record.zk_seen),
                          "leader_samples": len(record.leader_claims)},
+        "traffic": {"requests": len(record.answers),
+                    "answered_by": dict(sorted(Counter(
+                        a.member or "failed" for a in record.answers).items())),
+                    "held_to_the_applied_route": len(soak.held_answers()),
+                    "agent_samples": len(record.applied)},
         "partitions": soak.links.description,
         "violations": violations,
         "notes": record.notes[-20:],

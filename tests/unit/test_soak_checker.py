@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from tests.soak.checker import (
+    Answer,
+    Applied,
     Seen,
+    answers_from_routed,
     calls_were_logged,
     converged_in_time,
     distinct_leader_epochs,
+    held_answers,
     hook_epochs_never_go_down,
     never_goes_back,
     one_primary_per_version,
@@ -72,3 +76,33 @@ def test_a_hook_with_a_lower_epoch_after_a_higher_one_is_caught() -> None:
     violations = hook_epochs_never_go_down(calls)
     assert len(violations) == 1 and "web-b received a promote for epoch 1" in violations[0]
     assert hook_epochs_never_go_down({"web-b": calls["web-b"][:3]}) == []
+
+
+# The agent's /healthz every 0.1 s: version 1 (web-a) applied, then version 2 (web-b) from 1.0.
+APPLIED = [Applied(t / 10, "web-a" if t < 10 else "web-b", 1 if t < 10 else 2)
+           for t in range(30)]
+
+
+def test_an_answer_from_a_member_not_routed_is_caught() -> None:
+    answers = [Answer(0.21, 0.22, "web-a"), Answer(2.51, 2.53, "web-b")]
+    held = held_answers(answers, APPLIED, changes=[])
+    assert [a for a, _ in held] == answers
+    assert answers_from_routed(held) == []
+    wrong = held_answers([Answer(2.61, 2.62, "web-a")], APPLIED, changes=[])
+    assert answers_from_routed(wrong) == [
+        "web-a answered a request sent at 2.610 (answered 2.620) while the agent had "
+        "applied version 2 routed to web-b"]
+
+
+def test_answers_around_a_route_change_are_not_held_to_either_route() -> None:
+    across = Answer(0.95, 1.05, "web-a")  # the samples either side differ
+    before_any = Answer(-1.0, -0.9, "web-c")  # no sample before it was sent
+    after_all = Answer(2.95, 3.05, "web-c")  # no sample after it was answered
+    failed = Answer(0.5, 0.6, None)
+    assert held_answers([across, before_any, after_all, failed], APPLIED, changes=[]) == []
+    # A change seen in Redis within the margin: the agent may be applying it already.
+    near = Answer(2.0, 2.05, "web-a")
+    assert held_answers([near], APPLIED, changes=[2.5]) == []
+    assert len(held_answers([near], APPLIED, changes=[3.1])) == 1
+    silent = [Applied(0.0, "web-a", 1), Applied(0.1, None, None), Applied(0.2, "web-a", 1)]
+    assert held_answers([Answer(0.05, 0.15, "web-b")], silent, changes=[]) == []
