@@ -161,7 +161,9 @@ def make_pod(objects: list[dict[str, Any]], services: list[dict[str, Any]],
     argv = [expand(a, {**service_env, **env}) for a in [*command, *args]]
 
     mounts, remap = write_volumes(spec, container, objects, root)
-    full_env = {k: remap(v) for k, v in full_env.items()}
+    # PATH is this machine's stand-in for the image's, not the pod's: it names where the
+    # checkout's venv is, which may lie under a path the chart mounts a volume at (/tmp).
+    full_env = {k: v if k == "PATH" else remap(v) for k, v in full_env.items()}
     not_emulated = []
     if spec["securityContext"].get("seccompProfile") or \
             container.get("securityContext", {}).get("seccompProfile"):
