@@ -124,10 +124,9 @@ class Engine:
         # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
         self._lease: tuple[int, float] | None = None
         self._lease_refresh: asyncio.Task[None] | None = None
-        # Other live replicas' verdicts on every member, from their ephemeral view nodes,
-        # with the monotonic time this replica received each (see VIEW_TTL).
+        # Other replicas' verdicts on every member, from their ephemeral view nodes. A view
+        # votes while its expiry timer is pending: VIEW_TTL from when this replica got it.
         self.views: dict[str, dict[str, Any]] = {}
-        self._view_received: dict[str, float] = {}
         self._view_expiry: dict[str, asyncio.TimerHandle] = {}
         self._own_view_name = node_name(node_id)
         self._view_dirty = asyncio.Event()
@@ -205,7 +204,7 @@ class Engine:
                 and not self._stopping
                 and (self.in_office or self._taking_office == epoch))
 
-    async def confirm_office(self, epoch: int) -> None:
+    async def confirm_office(self, epoch: int | None) -> None:
         """The gate in front of every leader write (ZooKeeper, Redis) and every hook.
 
         In office now, and the epoch confirmed by ZooKeeper within the lease (a frozen and
@@ -213,7 +212,7 @@ class Engine:
         after the await, so the caller's write goes out on the same turn of the loop as the
         last check. Raises NotInOffice or Fenced.
         """
-        if not self.holds_office(epoch):
+        if epoch is None or not self.holds_office(epoch):
             raise NotInOffice(f"not in office for epoch {epoch}")
         await self.verify_epoch(epoch)
         if not self.holds_office(epoch):
@@ -283,32 +282,30 @@ class Engine:
         timer = self._view_expiry.pop(node, None)
         if timer is not None:
             timer.cancel()
+        previous = self.views.pop(node, None) if timer is not None else None
         if view is None:
-            self._view_received.pop(node, None)
-            if self.views.pop(node, None) is not None:
+            if timer is not None:
                 self.log.info("replica_view_gone", replica=node)
         else:
-            if node not in self.views or not self._fresh(node):
+            if timer is None:
                 self.log.info("replica_view_fresh", replica=node)
             self.views[node] = view
-            self._view_received[node] = time.monotonic()
             self._view_expiry[node] = asyncio.get_running_loop().call_later(
                 VIEW_TTL, self._view_expired, node)
-        self.evaluate_all()
-
-    def _fresh(self, node: str) -> bool:
-        received = self._view_received.get(node)
-        return received is not None and time.monotonic() - received < VIEW_TTL
+        # A heartbeat that changes no vote changes no decision.
+        if previous is None or view is None or _votes(previous) != _votes(view):
+            self.evaluate_all()
 
     def _view_expired(self, node: str) -> None:
         self._view_expiry.pop(node, None)
+        self.views.pop(node, None)
         self.log.warning("replica_view_stale", replica=node, ttl=VIEW_TTL)
         self._member_changed()
         self.evaluate_all()
 
     def live_views(self) -> list[dict[str, Any]]:
-        """Other replicas' views that still vote."""
-        return [view for node, view in self.views.items() if self._fresh(node)]
+        """Other replicas' views that still vote (a stale one is dropped when it expires)."""
+        return list(self.views.values())
 
     async def _view_publisher(self) -> None:
         """Publish our verdicts when they change, at most one write in flight, plus a
@@ -675,6 +672,12 @@ class Engine:
                 state.excluded.clear()
         self.evaluate(state)
 
+    def promote_refusal(self, service: str, member: str) -> str | None:
+        """Why ``member`` may not be promoted now (invariant 3: only a member healthy in
+        this replica's view), or None."""
+        health = self.probes.health(service, member).health
+        return None if health is Health.HEALTHY else f"not promoted: {member} is {health}"
+
     def answers(self, service: str, member: str) -> bool:
         """Still answering its probes: if it refused a fence, it may still act as primary."""
         return self.probes.health(service, member).health is not Health.DOWN
@@ -698,10 +701,9 @@ class Engine:
             member = service.member(name) if name else None
             if member is None:
                 continue
-            health = self.probes.health(service.name, member.name).health
-            if health is not Health.HEALTHY:
-                steps.append({"step": "skip", "member": member.name,
-                              "why": f"no longer healthy: {health}"})
+            refusal = self.promote_refusal(service.name, member.name)
+            if refusal is not None:  # not worth a write-ahead
+                steps.append({"step": "skip", "member": member.name, "why": refusal})
                 continue
             if member.promote is None:
                 return member, base
@@ -736,9 +738,9 @@ class Engine:
         action = member.fence if step == "fence" else member.promote
         if action is None:
             return ActionResult(True, f"no {step} hook configured", 0.0)
-        health = self.probes.health(service, member.name).health
-        if step == "promote" and health is not Health.HEALTHY:
-            result = ActionResult(False, f"not promoted: {member.name} is {health}", 0.0)
+        refusal = self.promote_refusal(service, member.name) if step == "promote" else None
+        if refusal is not None:
+            result = ActionResult(False, refusal, 0.0)
             steps.append({"step": step, "member": member.name, **result.as_dict()})
             return result
         variables = {"service": service, "member": member.name, "address": member.address,
@@ -747,7 +749,7 @@ class Engine:
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
         self.log.info("hook_started", hook=step, service=service, member=member.name,
-                      epoch=epoch, health=str(health))
+                      epoch=epoch, health=str(self.probes.health(service, member.name).health))
         result = await self.actions.run(action, variables)
         steps.append({"step": step, "member": member.name, **result.as_dict()})
         return result
@@ -1049,6 +1051,13 @@ class Engine:
         leader_node = self.node_id if self.epoch is not None and self.epoch >= epoch \
             else self.leader_info.get("node")
         return self.epoch is not None, leader_node, epoch or None
+
+
+def _votes(view: dict[str, Any]) -> tuple[object, ...]:
+    """What of a replica's view counts in a decision: its verdicts and its recoveries."""
+    members = view.get("members", {})
+    return (tuple(sorted((k, v.get("health")) for k, v in members.items()
+                         if isinstance(v, dict))), tuple(view.get("recovering", ())))
 
 
 class _Abort(Exception):

@@ -320,10 +320,7 @@ class Operations:
                             requested_at=time.time(), to=decision.target, kind="evacuation",
                             evidence=dict(decision.evidence))
         try:
-            epoch = engine.epoch
-            if epoch is None:
-                return
-            await engine.confirm_office(epoch)
+            await engine.confirm_office(engine.epoch)
             request_id = await engine.zk.create_switchover(name, record)
             record = replace(record, id=request_id)
             state.switchovers.setdefault(request_id, (record, 0))
@@ -341,10 +338,7 @@ class Operations:
     def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
         async def lift() -> None:
             try:
-                epoch = self.engine.epoch
-                if epoch is None:
-                    return
-                await self.engine.confirm_office(epoch)
+                await self.engine.confirm_office(self.engine.epoch)
                 if await self.engine.zk.clear_pause(state.config.name, expected=pause):
                     self.engine.log.warning("resumed", service=state.config.name, by="expiry")
                     await self.engine.record(state, "resumed", by="expiry",
