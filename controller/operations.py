@@ -498,9 +498,12 @@ class Operations:
         now = time.time()
         unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
                                 - {command.primary}))
-        new = decided.successor(primary=member.name, address=member.address, epoch=epoch,
-                                reason=command.reason, now=now, unfenced=unfenced,
-                                recovery_end=None)
+        # Same primary (a rollback before the route moved): only the unfenced marks change,
+        # and the route keeps its version.
+        new = replace(decided, unfenced=unfenced) if decided.primary == member.name else \
+            decided.successor(primary=member.name, address=member.address, epoch=epoch,
+                              reason=command.reason, now=now, unfenced=unfenced,
+                              recovery_end=None)
         detail = f"route -> {member.name} (version {new.version})"
         # The record rides in the commit's transaction, so the step's duration is unknown
         # there ("ms": null) and filled in by the save after.

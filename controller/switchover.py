@@ -319,7 +319,9 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
         if not ok:
             return _finish(sw, Phase.FAILED, now, sw.reason,
                            _also(sw, "rollback promote failed: " + event.detail))
-        if sw.committed:
+        # Commit back to the source; or, when the route never moved, still commit the mark
+        # of a target that may have been promoted and could not be fenced.
+        if sw.committed or sw.target in sw.unfenced:
             return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
         return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
     if phase is Phase.ROLLBACK_COMMITTING:

@@ -212,3 +212,40 @@ def test_redis_refuses_another_primary_under_the_same_version(cluster: Cluster) 
                     reason="failover", updated_at=0.0)
     assert cluster.publish_directly(other, writer_epoch=other.epoch) == "conflict"
     assert cluster.route() == current
+
+
+def test_a_switchover_target_that_may_be_promoted_and_cannot_be_fenced_stays_marked(
+        cluster: Cluster) -> None:
+    """The target's promote times out (it may have taken effect) and the target stops
+    answering before the rollback can fence it: the route never moved, yet the unfenced
+    mark is committed, so it is fenced as soon as it answers again and is no candidate
+    meanwhile."""
+    # A promote timeout long enough for the probes to see web-b stop answering first.
+    cluster.start(controllers=1, member_blocks={"web-b": {"promote": {"timeout": 4.0}}})
+    leader = cluster.leader()
+    web_b = cluster.web("web-b")
+    web_b.set_mode(hook_delay=10.0)  # its promote outlasts the timeout: maybe promoted
+    status, accepted = leader.call("POST", "/v1/services/web/switchover", {"to": "web-b"})
+    assert status == 202, accepted
+    wait_for(lambda: cluster.promotions("web-b"), 10, "the promote to reach web-b")
+    web_b.set_mode("slow", delay=10.0, hook_delay=10.0)  # and now it answers nothing
+    request_id = accepted["id"]
+
+    def finished() -> dict[str, Any]:
+        record: dict[str, Any] = leader.call(
+            "GET", f"/v1/services/web/switchovers/{request_id}")[1]
+        return record if record["phase"] in ("done", "failed") else {}
+
+    record = wait_for(finished, 15, "the switchover to end")
+    assert (record["phase"], record["reason"], record["rolled_back"]) == (
+        "failed", "promote_failed", True)
+    service = leader.status()["services"]["web"]
+    assert service["primary"] == "web-a" and service["version"] == 1
+    assert service["members"]["web-b"]["unfenced"]
+    # Back, it is fenced before anything else; then the mark goes.
+    web_b.set_mode("ok")
+    wait_for(lambda: not leader.status()["services"]["web"]["members"]["web-b"]["unfenced"],
+             15, "the late fence of web-b")
+    assert [e["member"] for e in leader.events("fenced_late")] == ["web-b"]
+    assert cluster.route()["primary"] == "web-a"
+    hooks_went_up(cluster)

@@ -48,6 +48,7 @@ class World:
     failing: set[tuple[str, str]] = field(default_factory=set)  # (hook, member)
     verify_ok: bool = True
     hooks: list[tuple[str, str]] = field(default_factory=list)
+    unfenced: set[str] = field(default_factory=set)  # as committed in the decision
 
     def view(self) -> ServiceView:
         members = tuple(MemberView(n, p, self.health[n])
@@ -67,6 +68,7 @@ class World:
             return StepEnded(self.health[command.member] is H, "", 1.0)
         if isinstance(command, CommitRoute):
             self.primary = command.primary
+            self.unfenced = (self.unfenced | set(command.unfenced)) - {command.primary}
             return StepEnded(True, "", 1.0)
         assert isinstance(command, Verify)
         return StepEnded(self.verify_ok, "", 1.0)
@@ -145,6 +147,24 @@ def test_failed_promote_fences_the_target_and_rearms_the_old_primary() -> None:
     end, _ = drive(request(to="b"), world)
     assert (end.phase, end.reason, world.primary) == (Phase.FAILED, "promote_failed", "a")
     assert world.hooks[-2:] == [("fence", "b"), ("promote", "a")]
+
+
+def test_a_maybe_promoted_target_that_cannot_be_fenced_is_marked_in_the_decision() -> None:
+    # The promote timed out (it may have taken effect), then the target became unreachable:
+    # its rollback fence fails. Nothing had been committed, yet the mark must be, so the
+    # target is never a candidate until a later fence succeeds.
+    world = World(failing={("fence", "b")})
+    sw = step(request(to="b"), Checked("a", "b", None), 1.0)
+    sw = step(sw, StepEnded(True, "", 1.0), 2.0)  # fenced a
+    sw = step(sw, StepEnded(True, "", 1.0), 3.0)  # b ready
+    sw = step(sw, StepEnded(False, "timed out after 2s", 2000.0), 4.0)  # promote b: unknown
+    assert sw.phase is Phase.ROLLBACK_FENCING
+    world.health["b"] = X
+    end, seen = drive(sw, world)
+    assert [s.phase for s in seen][1:] == [
+        Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING, Phase.FAILED]
+    assert (end.reason, end.rolled_back, end.committed) == ("promote_failed", True, False)
+    assert (world.primary, world.unfenced) == ("a", {"b"})
 
 
 def test_rollback_stops_rather_than_arm_two_primaries() -> None:
