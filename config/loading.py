@@ -201,9 +201,8 @@ def _origin(loc: tuple[Any, ...], origins: Origins, below: bool = False) -> str 
     return None
 
 
-def _located(loc: tuple[Any, ...], origins: Origins, below: bool = False) -> str:
+def _located(loc: tuple[Any, ...], origin: str | None) -> str:
     """The key path, after the name of the override it came from, if it did."""
-    origin = _origin(loc, origins, below)
     return f"{origin}: {format_path(loc)}" if origin else format_path(loc)
 
 
@@ -221,7 +220,8 @@ def _read_secret_file(block: Any, loc: tuple[Any, ...], key: str, file_key: str,
                       origins: Origins, problems: list[str]) -> None:
     if not isinstance(block, dict) or not block.get(file_key):
         return
-    where = _located((*loc, file_key), origins)
+    path = (*loc, file_key)
+    where = _located(path, _origin(path, origins))
     if block.get(key):
         problems.append(f"{where}: set {key} or {file_key}, not both")
         return
@@ -276,9 +276,9 @@ def _describe(exc: ValidationError, data: Any, origins: Origins) -> list[str]:
         loc = _strip_union_tags(tuple(error["loc"]), data)
         message = error["msg"].removeprefix("Value error, ")
         unknown = error["type"] == "extra_forbidden"
+        origin = _origin(loc, origins, below=unknown)
         if unknown:
             message = "unknown key"
-            origin = _origin(loc, origins, below=True)
             if origin and _SERVICE_LINK.search(origin):
                 message += (" (a Kubernetes service link? Services named failover-<section>--*"
                             " need enableServiceLinks: false)")
@@ -287,7 +287,7 @@ def _describe(exc: ValidationError, data: Any, origins: Origins) -> list[str]:
             message = f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
         elif error["type"] == "missing":
             message = "required key is missing"
-        problems.append(f"{_located(loc, origins, below=unknown)}: {message}")
+        problems.append(f"{_located(loc, origin)}: {message}")
     return problems
 
 
