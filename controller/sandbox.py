@@ -42,11 +42,18 @@ def free_port() -> int:
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str,
-             interval: float = 0.01) -> T:
-    """Poll ``predicate`` until it returns something truthy; raise naming ``what`` if not."""
+             interval: float = 0.01, while_alive: Process | None = None) -> T:
+    """Poll ``predicate`` until it returns something truthy; raise naming ``what`` if not.
+
+    With ``while_alive``, raise at once, with the end of its output, if that process exits:
+    what it was to bring about will not come.
+    """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
+        if while_alive is not None and not while_alive.alive():
+            raise SandboxError(f"{while_alive.name} exited while waiting for {what}:\n"
+                               f"{while_alive.output()[-3000:]}")
         try:
             value = predicate()
             if value:
@@ -131,8 +138,11 @@ class Sandbox:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
-        process = Process(name, argv, self.dir / f"{name}.log", env=env, cwd=self.dir)
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> Process:
+        """A child process logging to ``<name>.log``; it runs in the sandbox's directory
+        unless ``cwd`` says otherwise."""
+        process = Process(name, argv, self.dir / f"{name}.log", env=env, cwd=cwd or self.dir)
         self.processes.append(process)
         return process
 

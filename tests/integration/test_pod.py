@@ -23,11 +23,10 @@ import shlex
 import shutil
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -54,7 +53,7 @@ from tests.kubelet import KUBERNETES_SERVICE, links_of
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-RELEASE, NAMESPACE = "failover", "ops"  # `helm install failover charts/failover-controller`
+RELEASE = "failover"  # `helm install failover charts/failover-controller`
 API_TOKEN, REDIS_PASSWORD = "pod-api-token", "pod-redis-password"
 # Where the image has pip's scripts (/usr/local/bin), this machine has the venv's.
 IMAGE_PATH = f"{Path(sys.executable).parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
@@ -70,7 +69,7 @@ class Image:
 
     entrypoint: list[str]
     cmd: list[str]
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str]
 
 
 def image_of(dockerfile: Path) -> Image:
@@ -133,37 +132,25 @@ def make_pod(objects: list[dict[str, Any]], services: list[dict[str, Any]],
     if spec.get("enableServiceLinks", True):
         for i, service in enumerate(services):
             service_env.update(links_of(service, f"10.96.{i + 10}.{i + 20}"))
-    fields = {"metadata.name": name, "metadata.namespace": NAMESPACE,
-              "spec.nodeName": "node-1", "status.podIP": "10.244.1.7",
-              "spec.serviceAccountName": spec.get("serviceAccountName", "default")}
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = expand(item["value"], {**service_env, **env})
-            continue
-        source = item["valueFrom"]
-        if "fieldRef" in source:
-            env[item["name"]] = fields[source["fieldRef"]["fieldPath"]]
-        elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            secret = object_named(objects, "Secret", ref["name"])
-            env[item["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
-        elif "configMapKeyRef" in source:
-            ref = source["configMapKeyRef"]
-            env[item["name"]] = object_named(objects, "ConfigMap", ref["name"])["data"][ref["key"]]
+        elif item["valueFrom"].get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[item["name"]] = name  # the Downward API; the chart uses no other valueFrom
         else:
-            raise AssertionError(f"valueFrom {sorted(source)}: not emulated here")
+            raise AssertionError(f"valueFrom {item['valueFrom']}: not emulated here")
     image = image_of(ROOT / "Dockerfile")
-    # The runtime's part: the image's env under the container's, and the pod's hostname.
-    full_env = {**image.env, "PATH": IMAGE_PATH, "HOSTNAME": name, **service_env, **env}
     command = container.get("command") or image.entrypoint
     args = container.get("args", [] if "command" in container else image.cmd)
     argv = [expand(a, {**service_env, **env}) for a in [*command, *args]]
 
+    # Mount paths move in what the pod spec says (its env and args) and nowhere else: PATH
+    # is this machine's stand-in for the image's and may lie under a mount path (/tmp).
     mounts, remap = write_volumes(spec, container, objects, root)
-    # PATH is this machine's stand-in for the image's, not the pod's: it names where the
-    # checkout's venv is, which may lie under a path the chart mounts a volume at (/tmp).
-    full_env = {k: v if k == "PATH" else remap(v) for k, v in full_env.items()}
+    # The runtime's part: the image's env under the container's, and the pod's hostname.
+    full_env = {**image.env, "PATH": IMAGE_PATH, "HOSTNAME": name, **service_env,
+                **{k: remap(v) for k, v in env.items()}}
     not_emulated = []
     if spec["securityContext"].get("seccompProfile") or \
             container.get("securityContext", {}).get("seccompProfile"):
@@ -174,7 +161,7 @@ def make_pod(objects: list[dict[str, Any]], services: list[dict[str, Any]],
 
 def write_volumes(spec: dict[str, Any], container: dict[str, Any],
                   objects: list[dict[str, Any]], root: Path,
-                  ) -> tuple[list[tuple[Path, bool]], Any]:
+                  ) -> tuple[list[tuple[Path, bool]], Callable[[str], str]]:
     """Each mounted volume as files under ``root``; and the path move for args and env."""
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     group = spec.get("securityContext", {}).get("fsGroup")
@@ -256,8 +243,9 @@ def mount_script(pod: Pod, read_only_root: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def launch(pod: Pod, sandbox: Sandbox) -> Process:
-    """The container's process: its user, groups, privileges and read-only root."""
+def launch(pod: Pod, sandbox: Sandbox) -> tuple[Process, bool]:
+    """The container's process, and whether it got its user, groups, privileges and
+    read-only root (that takes root, setpriv and unshare)."""
     pod_context = pod.spec.get("securityContext", {})
     context = {**pod_context, **pod.container.get("securityContext", {})}
     wrap: list[str] = []
@@ -282,10 +270,9 @@ def launch(pod: Pod, sandbox: Sandbox) -> Process:
     else:
         pod.not_emulated.append("runAsUser, groups, capabilities, no_new_privs and the "
                                 "read-only root (needs root, setpriv and unshare)")
-    process = Process(f"pod-{pod.name}", [*wrap, *pod.argv], sandbox.dir / f"{pod.name}.log",
-                      env=pod.env, cwd=Path("/"))  # no WORKDIR in the image's final stage
-    sandbox.processes.append(process)
-    return process
+    process = sandbox.spawn(f"pod-{pod.name}", [*wrap, *pod.argv], env=pod.env,
+                            cwd=Path("/"))  # no WORKDIR in the image's final stage
+    return process, bool(wrap)
 
 
 def probe_passes(probe: dict[str, Any], container: dict[str, Any]) -> bool:
@@ -359,21 +346,22 @@ def test_the_chart_pod_leads_and_publishes_the_route(
             "FAILOVER_REDIS_SERVICE_HOST"} <= names
     links = sorted(names & set(pod.env))
     assert links == (sorted(names) if service_links else [])
+    process, secured = launch(pod, sandbox)
     record_property("not_emulated", pod.not_emulated)
-    process = launch(pod, sandbox)
     controller = Controller(process, pod.name, f"{LOOPBACK}:{values['apiPort']}")
     try:
         # The kubelet's probes, as the chart defines them.
         container = pod.container
-        while_running(process, lambda: probe_passes(container["readinessProbe"], container),
-                      30, "the readiness probe to pass")
+        wait_for(lambda: probe_passes(container["readinessProbe"], container), 30,
+                 "the readiness probe to pass", interval=0.05, while_alive=process)
         assert probe_passes(container["livenessProbe"], container)
 
-        status = while_running(process, lambda: (s := controller.status())["leader"] and s, 30,
-                               "leadership")
+        status = wait_for(lambda: (s := controller.status())["leader"] and s, 30, "leadership",
+                          interval=0.05, while_alive=process)
         assert status["node"] == pod.name  # FAILOVER_NODE_ID from the Downward API
         route_key = f"{config['redis']['key_prefix']}:route:web"
-        route = wait_for(lambda: redis.command("HGETALL", route_key), 10, "the route")
+        route = wait_for(lambda: redis.command("HGETALL", route_key), 10, "the route",
+                         while_alive=process)
         assert route["primary"] == "web-a" and route["address"] == webs["web-a"].address
         assert int(route["epoch"]) == status["epoch"]
         assert int(route["version"]) >= 1
@@ -391,7 +379,7 @@ def test_the_chart_pod_leads_and_publishes_the_route(
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
         assert cmdline[-len(pod.argv):] == [shutil.which(pod.argv[0], path=pod.env["PATH"]),
                                              *pod.argv[1:]]
-        if not any("runAsUser" in n for n in pod.not_emulated):
+        if secured:
             context = {**pod.spec["securityContext"], **container["securityContext"]}
             proc = {k: v.split() for k, _, v in (line.partition(":\t") for line in
                     Path(f"/proc/{process.pid}/status").read_text().splitlines())}
@@ -416,15 +404,4 @@ def test_the_chart_pod_leads_and_publishes_the_route(
     finally:
         process.stop()
 
-
-def while_running(process: Process, predicate: Any, timeout: float, what: str) -> Any:
-    """``wait_for``, failing at once with the pod's output if its process exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert process.alive(), f"the pod's process exited:\n{process.output()[-3000:]}"
-        with contextlib.suppress(OSError, ValueError):
-            if value := predicate():
-                return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what}"
-        time.sleep(0.05)
 
