@@ -24,6 +24,9 @@ from config import load_config
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "failover-controller"
 EXAMPLE = yaml.safe_load((CHART / "examples" / "production-values.yaml").read_text())
+# The keys of the user's own Secret that the example values mount.
+EXAMPLE_SECRET_KEYS = {k for k in EXAMPLE["auth"]["existingSecretKeys"].values() if k} | {
+    t["key"] for t in EXAMPLE["auth"]["namedTokens"]}
 KUBERNETES = kubernetes_validate.latest_version()
 CRD_KINDS = {"ServiceMonitor"}  # not in the core schemas; checked by shape below
 
@@ -134,10 +137,7 @@ def test_the_readme_secret_has_every_key_the_example_values_mount() -> None:
     command = readme[readme.index("kubectl create secret generic failover-secrets"):]
     command = command[:command.index("\ncp ")]
     created = set(re.findall(r"--from-literal=([a-z0-9-]+)=", command))
-    auth = EXAMPLE["auth"]
-    used = {k for k in auth["existingSecretKeys"].values() if k}
-    used |= {t["key"] for t in auth["namedTokens"]}
-    assert used <= created, used - created
+    assert EXAMPLE_SECRET_KEYS <= created, EXAMPLE_SECRET_KEYS - created
 
 
 @pytest.mark.parametrize(("bad", "where"), [
@@ -168,7 +168,7 @@ def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> 
         for key, value in secret["data"].items():
             (secrets / key).write_bytes(base64.b64decode(value))
     if name == "example-values":  # the user's own Secret, as they would create it
-        for key in ("api-token", "redis-password", "oncall-token", "deploy-bot-token"):
+        for key in EXAMPLE_SECRET_KEYS:
             (secrets / key).write_text(f"{key}-value")
     container = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"].replace("/run/secrets/failover", str(secrets))
