@@ -60,6 +60,12 @@ class OperatorError(Exception):
         self.status, self.error, self.detail = status, error, detail
 
 
+def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
+    """503 for a write ZooKeeper did not confirm: it may still have been applied."""
+    return OperatorError(503, f"ZooKeeper did not answer in time: {what}",
+                         {"outcome": "unknown", "error": str(exc), **about})
+
+
 class Operations:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -98,8 +104,10 @@ class Operations:
         try:
             request_id = await engine.zk.create_switchover(name, record)
         except StoreError as exc:
-            raise OperatorError(503, "ZooKeeper unavailable: the request was not recorded",
-                                str(exc)) from exc
+            # The create may still land (it can sit in ZooKeeper's queue): never say it did
+            # not. The operator finds it by its time in status before asking again.
+            raise unknown_outcome("the switchover request may or may not be recorded", exc,
+                                  requested_at=now, requested_by=by) from exc
         record = replace(record, id=request_id)
         engine.log.info("switchover_requested", service=name, request=request_id, by=by,
                         to=to, at=iso(record.at), force=force)
@@ -126,7 +134,8 @@ class Operations:
             raise OperatorError(409, "the switchover changed meanwhile (it may have started)",
                                 {"id": request_id, "why": str(exc)}) from exc
         except StoreError as exc:
-            raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
+            raise unknown_outcome("the request may or may not be cancelled", exc,
+                                  id=request_id) from exc
         engine.log.info("switchover_cancelled", service=name, request=request_id, by=by)
         engine.metrics.switchovers.labels(name, "cancelled").inc()
         await engine.record(state, "switchover_cancelled", by=by, request=request_id)
@@ -139,7 +148,7 @@ class Operations:
         try:
             await engine.zk.set_pause(name, pause)
         except StoreError as exc:
-            raise OperatorError(503, "ZooKeeper unavailable: not paused", str(exc)) from exc
+            raise unknown_outcome("the pause may or may not be in place", exc) from exc
         engine.log.warning("paused", service=name, by=by, until=iso(pause.until))
         await engine.record(state, "paused", by=by, until=iso(pause.until) or "")
         return pause
@@ -149,7 +158,7 @@ class Operations:
         try:
             removed = await engine.zk.clear_pause(name)
         except StoreError as exc:
-            raise OperatorError(503, "ZooKeeper unavailable: not resumed", str(exc)) from exc
+            raise unknown_outcome("the service may or may not be resumed", exc) from exc
         if removed:
             engine.log.warning("resumed", service=name, by=by)
             await engine.record(state, "resumed", by=by)
@@ -163,7 +172,8 @@ class Operations:
             try:
                 found = await self.engine.zk.read_switchover(state.config.name, request_id)
             except StoreError as exc:
-                raise OperatorError(503, "ZooKeeper unavailable", str(exc)) from exc
+                raise OperatorError(503, "ZooKeeper unavailable", {
+                    "outcome": "not_read", "error": str(exc)}) from exc
         return found
 
     async def wait_for_change(self, name: str, request_id: str, after: int,
