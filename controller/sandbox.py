@@ -439,6 +439,16 @@ class Web:
                                          headers={"Content-Type": "application/json"})
         urllib.request.urlopen(request, timeout=2).read()
 
+    def control(self, **fields: Any) -> None:
+        """Change only the given settings (``mode``, ``delay``, ``fail_for``,
+        ``fail_hooks``, ``hook_delay``, ``break_on_promote``); the others stay."""
+        import urllib.request
+
+        request = urllib.request.Request(self.url + "/control",
+                                         data=json.dumps(fields).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=2).read()
+
     def calls(self, kind: str | None = None) -> list[dict[str, Any]]:
         if not self.calls_path.exists():
             return []

@@ -330,7 +330,97 @@ class Soak:
             "cut_controller_from_zookeeper": self._cut_from_zookeeper,
             "cut_controller_from_member": self._cut_from_member,
             "kill_leader_mid_switchover": self._kill_leader_mid_switchover,
+            # Compositions that broke the invariants before the office gate and fresh views.
+            "slow_fence_hooks": self._slow_fence_hooks,
+            "freeze_leader_mid_hook": self._freeze_leader_mid_hook,
+            "freeze_follower_after_vote": self._freeze_follower_after_vote,
+            "flushall_as_old_leader_wakes": self._flushall_as_old_leader_wakes,
         }
+
+    def _leader(self) -> tuple[Controller, dict[str, Any]]:
+        """The live replica that says it leads, and its status."""
+        for c in self.controllers:
+            status = self.status(c) if c.process.alive() else None
+            if status and status["leader"]:
+                return c, status
+        raise SandboxError("no leader to apply the fault to")
+
+    @staticmethod
+    def _node(c: Controller) -> str:
+        return c.name.removeprefix("soak-")
+
+    def _slow_fence_hooks(self) -> Callable[[], None]:
+        """One member's hooks answer late, sometimes past the fence timeout."""
+        web = self.webs[self.rng.choice(MEMBERS)]
+        web.control(hook_delay=self.rng.uniform(0.3, 1.5))
+        return lambda: self._control_quietly(web, hook_delay=0.0)
+
+    def _freeze_leader_mid_hook(self) -> Callable[[], None]:
+        """The primary fails with a slow fence hook; the leader is frozen once the fence
+        has reached it, and thawed past its session timeout: its next hook must never go
+        out after the next leader's."""
+        leader, status = self._leader()
+        web = self.webs[status["services"]["web"]["primary"]]
+        fences = len(web.calls("fence"))
+        web.control(mode="error", hook_delay=0.8)
+        try:
+            wait_for(lambda: len(web.calls("fence")) > fences, 5, "a fence of the primary")
+        except SandboxError:  # no failover began (quorum, cooldown): not this fault
+            self._control_quietly(web, mode="ok", hook_delay=0.0)
+            raise
+        leader.process.signal(signal.SIGSTOP)
+        thaw = self._thaw_later(leader)
+
+        def heal() -> None:
+            thaw()
+            self._control_quietly(web, mode="ok", hook_delay=0.0)
+
+        return heal
+
+    def _freeze_follower_after_vote(self) -> Callable[[], None]:
+        """A follower alone sees the primary failing, the leader has its vote, and it is
+        frozen: its vote must stop counting long before its session expires."""
+        leader, status = self._leader()
+        follower = self.rng.choice([c for c in self.controllers
+                                    if c is not leader and c.process.alive()])
+        primary = status["services"]["web"]["primary"]
+        web, node = self.webs[primary], self._node(follower)
+
+        def voted() -> bool:
+            seen = self.status(leader) or {}
+            views = seen.get("services", {}).get("web", {}).get("members", {}).get(
+                primary, {}).get("views", {})
+            return views.get(node) in ("degraded", "down")
+
+        web.control(fail_for=[node])
+        try:
+            wait_for(voted, 5, "the leader to hear the follower's failing vote")
+        except SandboxError:
+            self._control_quietly(web, fail_for=[])
+            raise
+        follower.process.signal(signal.SIGSTOP)
+        thaw = self._thaw_later(follower)
+
+        def heal() -> None:
+            thaw()
+            self._control_quietly(web, fail_for=[])
+
+        return heal
+
+    def _flushall_as_old_leader_wakes(self) -> Callable[[], None]:
+        """Freeze the leader until another leads, then wipe Redis and wake it at once: the
+        woken one must not restore its older route."""
+        leader, _ = self._leader()
+        leader.process.signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: any((self.status(c) or {}).get("leader")
+                                 for c in self.controllers
+                                 if c is not leader and c.process.alive()),
+                     SESSION_TIMEOUT + 10, "another leader")
+            self.redis.command("FLUSHALL")
+        finally:
+            leader.process.signal(signal.SIGCONT)
+        return lambda: None
 
     def _kill_controller(self) -> Callable[[], None]:
         victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
@@ -363,9 +453,14 @@ class Soak:
     def _freeze_controller(self) -> Callable[[], None]:
         victim = self.rng.choice([c for c in self.controllers if c.process.alive()])
         victim.process.signal(signal.SIGSTOP)
+        return self._thaw_later(victim)
+
+    @staticmethod
+    def _thaw_later(victim: Controller) -> Callable[[], None]:
+        """The heal of a freeze: past the session timeout, so the session expires meanwhile."""
         frozen_at = time.monotonic()
 
-        def thaw() -> None:  # past its session timeout, so its session expires meanwhile
+        def thaw() -> None:
             time.sleep(max(0.0, SESSION_TIMEOUT + 1.0 - (time.monotonic() - frozen_at)))
             victim.process.signal(signal.SIGCONT)
 
@@ -389,6 +484,12 @@ class Soak:
             web.set_mode("ok")
         except OSError:
             pass
+
+    @staticmethod
+    def _control_quietly(web: Web, **fields: Any) -> None:
+        """A heal: a member that is down meanwhile (another fault) comes back as it was."""
+        with contextlib.suppress(OSError):
+            web.control(**fields)
 
     def _flap_member(self) -> Callable[[], None]:
         web = self.webs[self.rng.choice(MEMBERS)]
@@ -420,10 +521,7 @@ class Soak:
         return lambda: None
 
     def _flushall(self) -> Callable[[], None]:
-        try:
-            self.redis.command("FLUSHALL")
-        except Exception:
-            pass
+        self.redis.command("FLUSHALL")  # a failure is recorded as "not applied", not counted
         return lambda: None
 
     def _kill_zookeeper(self, leader: bool) -> Callable[[], None]:
@@ -475,7 +573,7 @@ class Soak:
             try:
                 heals.append(pool[kind]())
                 self.record.faults[kind] += 1
-            except (SandboxError, OSError, IndexError) as exc:
+            except (SandboxError, OSError, IndexError, redis.RedisError) as exc:
                 self.record.notes.append(f"round {number}: {kind} not applied: {exc}")
         if self.rng.random() < 0.4:
             time.sleep(self.rng.uniform(0.2, 1.5))
