@@ -7,9 +7,10 @@ message can never move traffic back. When Redis is unreachable it keeps the last
 applied and reports how long it has not heard from Redis: it never changes traffic because
 Redis blinked.
 
-``plan_haproxy`` turns a route into HAProxy Runtime API commands for one backend, and
 ``verify_haproxy`` says how a backend's state, as ``show servers state`` reports it, differs
-from "the routed member's server alone takes traffic".
+from "the routed member's server alone takes traffic", and which of those faults a command
+can put right; ``repair_commands`` gives those commands, and ``plan_haproxy`` is the two
+together: a route turned into HAProxy Runtime API commands for one backend.
 """
 
 from __future__ import annotations
@@ -138,8 +139,8 @@ class Fault:
     server: str
     wrong: Wrong
     state: str  # what HAProxy said of that server
-    # plan_haproxy has a command for it. That may not be all it takes: `state ready` clears
-    # a forced maintenance but leaves one inherited from a tracked server.
+    # repair_commands has a command for it. That may not be all it takes: `state ready`
+    # clears a forced maintenance but leaves one inherited from a tracked server.
     repairable: bool
 
     def __str__(self) -> str:
@@ -196,21 +197,27 @@ def plan_haproxy(backend: str, servers: list[ServerState], route: Route,
     named like any member, its first server is given the primary's address. Returns only
     the commands that change something, so applying twice is harmless.
     """
-    target = _target(servers, route, members)
-    if target is None:
-        return []
+    return repair_commands(backend, route, verify_haproxy(servers, route, members),
+                           shutdown_old)
+
+
+def repair_commands(backend: str, route: Route, faults: list[Fault],
+                    shutdown_old: bool = False) -> list[str]:
+    """The commands for the repairable ``faults`` (verify_haproxy's, for ``route``)."""
     commands: list[str] = []
-    if target.name != route.primary and not _same_address(target.address, route.address):
-        host, _, port = route.address.rpartition(":")
-        commands.append(f"set server {backend}/{target.name} addr {host.strip('[]')} "
-                        f"port {port}")
-    if target.admin & FORCED:
-        commands.append(f"set server {backend}/{target.name} state ready")
-    for server in servers:
-        if server.name != target.name and Admin.FMAINT not in server.admin:
-            commands.append(f"set server {backend}/{server.name} state maint")
+    for fault in faults:
+        if not fault.repairable:
+            continue
+        server = f"{backend}/{fault.server}"
+        if fault.wrong is Wrong.ROUTED_ADDRESS:
+            host, _, port = route.address.rpartition(":")
+            commands.append(f"set server {server} addr {host.strip('[]')} port {port}")
+        elif fault.wrong is Wrong.ROUTED_NOT_SERVING:
+            commands.append(f"set server {server} state ready")
+        else:
+            commands.append(f"set server {server} state maint")
             if shutdown_old:
-                commands.append(f"shutdown sessions server {backend}/{server.name}")
+                commands.append(f"shutdown sessions server {server}")
     return commands
 
 

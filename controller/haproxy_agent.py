@@ -2,9 +2,10 @@
 
 Runs beside HAProxy and talks to its Runtime API (a unix socket or host:port, ``level
 admin``). Every newer route is applied at once (follower.py decides what is newer;
-plan_haproxy what to send). The same plan also runs on a timer against HAProxy's actual
-state, so a reloaded or restarted HAProxy, which comes back with its configured servers,
-is put right within ``resync_interval``. On start it syncs before anything else.
+verify_haproxy and repair_commands what to send). The same check also runs on a timer
+against HAProxy's actual state, so a reloaded or restarted HAProxy, which comes back with
+its configured servers, is put right within ``resync_interval``. On start it syncs before
+anything else.
 
 After every apply and every resync it reads the backend back and checks that the routed
 member's server alone takes traffic (verify_haproxy). What is wrong and can be put right
@@ -26,7 +27,7 @@ from controller.follower import (
     Route,
     ServerState,
     parse_servers_state,
-    plan_haproxy,
+    repair_commands,
     verify_haproxy,
 )
 from controller.routeclient import RouteWatcher
@@ -184,7 +185,7 @@ class HaproxyAgent:
         newer = self.applied.get(service) != route
         for round_ in range(REPAIR_ROUNDS + 1):
             faults = verify_haproxy(servers, route, members)
-            commands = plan_haproxy(backend, servers, route, members, self._shutdown)
+            commands = repair_commands(backend, route, faults, self._shutdown)
             if not commands:
                 break
             for line in commands:
@@ -203,10 +204,10 @@ class HaproxyAgent:
         else:
             faults = verify_haproxy(servers, route, members)
         self._record(mapping, route, [str(f) for f in faults],
-                       tuple(s.name for s in servers if s.serving))
+                     tuple(s.name for s in servers if s.serving))
 
     def _record(self, mapping: Mapping, route: Route, faults: list[str],
-                  serving: tuple[str, ...]) -> None:
+                serving: tuple[str, ...]) -> None:
         """Record a read-back; log only when what is wrong changes, not every resync."""
         service = mapping.service
         before = self.faults.get(service)
