@@ -88,10 +88,11 @@ def test_parse_servers_state_from_haproxy() -> None:
 
 def test_parse_refuses_a_line_it_cannot_read() -> None:
     # Leaving a server out would let a server that takes traffic go unseen.
-    for bad in ("3 web 1 web-a 127.0.0.1 2 0 1\n", show(("web-a", 7, 0)),
-                show(("web-a", 2, 0)).replace(" 2 0 1 1", " 2 x 1 1")):
+    for bad in (HEADER + "3 web 1 web-a 127.0.0.1 2 0 1\n",  # too few fields
+                show(("web-a", 7, 0)),  # no such op state
+                show(("web-a", 2, 0)).replace(" 2 0 1 1", " 2 x 1 1")):  # admin not a number
         with pytest.raises(ValueError, match="unreadable server state line"):
-            parse_servers_state(HEADER + bad if not bad.startswith("1") else bad)
+            parse_servers_state(bad)
 
 
 @pytest.mark.parametrize(("op", "admin", "serving"), [
