@@ -29,14 +29,12 @@ import redis
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-from controller.follower import parse_servers_state  # noqa: E402
 from controller.sandbox import (  # noqa: E402
     Controller,
     Haproxy,
     Sandbox,
     Web,
     controller_config,
-    free_port,
     wait_for,
 )
 
@@ -110,9 +108,7 @@ def main() -> int:
                            "traefik/http/routers/web/entryPoints/0": "web"}.items():
             client.set(key, value)
         agented = box.haproxy("web", {n: w.address for n, w in webs.items()})
-        box.spawn("agent", [sys.executable, "-m", "controller.cli", "agent", "haproxy",
-                            "--redis", server.url, "--haproxy", str(agented.socket),
-                            "--backend", "web=web", "--listen", f"127.0.0.1:{free_port()}"])
+        box.haproxy_agent("agent", server.url, agented)
         alone = haproxy_alone(box, webs)
         traefik = box.traefik(server)
         loads = {"haproxy+agent": Load(agented.url + "/"), "traefik": Load(traefik.url + "/"),
@@ -134,7 +130,7 @@ def main() -> int:
             killed = time.monotonic()
             webs[primary].process.kill()
             published = wait_published(pubsub, standby)
-            wait_for(lambda s=standby: ready(agented) == {s}, 5, "agent applied",
+            wait_for(lambda s=standby: agented.serving("web") == {s}, 5, "agent applied",
                      interval=0.0005)
             apply_ms.append((time.monotonic() - published) * 1000)
             pubsub.close()
@@ -171,12 +167,6 @@ def haproxy_alone(box: Sandbox, webs: dict[str, Web]) -> Haproxy:
     return proxy
 
 
-def ready(proxy: Haproxy) -> set[str]:
-    """The servers HAProxy sends new traffic to (maintenance, drain and op state read)."""
-    return {s.name for s in parse_servers_state(proxy.command("show servers state web"))
-            if s.serving}
-
-
 def settle(controller: Controller, webs: dict[str, Web], agented: Haproxy, primary: str) -> None:
     """Both members healthy in the controller's view, the agent's HAProxy on the primary."""
     def both_healthy() -> bool:
@@ -184,7 +174,7 @@ def settle(controller: Controller, webs: dict[str, Web], agented: Haproxy, prima
         return all(m["health"] == "healthy" for m in members.values())
 
     wait_for(both_healthy, 15, "both members healthy")
-    wait_for(lambda: ready(agented) == {primary}, 10, "agent on the primary")
+    wait_for(lambda: agented.serving("web") == {primary}, 10, "agent on the primary")
     time.sleep(0.3)  # let the plain HAProxy's own checks see the restarted server (3 x 100 ms)
 
 

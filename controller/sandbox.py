@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from controller.follower import parse_servers_state
+
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
 TOKEN_NAME, TOKEN = "alice", "alice-secret-token"  # the API token of sandbox controllers
@@ -117,6 +119,18 @@ class Process:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The process's JSON log lines (optionally only one event name)."""
+        out = []
+        for line in self.output().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and (name is None or entry.get("event") == name):
+                out.append(entry)
+        return out
 
 
 class Sandbox:
@@ -231,26 +245,47 @@ class Sandbox:
     def haproxy(self, backend: str, servers: dict[str, str]) -> Haproxy:
         """HAProxy with one frontend on a free port and ``backend`` with ``servers``
         (name -> host:port), its admin socket in the sandbox directory."""
+        def config(port: int, sock: Path) -> str:
+            lines = [
+                "global", f"  stats socket {sock} level admin", "defaults", "  mode http",
+                # A refused connect is retried after `timeout connect`, on whichever server
+                # is ready by then: requests caught by a failover wait instead of failing.
+                "  timeout connect 250ms", "  timeout client 5s", "  timeout server 5s",
+                "  retries 3", "  option redispatch 1",
+                "frontend fe", f"  bind {LOOPBACK}:{port}",
+                f"  default_backend {backend}", f"backend {backend}",
+            ]
+            lines += [f"  server {name} {address}" for name, address in servers.items()]
+            return "\n".join(lines) + "\n"
+
+        return self.haproxy_with(config)
+
+    def haproxy_with(self, config: Callable[[int, Path], str],
+                     name: str = "haproxy") -> Haproxy:
+        """HAProxy running ``config(port, admin socket path)``: the port is a free one for
+        its frontend to bind on loopback, the socket is in the sandbox directory."""
         if shutil.which("haproxy") is None:
             raise SandboxError("haproxy is not installed (apt-get install haproxy)")
         port = free_port()
-        sock = self.dir / f"haproxy-{port}.sock"
-        lines = [
-            "global", f"  stats socket {sock} level admin", "defaults", "  mode http",
-            # A refused connect is retried after `timeout connect`, on whichever server is
-            # ready by then: requests caught by a failover wait instead of failing.
-            "  timeout connect 250ms", "  timeout client 5s", "  timeout server 5s",
-            "  retries 3", "  option redispatch 1",
-            "frontend fe", f"  bind {LOOPBACK}:{port}",
-            f"  default_backend {backend}", f"backend {backend}",
-        ]
-        lines += [f"  server {name} {address}" for name, address in servers.items()]
-        conf = self.dir / f"haproxy-{port}.cfg"
-        conf.write_text("\n".join(lines) + "\n")
-        proxy = Haproxy(self.spawn(f"haproxy-{port}", ["haproxy", "-f", str(conf), "-db"]),
+        sock = self.dir / f"{name}-{port}.sock"
+        conf = self.dir / f"{name}-{port}.cfg"
+        conf.write_text(config(port, sock))
+        proxy = Haproxy(self.spawn(f"{name}-{port}", ["haproxy", "-f", str(conf), "-db"]),
                         port, sock)
         proxy.wait_ready()
         return proxy
+
+    def haproxy_agent(self, name: str, redis_url: str, proxy: Haproxy,
+                      backends: str = "web=web", resync_interval: float | None = None) -> Agent:
+        """``failoverctl agent haproxy`` for ``proxy``, its /healthz and /metrics on a free
+        loopback port."""
+        listen = f"{LOOPBACK}:{free_port()}"
+        argv = [sys.executable, "-m", "controller.cli", "agent", "haproxy", "--redis",
+                redis_url, "--haproxy", str(proxy.socket), "--backend", backends,
+                "--listen", listen]
+        if resync_interval is not None:
+            argv += ["--resync-interval", str(resync_interval)]
+        return Agent(self.spawn(name, argv), listen)
 
     # --- Traefik ------------------------------------------------------------------------
 
@@ -386,11 +421,39 @@ class Haproxy:
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
+    def serving(self, backend: str) -> set[str]:
+        """The servers of ``backend`` HAProxy sends new traffic to, from its own state."""
+        return {s.name for s in parse_servers_state(self.command(f"show servers state {backend}"))
+                if s.serving}
+
     def restart(self) -> None:
         self.process.kill()
         self.socket.unlink(missing_ok=True)
         self.process.start()
         self.wait_ready()
+
+
+class Agent:
+    """``failoverctl agent haproxy``, and its HTTP listener."""
+
+    def __init__(self, process: Process, listen: str) -> None:
+        self.process = process
+        self.api = f"http://{listen}"
+
+    def healthz(self, timeout: float = 1) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) of /healthz: a 503 says what is wrong too."""
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.api + "/healthz", timeout=timeout) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The agent's JSON log lines (optionally only one event name)."""
+        return self.process.events(name)
 
 
 class Traefik:
@@ -502,15 +565,7 @@ class Controller:
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """The controller's JSON log lines (optionally only one event name)."""
-        out = []
-        for line in self.process.output().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and (name is None or entry.get("event") == name):
-                out.append(entry)
-        return out
+        return self.process.events(name)
 
 
 def controller_config(zk: ZooKeeper | str, redis_url: str, cluster: str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 import urllib.error
@@ -17,8 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.follower import parse_servers_state
-from controller.sandbox import LOOPBACK, Haproxy, Process, free_port, wait_for
+from controller.sandbox import LOOPBACK, Agent, Haproxy, wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -56,29 +54,18 @@ class Load:
         self._thread.join(5)
 
 
-def start_agent(cluster: Cluster, proxy: Haproxy, name: str) -> tuple[Process, str]:
-    listen = f"127.0.0.1:{free_port()}"
-    argv = [sys.executable, "-m", "controller.cli", "agent", "haproxy", "--redis",
-            cluster.redis.url, "--haproxy", str(proxy.socket), "--backend", "web=web",
-            "--listen", listen, "--resync-interval", "0.5"]
-    return cluster.sandbox.spawn(name, argv), f"http://{listen}"
+def start_agent(cluster: Cluster, proxy: Haproxy) -> Agent:
+    return cluster.sandbox.haproxy_agent(f"{cluster.name}-agent", cluster.redis.url, proxy,
+                                         resync_interval=0.5)
 
 
-def healthz(api: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(api + "/healthz", timeout=1) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
-
-
-def agent_state(api: str) -> dict[str, Any]:
-    web: dict[str, Any] = healthz(api)[1]["services"]["web"]
+def agent_state(agent: Agent) -> dict[str, Any]:
+    web: dict[str, Any] = agent.healthz()[1]["services"]["web"]
     return web
 
 
-def agent_metric(api: str, name: str) -> float | None:
-    with urllib.request.urlopen(api + "/metrics", timeout=1) as response:
+def agent_metric(agent: Agent, name: str) -> float | None:
+    with urllib.request.urlopen(agent.api + "/metrics", timeout=1) as response:
         text = response.read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -87,31 +74,11 @@ def agent_metric(api: str, name: str) -> float | None:
     return None
 
 
-def serving_servers(proxy: Haproxy) -> set[str]:
-    """The servers HAProxy sends new traffic to, from its own state."""
-    return {s.name for s in parse_servers_state(proxy.command("show servers state web"))
-            if s.serving}
-
-
-def events(agent: Process, name: str) -> list[dict[str, Any]]:
-    """The agent's log entries (JSON lines) of one event name."""
-    out = []
-    for line in agent.output().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == name:
-            out.append(entry)
-    return out
-
-
 @dataclass
 class Traffic:
     cluster: Cluster
     proxy: Haproxy
-    agent: Process
-    api: str
+    agent: Agent
     load: Load
 
 
@@ -120,14 +87,14 @@ def traffic(cluster: Cluster) -> Iterator[Traffic]:
     cluster.start(controllers=1)
     proxy = cluster.sandbox.haproxy("web", {name: web.address
                                             for name, web in cluster.webs.items()})
-    agent, api = start_agent(cluster, proxy, f"{cluster.name}-agent")
-    wait_for(lambda: agent_state(api)["primary"] == "web-a", 10, "agent applied the route")
+    agent = start_agent(cluster, proxy)
+    wait_for(lambda: agent_state(agent)["primary"] == "web-a", 10, "agent applied the route")
     load = Load(proxy.url + "/")
     try:
-        yield Traffic(cluster, proxy, agent, api, load)
+        yield Traffic(cluster, proxy, agent, load)
     finally:
         load.stop()
-        agent.stop()
+        agent.process.stop()
         proxy.process.stop()
 
 
@@ -136,25 +103,24 @@ def served_by(cluster: Cluster, member: str) -> str:
 
 
 def test_traffic_moves_to_the_new_primary_and_stays(traffic: Traffic) -> None:
-    cluster, proxy, api, load = traffic.cluster, traffic.proxy, traffic.api, traffic.load
+    cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
     wait_for(lambda: load.since(0), 5, "first answers")
     assert set(load.since(0)) == {served_by(cluster, "web-a")}  # the standby is in maint
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")
-    wait_for(lambda: agent_state(api)["primary"] == "web-b", 5, "agent applied the failover")
+    wait_for(lambda: agent_state(agent)["primary"] == "web-b", 5, "agent applied the failover")
     switched = time.monotonic()
     wait_for(lambda: len(load.since(switched)) >= 50, 10, "50 answers after the switch")
     assert set(load.since(switched)) == {served_by(cluster, "web-b")}
-    assert serving_servers(proxy) == {"web-b"}
+    assert proxy.serving("web") == {"web-b"}
 
 
 def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> None:
-    cluster, proxy, agent, api, load = (traffic.cluster, traffic.proxy, traffic.agent,
-                                        traffic.api, traffic.load)
+    cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")
-    wait_for(lambda: agent_state(api)["primary"] == "web-b", 5, "agent applied the failover")
-    sent = len(events(agent, "haproxy_applied")) + len(events(agent, "haproxy_repaired"))
+    wait_for(lambda: agent_state(agent)["primary"] == "web-b", 5, "agent applied the failover")
+    sent = len(agent.events("haproxy_applied")) + len(agent.events("haproxy_repaired"))
     steady = time.monotonic()
     cluster.redis.restart()
     # A stale route, published straight to the channel (bypassing the fenced script).
@@ -165,22 +131,21 @@ def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> No
     wait_for(lambda: len(load.since(steady)) >= 100, 10, "100 answers")
     assert set(load.since(steady)) == {served_by(cluster, "web-b")}
     # nothing was sent to HAProxy
-    assert len(events(agent, "haproxy_applied")) + len(events(agent, "haproxy_repaired")) == sent
-    assert serving_servers(proxy) == {"web-b"}
+    assert len(agent.events("haproxy_applied")) + len(agent.events("haproxy_repaired")) == sent
+    assert proxy.serving("web") == {"web-b"}
 
 
 def test_agent_restart_and_haproxy_restart_are_resynced(traffic: Traffic) -> None:
-    cluster, proxy, agent, api, load = (traffic.cluster, traffic.proxy, traffic.agent,
-                                        traffic.api, traffic.load)
-    agent.stop()
+    cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
+    agent.process.stop()
     cluster.web("web-a").process.kill()  # fails over while the agent is away
     cluster.wait_primary("web-b")
-    agent.start()  # same command line: it syncs HAProxy to Redis before anything else
-    wait_for(lambda: agent_state(api)["primary"] == "web-b", 10, "agent resynced")
-    assert serving_servers(proxy) == {"web-b"}
+    agent.process.start()  # same command line: it syncs HAProxy to Redis before anything else
+    wait_for(lambda: agent_state(agent)["primary"] == "web-b", 10, "agent resynced")
+    assert proxy.serving("web") == {"web-b"}
     cluster.web("web-a").process.start()  # alive again, but not the primary
     proxy.restart()  # back to its configured servers: both ready
-    wait_for(lambda: serving_servers(proxy) == {"web-b"}, 10,
+    wait_for(lambda: proxy.serving("web") == {"web-b"}, 10,
              "web-a back in maintenance after the HAProxy restart")
     settled = time.monotonic()
     wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the resync")
@@ -190,21 +155,18 @@ def test_agent_restart_and_haproxy_restart_are_resynced(traffic: Traffic) -> Non
 def shipped_haproxy(cluster: Cluster) -> Haproxy:
     """HAProxy running examples/haproxy.cfg as shipped: only the members' addresses, the
     stats socket path and the listening address are replaced, everything else is the file."""
-    port = free_port()
-    sock = cluster.sandbox.dir / f"haproxy-example-{port}.sock"
-    text = EXAMPLE.read_text()
-    for old, new in (("stats socket /run/haproxy/admin.sock ", f"stats socket {sock} "),
-                     ("bind :80\n", f"bind {LOOPBACK}:{port}\n"),
-                     (" 10.0.0.11:80", f" {cluster.web('web-a').address}"),
-                     (" 10.0.0.12:80", f" {cluster.web('web-b').address}")):
-        assert text.count(old) == 1, f"examples/haproxy.cfg has {old!r} {text.count(old)} times"
-        text = text.replace(old, new)
-    conf = cluster.sandbox.dir / f"haproxy-example-{port}.cfg"
-    conf.write_text(text)
-    process = cluster.sandbox.spawn(f"haproxy-example-{port}", ["haproxy", "-f", str(conf), "-db"])
-    proxy = Haproxy(process, port, sock)
-    proxy.wait_ready()
-    return proxy
+    def config(port: int, sock: Path) -> str:
+        text = EXAMPLE.read_text()
+        for old, new in (("stats socket /run/haproxy/admin.sock ", f"stats socket {sock} "),
+                         ("bind :80\n", f"bind {LOOPBACK}:{port}\n"),
+                         (" 10.0.0.11:80", f" {cluster.web('web-a').address}"),
+                         (" 10.0.0.12:80", f" {cluster.web('web-b').address}")):
+            assert text.count(old) == 1, \
+                f"examples/haproxy.cfg has {old!r} {text.count(old)} times"
+            text = text.replace(old, new)
+        return text
+
+    return cluster.sandbox.haproxy_with(config, name="haproxy-example")
 
 
 def switchover(cluster: Cluster, to: str) -> None:
@@ -214,10 +176,11 @@ def switchover(cluster: Cluster, to: str) -> None:
     cluster.wait_primary(to)
 
 
-def assert_only_routed_answers(cluster: Cluster, api: str, load: Load, member: str) -> None:
+def assert_only_routed_answers(cluster: Cluster, agent: Agent, load: Load,
+                               member: str) -> None:
     """Once the agent has applied the current route, every answer comes from ``member``."""
     route = cluster.wait_primary(member)
-    wait_for(lambda: (state := agent_state(api))["primary"] == member
+    wait_for(lambda: (state := agent_state(agent))["primary"] == member
              and state["version"] == int(route["version"]), 10,
              f"agent applied version {route['version']} ({member})")
     applied = time.monotonic()
@@ -227,13 +190,13 @@ def assert_only_routed_answers(cluster: Cluster, api: str, load: Load, member: s
         f"routed to {member}, answered: {Counter(answers)}"
 
 
-def assert_agent_verified(proxy: Haproxy, api: str, member: str) -> None:
+def assert_agent_verified(proxy: Haproxy, agent: Agent, member: str) -> None:
     """HAProxy's own state agrees, and so does the agent, which had nothing to repair."""
-    assert serving_servers(proxy) == {member}
-    status, body = healthz(api)
+    assert proxy.serving("web") == {member}
+    status, body = agent.healthz()
     assert status == 200 and body["services"]["web"]["serving"] == [member], body
-    assert agent_metric(api, "failover_agent_haproxy_verified") == 1
-    assert agent_metric(api, "failover_agent_repairs_total") == 0
+    assert agent_metric(agent, "failover_agent_haproxy_verified") == 1
+    assert agent_metric(agent, "failover_agent_repairs_total") == 0
 
 
 @pytest.mark.parametrize("first", ["web-a", "web-b"])
@@ -248,12 +211,12 @@ def test_shipped_example_config_only_the_routed_member_answers(cluster: Cluster,
         switchover(cluster, "web-b")
     other = "web-a" if first == "web-b" else "web-b"
     proxy = shipped_haproxy(cluster)
-    agent, api = start_agent(cluster, proxy, f"{cluster.name}-agent")
+    agent = start_agent(cluster, proxy)
     load = Load(proxy.url + "/")
 
     def steady(routed: str) -> None:
-        assert_only_routed_answers(cluster, api, load, routed)
-        assert_agent_verified(proxy, api, routed)
+        assert_only_routed_answers(cluster, agent, load, routed)
+        assert_agent_verified(proxy, agent, routed)
 
     try:
         steady(first)
@@ -267,24 +230,23 @@ def test_shipped_example_config_only_the_routed_member_answers(cluster: Cluster,
         steady(first)
     finally:
         load.stop()
-        agent.stop()
+        agent.process.stop()
         proxy.process.stop()
 
 
 def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None:
-    cluster, proxy, agent, api, load = (traffic.cluster, traffic.proxy, traffic.agent,
-                                        traffic.api, traffic.load)
-    wait_for(lambda: agent_state(api)["verified"], 5, "agent verified HAProxy")
-    assert agent_metric(api, "failover_agent_repairs_total") == 0
+    cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
+    wait_for(lambda: agent_state(agent)["verified"], 5, "agent verified HAProxy")
+    assert agent_metric(agent, "failover_agent_repairs_total") == 0
     proxy.command("set server web/web-b state ready")  # by hand: both take traffic now
-    assert serving_servers(proxy) == {"web-a", "web-b"}
-    wait_for(lambda: events(agent, "haproxy_repaired"), 5, "the agent's repair")
-    assert serving_servers(proxy) == {"web-a"}
-    [repaired] = events(agent, "haproxy_repaired")
+    assert proxy.serving("web") == {"web-a", "web-b"}
+    wait_for(lambda: agent.events("haproxy_repaired"), 5, "the agent's repair")
+    assert proxy.serving("web") == {"web-a"}
+    [repaired] = agent.events("haproxy_repaired")
     assert repaired["wrong"] == ["web-b: unrouted_serving (op=RUNNING admin=0x00)"]
     assert repaired["commands"] == ["set server web/web-b state maint"]
-    assert agent_metric(api, "failover_agent_repairs_total") == 1
-    assert agent_state(api)["verified"]
+    assert agent_metric(agent, "failover_agent_repairs_total") == 1
+    assert agent_state(agent)["verified"]
     settled = time.monotonic()
     wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the repair")
     assert set(load.since(settled)) == {served_by(cluster, "web-a")}
@@ -292,19 +254,19 @@ def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None
 
 def test_a_routed_server_haproxy_holds_down_makes_the_agent_unhealthy(
         traffic: Traffic) -> None:
-    proxy, agent, api = traffic.proxy, traffic.agent, traffic.api
-    wait_for(lambda: healthz(api)[0] == 200, 5, "agent healthy")
+    proxy, agent = traffic.proxy, traffic.agent
+    wait_for(lambda: agent.healthz()[0] == 200, 5, "agent healthy")
     # What a failing HAProxy health check does; not the agent's to override.
     proxy.command("set server web/web-a health down")
-    web = wait_for(lambda: (h := healthz(api))[0] == 503 and h, 5,
+    web = wait_for(lambda: (h := agent.healthz())[0] == 503 and h, 5,
                    "agent unhealthy")[1]["services"]["web"]
     assert (web["verified"], web["serving"], web["wrong"]) == (
         False, [], ["web-a: routed_not_serving (op=STOPPED admin=0x00)"])
-    assert agent_metric(api, "failover_agent_haproxy_verified") == 0
-    assert agent_metric(api, "failover_agent_repairs_total") == 0  # nothing it could send
-    [unrepaired] = events(agent, "haproxy_unrepaired")  # once, not at every resync
+    assert agent_metric(agent, "failover_agent_haproxy_verified") == 0
+    assert agent_metric(agent, "failover_agent_repairs_total") == 0  # nothing it could send
+    [unrepaired] = agent.events("haproxy_unrepaired")  # once, not at every resync
     assert unrepaired["wrong"] == web["wrong"]
     proxy.command("set server web/web-a health up")
-    wait_for(lambda: healthz(api)[0] == 200, 5, "agent healthy again")
-    assert events(agent, "haproxy_verified")
-    assert len(events(agent, "haproxy_unrepaired")) == 1
+    wait_for(lambda: agent.healthz()[0] == 200, 5, "agent healthy again")
+    assert agent.events("haproxy_verified")
+    assert len(agent.events("haproxy_unrepaired")) == 1
