@@ -189,7 +189,8 @@ def held_answers(answers: Iterable[Answer], applied: Sequence[Applied],
 
 
 def answers_from_routed(held: Iterable[tuple[Answer, Applied]]) -> list[str]:
-    """Invariant 6, over ``held_answers``: no answer from a member that is not routed."""
+    """Invariant 7 above (the README's 8), over ``held_answers``: no answer from a member
+    that is not routed."""
     return [f"{answer.member} answered a request sent at {answer.sent:.3f} (answered "
             f"{answer.answered:.3f}) while the agent had applied version {route.version} "
             f"routed to {route.primary}" for answer, route in held

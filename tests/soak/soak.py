@@ -50,7 +50,7 @@ import redis
 from kazoo.client import KazooClient
 
 from controller.sandbox import (
-    LOOPBACK,
+    Agent,
     Controller,
     Haproxy,
     Redis,
@@ -59,7 +59,6 @@ from controller.sandbox import (
     Web,
     ZooKeeper,
     controller_config,
-    free_port,
     wait_for,
 )
 from tests.soak import checker, netns
@@ -186,13 +185,9 @@ class Observer:
     def _poll_agent(self) -> None:
         while not self._stop.is_set():
             at = time.time()
-            try:
-                with urllib.request.urlopen(self.soak.agent_api + "/healthz",
-                                            timeout=1) as answer:
-                    web = json.load(answer)["services"]["web"]
-            except urllib.error.HTTPError as exc:  # 503: not healthy, still says what
-                web = json.load(exc)["services"]["web"]
-            except (urllib.error.URLError, OSError, ValueError):
+            try:  # a 503 (not healthy) still names the applied route
+                web = self.soak.agent.healthz()[1]["services"]["web"]
+            except (OSError, ValueError, KeyError, TypeError):  # a sample that names none
                 web = {}
             self.record.applied.append(Applied(at, web.get("primary"), web.get("version")))
             self._stop.wait(0.02)
@@ -250,26 +245,23 @@ class Soak:
                                                    wrap=links.wrap(i)))
         wait_for(lambda: self._route().get("primary") == "web-a", 60, "the first route")
         self.converged()
-        self.proxy, self.agent_api = self._haproxy_with_agent(box)
+        self.proxy, self.agent = self._haproxy_with_agent(box)
         self.observer = Observer(self)
 
-    def _haproxy_with_agent(self, box: Sandbox) -> tuple[Haproxy, str]:
+    def _haproxy_with_agent(self, box: Sandbox) -> tuple[Haproxy, Agent]:
         """HAProxy (listening on loopback) in front of the members, and its agent. As in
         examples/haproxy.cfg, the standbys start `disabled`."""
         proxy = box.haproxy("web", {name: web.address + ("" if name == "web-a" else " disabled")
                                     for name, web in self.webs.items()})
-        api = f"{LOOPBACK}:{free_port()}"
-        box.spawn("soak-haproxy-agent", [
-            sys.executable, "-m", "controller.cli", "agent", "haproxy", "--redis",
-            self.redis.url, "--haproxy", str(proxy.socket), "--backend", "web=web",
-            "--listen", api, "--resync-interval", "0.5"])
+        agent = box.haproxy_agent("soak-haproxy-agent", self.redis.url, proxy,
+                                  resync_interval=0.5)
 
         def applied() -> bool:
-            with urllib.request.urlopen(f"http://{api}/healthz", timeout=1) as answer:
-                return bool(json.load(answer)["services"]["web"]["primary"] == "web-a")
+            status, body = agent.healthz()
+            return status == 200 and body["services"]["web"]["primary"] == "web-a"
 
         wait_for(applied, 30, "the HAProxy agent to apply the first route")
-        return proxy, f"http://{api}"
+        return proxy, agent
 
     # --- looking --------------------------------------------------------------------------
 
