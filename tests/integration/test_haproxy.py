@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -238,8 +239,13 @@ def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None
     cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
     wait_for(lambda: agent_state(agent)["verified"], 5, "agent verified HAProxy")
     assert agent_metric(agent, "failover_agent_repairs_total") == 0
-    proxy.command("set server web/web-b state ready")  # by hand: both take traffic now
-    assert proxy.serving("web") == {"web-a", "web-b"}
+    # Paused, so that its resync (every 0.5 s) cannot undo the change before it is seen.
+    agent.process.signal(signal.SIGSTOP)
+    try:
+        proxy.command("set server web/web-b state ready")  # by hand: both take traffic now
+        assert proxy.serving("web") == {"web-a", "web-b"}
+    finally:
+        agent.process.signal(signal.SIGCONT)
     wait_for(lambda: agent.events("haproxy_repaired"), 5, "the agent's repair")
     assert proxy.serving("web") == {"web-a"}
     [repaired] = agent.events("haproxy_repaired")
