@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from controller.sandbox import LOOPBACK, Agent, Haproxy, wait_for
 from tests.integration.cluster import Cluster
+from tests.integration.test_operators import metric
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "haproxy.cfg"
@@ -63,16 +63,6 @@ def start_agent(cluster: Cluster, proxy: Haproxy) -> Agent:
 def agent_state(agent: Agent) -> dict[str, Any]:
     web: dict[str, Any] = agent.healthz()[1]["services"]["web"]
     return web
-
-
-def agent_metric(agent: Agent, name: str) -> float | None:
-    with urllib.request.urlopen(agent.api + "/metrics", timeout=1) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == {"service": "web"}:
-                return float(sample.value)
-    return None
 
 
 @dataclass
@@ -196,8 +186,8 @@ def assert_agent_verified(proxy: Haproxy, agent: Agent, member: str) -> None:
     assert proxy.serving("web") == {member}
     status, body = agent.healthz()
     assert status == 200 and body["services"]["web"]["serving"] == [member], body
-    assert agent_metric(agent, "failover_agent_haproxy_verified") == 1
-    assert agent_metric(agent, "failover_agent_repairs_total") == 0
+    assert metric(agent, "failover_agent_haproxy_verified", service="web") == 1
+    assert metric(agent, "failover_agent_repairs_total", service="web") == 0
 
 
 @pytest.mark.parametrize("first", ["web-a", "web-b"])
@@ -238,7 +228,7 @@ def test_shipped_example_config_only_the_routed_member_answers(cluster: Cluster,
 def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None:
     cluster, proxy, agent, load = traffic.cluster, traffic.proxy, traffic.agent, traffic.load
     wait_for(lambda: agent_state(agent)["verified"], 5, "agent verified HAProxy")
-    assert agent_metric(agent, "failover_agent_repairs_total") == 0
+    assert metric(agent, "failover_agent_repairs_total", service="web") == 0
     # Paused, so that its resync (every 0.5 s) cannot undo the change before it is seen.
     agent.process.signal(signal.SIGSTOP)
     try:
@@ -251,7 +241,7 @@ def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None
     [repaired] = agent.events("haproxy_repaired")
     assert repaired["wrong"] == ["web-b: unrouted_serving (op=RUNNING admin=0x00)"]
     assert repaired["commands"] == ["set server web/web-b state maint"]
-    assert agent_metric(agent, "failover_agent_repairs_total") == 1
+    assert metric(agent, "failover_agent_repairs_total", service="web") == 1
     assert agent_state(agent)["verified"]
     settled = time.monotonic()
     wait_for(lambda: len(load.since(settled)) >= 50, 10, "50 answers after the repair")
@@ -268,8 +258,9 @@ def test_a_routed_server_haproxy_holds_down_makes_the_agent_unhealthy(
                    "agent unhealthy")[1]["services"]["web"]
     assert (web["verified"], web["serving"], web["wrong"]) == (
         False, [], ["web-a: routed_not_serving (op=STOPPED admin=0x00)"])
-    assert agent_metric(agent, "failover_agent_haproxy_verified") == 0
-    assert agent_metric(agent, "failover_agent_repairs_total") == 0  # nothing it could send
+    assert metric(agent, "failover_agent_haproxy_verified", service="web") == 0
+    # nothing it could send
+    assert metric(agent, "failover_agent_repairs_total", service="web") == 0
     [unrepaired] = agent.events("haproxy_unrepaired")  # once, not at every resync
     assert unrepaired["wrong"] == web["wrong"]
     proxy.command("set server web/web-a health up")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.sandbox import TOKEN, TOKEN_NAME, Controller, wait_for
+from controller.sandbox import TOKEN, TOKEN_NAME, Agent, Controller, wait_for
 from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,9 @@ def request_of(controller: Controller, request_id: str) -> dict[str, Any]:
     return dict(body)
 
 
-def metric(controller: Controller, name: str, **labels: str) -> float | None:
-    with urllib.request.urlopen(controller.api + "/metrics", timeout=2) as response:
+def metric(server: Controller | Agent, name: str, **labels: str) -> float | None:
+    """The value of one sample on a controller's or an agent's /metrics."""
+    with urllib.request.urlopen(server.api + "/metrics", timeout=2) as response:
         text = response.read().decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
