@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint typecheck demo bench soak system-deps clean
+.PHONY: test unit lint typecheck cover demo bench soak system-deps clean
 
 $(BIN)/failoverctl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ unit: $(BIN)/failoverctl
 test: system-deps $(BIN)/failoverctl lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# Branch coverage of the whole suite, controller processes included (processes killed
+# with -9 in fault tests write nothing, so their last lines count as unrun).
+cover: system-deps $(BIN)/failoverctl
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
+
 # The randomized fault soak (tests/soak): 30 minutes unless SOAK_SECONDS says otherwise;
 # SOAK_SEED replays a schedule. `make test` runs a one-minute version.
 soak: system-deps $(BIN)/failoverctl
@@ -55,4 +63,4 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/switchover.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -20,3 +20,6 @@ def test_a_minute_of_faults_breaks_no_invariant() -> None:
     print(json.dumps(summary, indent=2))
     assert summary["violations"] == [], f"seed {seed}: {summary['violations']}"
     assert summary["rounds"] >= 3 and sum(summary["faults"].values()) >= 3
+    # Zero violations means something only if the checks saw something to check.
+    assert summary["traffic"]["held_to_the_applied_route"] > 0, summary["traffic"]
+    assert summary["hook_calls"]["promote"] > 0, summary["hook_calls"]
