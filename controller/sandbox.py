@@ -9,6 +9,7 @@ Everything binds to 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -43,11 +44,28 @@ def free_port() -> int:
         return port
 
 
+def not_answering_yet(exc: BaseException) -> bool:
+    """Whether ``exc`` only says that the thing being waited for does not answer yet: a
+    refused or dropped connection or a timeout (OSError, which urllib's and socket's errors
+    are), an HTTP answer cut short, a half-written JSON body, Redis not (yet) serving, or a
+    sandbox server not up. Anything else (AttributeError, KeyError, TypeError, an assertion)
+    is a mistake in the predicate or a real failure, and waiting longer cannot fix it."""
+    if isinstance(exc, OSError | http.client.HTTPException | json.JSONDecodeError
+                  | SandboxError):
+        return True
+    # Only check redis-py's errors once it is loaded: nothing else can raise them, and the
+    # sandbox stays importable (and cheap) without it.
+    exceptions = sys.modules.get("redis.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.RedisError)
+
+
 def wait_for(predicate: Callable[[], T], timeout: float, what: str,
              interval: float = 0.01, while_alive: Process | None = None) -> T:
     """Poll ``predicate`` until it returns something truthy; raise naming ``what`` if not.
 
-    With ``while_alive``, raise at once, with the end of its output, if that process exits:
+    An error that means "not answering yet" (see ``not_answering_yet``) counts as a falsy
+    answer and is named in the timeout; any other error propagates at once. With
+    ``while_alive``, raise at once, with the end of its output, if that process exits:
     what it was to bring about will not come.
     """
     deadline = time.monotonic() + timeout
@@ -60,10 +78,13 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str,
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # the thing we wait for may not answer yet
+        except Exception as exc:
+            if not not_answering_yet(exc):
+                raise
             last_error = exc
         if time.monotonic() > deadline:
-            suffix = f" (last error: {last_error})" if last_error else ""
+            suffix = (f" (last error: {type(last_error).__name__}: {last_error})"
+                      if last_error else "")
             raise SandboxError(f"timed out after {timeout:g}s waiting for {what}{suffix}")
         time.sleep(interval)
 
