@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
+import redis.sentinel
 
 from controller.records import Decided
 from controller.sandbox import wait_for
@@ -54,8 +55,12 @@ def test_frozen_leader_wakes_up_fenced_and_changes_nothing(cluster: Cluster) -> 
     assert int(cluster.route()["epoch"]) == new_epoch
     assert [p["epoch"] for p in cluster.promotions("web-b")] == [str(new_epoch)]
     assert cluster.observer is not None
+    # Readers saw the frozen leader's epoch, then the new one, and never the frozen one again.
+    epochs = [s.epoch for s in cluster.observer.seen]
+    first_new = epochs.index(new_epoch)
+    assert set(epochs[:first_new]) == {frozen_epoch}, cluster.observer.seen
+    assert set(epochs[first_new:]) == {new_epoch}, cluster.observer.seen
     cluster.observer.assert_monotonic()
-    assert all(s.epoch >= frozen_epoch for s in cluster.observer.seen)
 
 
 def test_flushall_and_redis_restart_are_repaired(cluster: Cluster) -> None:
@@ -85,8 +90,34 @@ def test_redis_through_sentinel(cluster: Cluster) -> None:
     try:
         cluster.start(controllers=1, redis_block={
             "url": None, "sentinels": [sentinel.address], "master": "routing"})
+        leader = cluster.leader()
+        epoch = leader.status()["epoch"]
+        before = cluster.route()
         cluster.web("web-a").process.kill()
         cluster.wait_primary("web-b")
+        # Read the route where a client configured with the Sentinel would: the master it
+        # names, which is the cluster's Redis (the one the observer watches).
+        discovery = redis.sentinel.Sentinel([("127.0.0.1", sentinel.port)], socket_timeout=1)
+        master = discovery.master_for("routing", socket_timeout=1, decode_responses=True)
+        try:
+            assert discovery.discover_master("routing") == ("127.0.0.1", cluster.redis.port)
+            route = master.hgetall("failover:route:web")
+        finally:
+            master.close()
+            for client in discovery.sentinels:
+                client.close()
+        assert (route["primary"], route["address"], route["reason"]) == (
+            "web-b", cluster.web("web-b").address, "failover")
+        assert int(route["version"]) == int(before["version"]) + 1
+        assert int(route["epoch"]) == epoch == leader.status()["epoch"]
+        assert [p["epoch"] for p in cluster.promotions("web-b")] == [str(epoch)]
+        assert cluster.promotions("web-a") == []
+        assert cluster.observer is not None
+        changes = cluster.observer.wait_changes(2)
+        assert [(c.primary, c.epoch, c.version) for c in changes] == [
+            ("web-a", epoch, int(before["version"])),
+            ("web-b", epoch, int(route["version"]))], changes
+        cluster.observer.assert_monotonic()
     finally:
         sentinel.process.stop()
 
