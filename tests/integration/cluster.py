@@ -8,10 +8,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from config.models import RedisConfig, ServiceConfig
 from controller.records import Decided
@@ -31,6 +33,26 @@ def failoverctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[
     """Run the real CLI in a subprocess, as an operator would."""
     return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
                           text=True, timeout=timeout)
+
+
+def failed_probes(controller: Controller, member: str, service: str = "web") -> float:
+    """How many probes of ``member`` failed (any verdict but pass) at this replica, by its
+    /metrics: a clock of the replica's own work for a test that holds a state for a while."""
+    with urllib.request.urlopen(controller.api + "/metrics", timeout=2) as response:
+        text = response.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "failover_probe_results_total"
+               and sample.labels.get("service") == service
+               and sample.labels.get("member") == member
+               and sample.labels.get("verdict") != "pass")
+
+
+def hold(controller: Controller, member: str, probes: int, timeout: float = 10) -> None:
+    """Wait until ``controller`` has seen ``probes`` more probes of ``member`` fail."""
+    start = failed_probes(controller, member)
+    wait_for(lambda: failed_probes(controller, member) >= start + probes, timeout,
+             f"{controller.name} to see {probes} more failed probes of {member}")
 
 
 FAST_POLICY = {"interval": 0.1, "fast_interval": 0.05, "timeout": 0.5,

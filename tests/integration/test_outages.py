@@ -19,7 +19,7 @@ from controller.sandbox import (
     free_port,
     wait_for,
 )
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, hold
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,13 @@ def test_zookeeper_unreachable_changes_nothing(sandbox: Sandbox) -> None:
         cluster.web("web-a").process.kill()
         wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["health"]
                  == "down", 10, "web-a seen down")
-        assert cluster.route()["primary"] == "web-a"  # stale but safe
+        # Stale but safe, for a while: 20 more failed probes (0.1 s apart) span several
+        # reconcile passes (0.5 s apart), each of which would evaluate again if the leader
+        # still thought it could act.
+        hold(leader, "web-a", probes=20)
+        assert cluster.route()["primary"] == "web-a"
+        assert leader.status()["services"]["web"]["recovery_in_flight"] is False
+        assert [c.events("failover_started") for c in cluster.controllers] == [[], []]
         assert cluster.promotions("web-b") == []
         # ZooKeeper back: a leader (old or new) acts on the same facts, exactly once.
         own_zk.process.signal(signal.SIGCONT)
