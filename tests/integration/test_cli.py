@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from pathlib import Path
 
@@ -42,15 +43,31 @@ def test_run_refuses_bad_or_missing_config_without_traceback(tmp_path: Path) -> 
 
 def test_status_and_history_commands(cluster: Cluster) -> None:
     cluster.start(controllers=1)
+    before = cluster.route()
     cluster.web("web-a").process.kill()
-    cluster.wait_primary("web-b")
+    route = cluster.wait_primary("web-b")
     api = cluster.controllers[0].api
-    status = failoverctl("status", "--api", api)
+    status = failoverctl("status", "--api", api, "--json")
     assert status.returncode == 0, status.stderr
-    assert "web-b" in status.stdout and "down" in status.stdout
-    history = failoverctl("history", "web", "--api", api)
+    shown = json.loads(status.stdout)
+    assert (shown["leader"], shown["epoch"]) == (True, int(route["epoch"]))
+    web = shown["services"]["web"]
+    assert (web["primary"], web["version"]) == ("web-b", int(route["version"]))
+    assert {name: m["health"] for name, m in web["members"].items()} == {
+        "web-a": "down", "web-b": "healthy"}
+    history = failoverctl("history", "web", "--api", api, "--json")
     assert history.returncode == 0, history.stderr
-    assert "route_changed" in history.stdout and "failover" in history.stdout
+    entries = json.loads(history.stdout)["entries"]  # newest first
+    assert [(e["event"], e["primary"], e["previous"], e["reason"], e["version"])
+            for e in entries[:1]] == [
+        ("route_changed", "web-b", "web-a", "failover", route["version"])], entries
+    assert [(e["event"], e["primary"], e["version"]) for e in entries[1:]] == [
+        ("route_changed", "web-a", before["version"])], entries
+    # The table's columns come from the same entries.
+    table = failoverctl("history", "web", "--api", api)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[1].split()[2:6] == [
+        "route_changed", "web-a", "->", "web-b"], table.stdout
     missing = failoverctl("history", "nope", "--api", api)
     assert missing.returncode != 0 and "unknown service" in missing.stderr
 
