@@ -40,6 +40,9 @@ def test_route_watcher_follows_ignores_stale_and_keeps_the_last_route(sandbox: S
     def publish(route: Route) -> None:
         server.command("PUBLISH", "failover:route:web", json.dumps(fields(route)))
 
+    def subscribers() -> int:
+        return int(server.command("PUBSUB", "NUMSUB", "failover:route:web")[1])
+
     async def scenario() -> None:
         write_hash(A)
         watcher = RouteWatcher(server.url, ["web"], reread_interval=0.1, timeout=0.3)
@@ -48,7 +51,11 @@ def test_route_watcher_follows_ignores_stale_and_keeps_the_last_route(sandbox: S
             assert watcher.current("web") == A and watcher.address("web") == "10.0.0.1:80"
             changes = watcher.changes("web")
             next_change = asyncio.ensure_future(anext(changes))
-            await asyncio.sleep(0)  # let the iterator start listening
+            # A PUBLISH reaches only a subscription Redis holds, and a change only an
+            # iterator already waiting (start() returns after the first read, which the
+            # re-read loop can make before the subscription is in place).
+            await until(lambda: subscribers() == 1 and bool(watcher._queues["web"]), 5,
+                        "the watcher's subscription and the iterator to listen")
             publish(B)  # only the PUBLISH announces B: it must come from the message
             assert await asyncio.wait_for(next_change, 5) == B
             # A replayed message and an old hash change nothing, across re-reads.
