@@ -40,6 +40,7 @@ class RouteWatcher:
         self._queues: dict[str, list[asyncio.Queue[Route]]] = {s: [] for s in services}
         self._tasks: list[asyncio.Task[None]] = []
         self._first_read = asyncio.Event()
+        self._closing = False
 
     def key(self, service: str) -> str:
         return f"{self._prefix}:route:{service}"
@@ -56,9 +57,19 @@ class RouteWatcher:
             await asyncio.wait_for(self._first_read.wait(), wait)
 
     async def close(self) -> None:
+        """Stop following and close the connection; returns within a few ``timeout``s.
+
+        redis-py can turn a cancellation that lands inside its own socket timeout into a
+        TimeoutError (its issue 2551), which the loops would take for a lost connection and
+        retry: so they also stop when they see ``_closing``, and the wait is bounded.
+        """
+        self._closing = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self._timeout * 3)
+            for task in pending:
+                log.warning("route_watcher_task_stuck", task=task.get_name())
         await self._client.aclose()
 
     def current(self, service: str) -> Route | None:
@@ -105,27 +116,31 @@ class RouteWatcher:
         self._first_read.set()
 
     async def _reread_loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self.reread()
             except (RedisError, OSError, TimeoutError) as exc:
+                if self._closing:
+                    return
                 log.warning("route_reread_failed", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self._interval)
 
     async def _subscribe(self) -> None:
         channels = {self.key(s): s for s in self._state}
-        while True:
+        while not self._closing:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(*channels)
                 await self.reread()  # catch up on whatever was published while away
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=1.0)
                     if message and message.get("type") == "message":
                         channel = _text(message["channel"])
                         self._offer(channels[channel], Route.from_message(message["data"]))
             except (RedisError, OSError, TimeoutError) as exc:
+                if self._closing:
+                    return
                 log.warning("route_subscription_lost", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(0.2)
             finally:

@@ -77,3 +77,26 @@ def test_route_watcher_follows_ignores_stale_and_keeps_the_last_route(sandbox: S
         asyncio.run(scenario())
     finally:
         server.process.stop()
+
+
+def test_close_returns_promptly_while_redis_serves(sandbox: Sandbox) -> None:
+    """redis-py can turn a cancellation that lands inside its own socket timeout into a
+    TimeoutError, which the watcher's loops took for a lost connection and retried: close()
+    then never returned (about one cycle in five). Every close must end within seconds."""
+    server = sandbox.redis()
+    server.command("HSET", "failover:route:web", *[x for kv in fields(A).items() for x in kv])
+
+    async def cycles() -> list[float]:
+        took = []
+        for _ in range(20):
+            watcher = RouteWatcher(server.url, ["web"], timeout=0.5)
+            await watcher.start()
+            assert watcher.current("web") == A
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                await watcher.close()
+            took.append(time.monotonic() - started)
+        return took
+
+    took = asyncio.run(cycles())
+    assert max(took) < 3.0, took
