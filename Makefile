@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint typecheck cover demo bench soak system-deps clean
+.PHONY: test unit lint layers typecheck cover demo bench soak system-deps clean
 
 $(BIN)/failoverctl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,14 @@ lint: $(BIN)/failoverctl
 typecheck: $(BIN)/failoverctl
 	$(BIN)/mypy
 
+# The layers in pyproject.toml ([tool.importlinter]).
+layers: $(BIN)/failoverctl
+	$(BIN)/lint-imports
+
 unit: $(BIN)/failoverctl
 	$(BIN)/pytest -q tests/unit
 
-test: system-deps $(BIN)/failoverctl lint typecheck
+test: system-deps $(BIN)/failoverctl lint layers typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Branch coverage of the whole suite, controller processes included (processes killed

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 
-from controller.sandbox import Controller, Sandbox, Web, controller_config, wait_for
+from controller.devtools.sandbox import Controller, Sandbox, Web, controller_config, wait_for
 
 
 def percentile(values: list[float], p: float) -> float:

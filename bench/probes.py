@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
 from config.models import ServiceConfig  # noqa: E402
-from controller import runtime  # noqa: E402
+from controller.daemon import runtime  # noqa: E402
 from probes.scheduler import ProbeReport, ProbeScheduler  # noqa: E402
 
 

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != HERE)]
 
 from bench.failover import percentile, start_cluster  # noqa: E402
-from controller.sandbox import TOKEN, Controller, Sandbox, wait_for  # noqa: E402
+from controller.devtools.sandbox import TOKEN, Controller, Sandbox, wait_for  # noqa: E402
 
 
 def summary(name: str, values: list[float]) -> str:

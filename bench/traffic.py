@@ -29,7 +29,7 @@ import redis
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 
-from controller.sandbox import (  # noqa: E402
+from controller.devtools.sandbox import (  # noqa: E402
     Controller,
     Haproxy,
     Sandbox,

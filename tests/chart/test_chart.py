@@ -186,7 +186,8 @@ def test_failoverctl_version_runs_from_the_built_wheel(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, timeout=300)
     [wheel] = tmp_path.glob("failover_controller-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"controller/cli.py", "probes/health.py", "config/models.py"} <= set(names)
+    assert {"controller/cli/main.py", "controller/core/decide.py", "probes/health.py",
+            "config/models.py"} <= set(names)
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, timeout=300)

@@ -16,9 +16,9 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from config.models import RedisConfig, ServiceConfig
-from controller.records import Decided
-from controller.routing import RouteStore
-from controller.sandbox import (
+from controller.adapters.routes import RouteStore
+from controller.core.records import Decided
+from controller.devtools.sandbox import (
     Controller,
     Redis,
     Sandbox,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller.sandbox import Sandbox, ZooKeeper
+from controller.devtools.sandbox import Sandbox, ZooKeeper
 from tests.integration.cluster import Cluster
 
 _names = itertools.count()

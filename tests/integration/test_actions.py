@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from config.models import ExecActionConfig, HttpActionConfig
-from controller.actions import ActionRunner
-from controller.sandbox import wait_for
+from controller.adapters.hooks import ActionRunner
+from controller.devtools.sandbox import wait_for
 
 VARIABLES = {"service": "web", "member": "web-a; rm -rf /", "address": "127.0.0.1:1",
              "epoch": "7", "previous": "web-b"}

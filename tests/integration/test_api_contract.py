@@ -13,8 +13,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from controller.openapi import spec
-from controller.sandbox import TOKEN, Controller, Sandbox, ZooKeeper
+from controller.api.openapi import spec
+from controller.devtools.sandbox import TOKEN, Controller, Sandbox, ZooKeeper
 from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.sandbox import wait_for
+from controller.devtools.sandbox import wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration

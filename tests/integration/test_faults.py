@@ -8,8 +8,8 @@ import signal
 import pytest
 import redis.sentinel
 
-from controller.records import Decided
-from controller.sandbox import wait_for
+from controller.core.records import Decided
+from controller.devtools.sandbox import wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration

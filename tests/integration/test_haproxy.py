@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox import LOOPBACK, Agent, Haproxy, wait_for
+from controller.devtools.sandbox import LOOPBACK, Agent, Haproxy, wait_for
 from tests.integration.cluster import Cluster
 from tests.integration.test_operators import metric
 

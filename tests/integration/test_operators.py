@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.sandbox import TOKEN, TOKEN_NAME, Agent, Controller, wait_for
+from controller.devtools.sandbox import TOKEN, TOKEN_NAME, Agent, Controller, wait_for
 from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
-from controller.sandbox import (
+from controller.devtools.sandbox import (
     Controller,
     Sandbox,
     controller_config,

@@ -36,7 +36,7 @@ from helm_python.chart import Chart
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
-from controller.sandbox import (
+from controller.devtools.sandbox import (
     LOOPBACK,
     Controller,
     Process,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.sandbox import Controller, wait_for
+from controller.devtools.sandbox import Controller, wait_for
 from tests.integration.cluster import Cluster, hold
 
 pytestmark = pytest.mark.integration

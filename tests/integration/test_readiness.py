@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from config.models import ExecProbeConfig
-from controller.sandbox import wait_for
+from controller.devtools.sandbox import wait_for
 from probes.kinds import ExecProbe, ProbeContext
 from probes.scheduler import bounded
 from tests.integration.cluster import Cluster

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from controller.follower import Route
-from controller.routeclient import RouteWatcher
-from controller.sandbox import Sandbox
+from controller.devtools.sandbox import Sandbox
+from controller.followers.route import Route
+from controller.followers.watcher import RouteWatcher
 
 pytestmark = pytest.mark.integration
 A = Route("web-a", "10.0.0.1:80", 1, 1, "initial")

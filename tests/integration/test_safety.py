@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from config.models import ZooKeeperConfig
-from controller.records import Decided
-from controller.sandbox import Controller, Sandbox, wait_for
-from controller.zkstore import ZkStore
+from controller.adapters.zookeeper import ZkStore
+from controller.core.records import Decided
+from controller.devtools.sandbox import Controller, Sandbox, wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration

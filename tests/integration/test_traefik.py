@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from config.models import RedisConfig, ServiceConfig
-from controller.records import Decided
-from controller.routing import RouteStore
-from controller.sandbox import Sandbox, ZooKeeper, wait_for
+from controller.adapters.routes import RouteStore
+from controller.core.records import Decided
+from controller.devtools.sandbox import Sandbox, ZooKeeper, wait_for
 from tests.integration.cluster import Cluster
 from tests.integration.test_haproxy import Load
 

@@ -14,7 +14,7 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 
-from controller.sandbox import LOOPBACK, free_port
+from controller.devtools.sandbox import LOOPBACK, free_port
 
 
 @dataclass(eq=False)

@@ -49,7 +49,7 @@ from typing import Any
 import redis
 from kazoo.client import KazooClient
 
-from controller.sandbox import (
+from controller.devtools.sandbox import (
     Agent,
     Controller,
     Haproxy,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.decide import (
+from controller.core.decide import (
     Action,
     MemberView,
     Mode,

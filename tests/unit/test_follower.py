@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.follower import (
+from controller.followers.route import (
     Admin,
     Fault,
     Following,

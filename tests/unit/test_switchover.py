@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.decide import MemberView, ServiceView
-from controller.switchover import (
+from controller.core.decide import MemberView, ServiceView
+from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
     Checked,

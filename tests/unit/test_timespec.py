@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.timespec import iso, parse_duration, parse_time
+from controller.core.timespec import iso, parse_duration, parse_time
 
 NOW = 1_800_000_000.0
 

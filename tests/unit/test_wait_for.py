@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import redis.exceptions
 
-from controller.sandbox import SandboxError, wait_for
+from controller.devtools.sandbox import SandboxError, wait_for
 
 
 def answers_after(failures: int, error: Callable[[], Exception]) -> Callable[[], str]:

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from controller.decide import ServiceView, rank
+from controller.core.decide import ServiceView, rank
 from probes.health import Health
 
 

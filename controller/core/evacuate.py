@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from config.windows import Window, inside_any, next_opening
-from controller.decide import Mode
+from controller.core.decide import Mode
 from probes.health import CheckState
 
 

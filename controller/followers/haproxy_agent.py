@@ -23,14 +23,14 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from controller.follower import (
+from controller.followers.route import (
     Route,
     ServerState,
     parse_servers_state,
     repair_commands,
     verify_haproxy,
 )
-from controller.routeclient import RouteWatcher
+from controller.followers.watcher import RouteWatcher
 
 log = structlog.get_logger("haproxy_agent")
 ERRORS = ("No such", "Unknown", "Require", "Permission denied", "Invalid", "unknown")

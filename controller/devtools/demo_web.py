@@ -7,7 +7,7 @@ read-only, switchable at run time through ``POST /control``), and records every 
 As every hook target should, it keeps the highest ``?epoch=`` it has accepted (across
 restarts: read back from that file) and refuses a lower one with 409.
 
-    python -m controller.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
+    python -m controller.devtools.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
 """
 
 from __future__ import annotations

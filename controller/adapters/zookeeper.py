@@ -40,8 +40,8 @@ from kazoo.retry import KazooRetry
 from kazoo.security import make_digest_acl
 
 from config.models import ZooKeeperConfig
-from controller.records import Decided, Pause, RecordError
-from controller.switchover import Switchover
+from controller.core.records import Decided, Pause, RecordError
+from controller.core.switchover import Switchover
 
 
 class StoreError(Exception):

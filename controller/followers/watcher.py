@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from controller.follower import Following, Route
+from controller.followers.route import Following, Route
 
 log = structlog.get_logger("routeclient")
 Listener = Callable[[str, Route], None]

@@ -17,10 +17,11 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from controller.decide import Action, ServiceView, checks, decide, redundancy
-from controller.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
-from controller.records import Pause
-from controller.switchover import (
+from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.decide import Action, ServiceView, checks, decide, redundancy
+from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
+from controller.core.records import Pause
+from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
     Checked,
@@ -42,12 +43,11 @@ from controller.switchover import (
     preflight,
     step,
 )
-from controller.timespec import iso
-from controller.zkstore import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.timespec import iso
 from probes.health import Health, readiness
 
 if TYPE_CHECKING:
-    from controller.engine import Engine, ServiceState
+    from controller.daemon.engine import Engine, ServiceState
 
 KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
 

@@ -17,7 +17,13 @@ import sys
 import time
 from typing import Any
 
-from controller.sandbox import Controller, Sandbox, SandboxError, controller_config, wait_for
+from controller.devtools.sandbox import (
+    Controller,
+    Sandbox,
+    SandboxError,
+    controller_config,
+    wait_for,
+)
 
 POLICY = {"interval": 0.1, "fast_interval": 0.025, "timeout": 0.5, "degraded_latency": 0.25,
           "fall": 3, "rise": 2, "cooldown": 30}

@@ -21,8 +21,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from config.models import RedisConfig, ServiceConfig, split_host_port
-from controller.follower import Route
-from controller.records import Decided
+from controller.core.records import Decided
+from controller.followers.route import Route
 
 T = TypeVar("T")
 

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from controller.follower import parse_servers_state
+from controller.followers.route import parse_servers_state
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -331,8 +331,8 @@ class Sandbox:
     def web(self, name: str, port: int | None = None, host: str = LOOPBACK) -> Web:
         port = port or free_port()
         calls = self.dir / f"{name}.calls"
-        argv = [sys.executable, "-m", "controller.demo_web", "--name", name, "--host", host,
-                "--port", str(port), "--calls", str(calls)]
+        argv = [sys.executable, "-m", "controller.devtools.demo_web", "--name", name,
+                "--host", host, "--port", str(port), "--calls", str(calls)]
         web = Web(self.spawn(f"web-{name}", argv), name, port, calls, host)
         web.wait_ready()
         return web

@@ -19,7 +19,7 @@ import structlog
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
 
-from controller.zkstore import StoreError, ZkStore
+from controller.adapters.zookeeper import StoreError, ZkStore
 
 log = structlog.get_logger("election")
 

@@ -29,12 +29,12 @@ from pydantic import (
 
 from config.loading import format_path
 from config.models import NAME_PATTERN, Config, split_host_port
-from controller.engine import Engine
-from controller.openapi import spec
-from controller.operations import OperatorError
-from controller.routing import RouteStoreError
-from controller.switchover import Switchover
-from controller.timespec import iso, parse_duration, parse_time
+from controller.adapters.routes import RouteStoreError
+from controller.api.openapi import spec
+from controller.core.switchover import Switchover
+from controller.core.timespec import iso, parse_duration, parse_time
+from controller.daemon.engine import Engine
+from controller.daemon.operations import OperatorError
 
 log = structlog.get_logger("api")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)

@@ -18,8 +18,8 @@ from typing import Any
 
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
-from controller.switchover import Phase
-from controller.timespec import iso, parse_time
+from controller.core.switchover import Phase
+from controller.core.timespec import iso, parse_time
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +156,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if config is None:
         print("not started: fix the config above", file=sys.stderr)
         return 1
-    from controller import logs
+    from controller.daemon import logs
 
     logs.configure(config.log_level, None if args.log_format == "auto"
                    else args.log_format == "json")
@@ -166,9 +166,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(config: Config) -> int:
     import structlog
 
-    from controller import runtime
-    from controller.api import serve
-    from controller.engine import Engine
+    from controller.api.server import serve
+    from controller.daemon import runtime
+    from controller.daemon.engine import Engine
 
     log = structlog.get_logger("failoverctl")
     node_id = node_identity(config)
@@ -485,8 +485,8 @@ def _table(rows: Sequence[Sequence[object]]) -> None:
 
 def cmd_agent_haproxy(args: argparse.Namespace) -> int:
     from config.models import split_host_port
-    from controller import logs
-    from controller.haproxy_agent import parse_mappings
+    from controller.daemon import logs
+    from controller.followers.haproxy_agent import parse_mappings
 
     try:
         mappings = parse_mappings(args.backend)
@@ -501,8 +501,8 @@ def cmd_agent_haproxy(args: argparse.Namespace) -> int:
 async def _agent_haproxy(args: argparse.Namespace, mappings: Any, host: str, port: int) -> int:
     from aiohttp import web
 
-    from controller.haproxy_agent import HaproxyAgent, HaproxyRuntime
-    from controller.routeclient import RouteWatcher
+    from controller.followers.haproxy_agent import HaproxyAgent, HaproxyRuntime
+    from controller.followers.watcher import RouteWatcher
 
     watcher = RouteWatcher(args.redis, sorted({m.service for m in mappings}), args.key_prefix)
     agent = HaproxyAgent(watcher, HaproxyRuntime(args.haproxy), mappings,
@@ -524,10 +524,6 @@ async def _agent_haproxy(args: argparse.Namespace, mappings: Any, host: str, por
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from controller.demo import run_demo
+    from controller.devtools.demo import run_demo
 
     return run_demo()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

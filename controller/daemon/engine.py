@@ -25,8 +25,18 @@ import structlog
 from config.models import Config, MemberConfig, ServiceConfig
 from config.windows import Window, parse_window
 from controller import __version__
-from controller.actions import ActionResult, ActionRunner
-from controller.decide import (
+from controller.adapters.election import LeaderElection
+from controller.adapters.hooks import ActionResult, ActionRunner
+from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
+from controller.adapters.zookeeper import (
+    Conflict,
+    Fenced,
+    NotInOffice,
+    StoreError,
+    ZkStore,
+    node_name,
+)
+from controller.core.decide import (
     Action,
     Decision,
     MemberView,
@@ -36,13 +46,10 @@ from controller.decide import (
     decide,
     redundancy,
 )
-from controller.election import LeaderElection
-from controller.metrics import HEALTH_VALUES, Metrics
-from controller.operations import Operations
-from controller.records import Decided, Pause
-from controller.routing import PublishOutcome, RouteStore, RouteStoreError
-from controller.switchover import Switchover
-from controller.zkstore import Conflict, Fenced, NotInOffice, StoreError, ZkStore, node_name
+from controller.core.records import Decided, Pause
+from controller.core.switchover import Switchover
+from controller.daemon.metrics import HEALTH_VALUES, Metrics
+from controller.daemon.operations import Operations
 from probes.health import Health, MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 

@@ -1,0 +1,1 @@
+"""The HTTP API every replica serves, and its OpenAPI description."""
