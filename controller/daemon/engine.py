@@ -34,7 +34,6 @@ from controller.adapters.zookeeper import (
     NotInOffice,
     StoreError,
     ZkStore,
-    node_name,
 )
 from controller.core.decide import (
     Action,
@@ -50,16 +49,12 @@ from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.operations import Operations
+from controller.daemon.views import PeerViews
 from probes.health import Health, MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
 log = structlog.get_logger("engine")
 
-# Replicas re-send their view at least this often; the leader counts a view only while it
-# received it less than VIEW_TTL ago. A frozen replica's ephemeral node outlives its truth
-# (until its session expires); its view must stop voting sooner than that.
-VIEW_HEARTBEAT = 0.5
-VIEW_TTL = 3 * VIEW_HEARTBEAT
 
 
 @dataclass
@@ -131,12 +126,8 @@ class Engine:
         # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
         self._lease: tuple[int, float] | None = None
         self._lease_refresh: asyncio.Task[None] | None = None
-        # Other replicas' verdicts on every member, from their ephemeral view nodes. A view
-        # votes while its expiry timer is pending: VIEW_TTL from when this replica got it.
-        self.views: dict[str, dict[str, Any]] = {}
-        self._view_expiry: dict[str, asyncio.TimerHandle] = {}
-        self._own_view_name = node_name(node_id)
-        self._view_dirty = asyncio.Event()
+        # Other replicas' verdicts on every member (quorum), and the publishing of ours.
+        self.peers = PeerViews(self.zk, node_id, self._views_changed)
         # Swapped for a fresh one on every member health change / request change: waiters
         # (switchover steps, API long-polls) await the current one.
         self._health_event = asyncio.Event()
@@ -186,8 +177,8 @@ class Engine:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
             await self.zk.watch_pause(name, functools.partial(self._on_pause, name))
             await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
-        await self.zk.watch_views(self._on_view)
-        self.spawn(self._view_publisher(), "view-publisher")
+        await self.zk.watch_views(self.peers.heard)
+        self.spawn(self.peers.publish(self._own_view), "view-publisher")
         self.election.start()
         self.log.info("contending", cluster=self.config.cluster)
 
@@ -277,54 +268,10 @@ class Engine:
         if self.epoch is not None and info.get("epoch", 0) > self.epoch:
             self.step_down("a newer epoch exists")
 
-    def _on_view(self, node: str, view: dict[str, Any] | None) -> None:
-        """Another replica's verdicts changed (or it went): count them on the next decision.
-
-        A view counts for VIEW_TTL from when *this* replica received it; its sender's
-        heartbeat renews it. A frozen replica stops voting when its view ages out, not when
-        ZooKeeper expires its session.
-        """
-        if node == self._own_view_name:
-            return
-        timer = self._view_expiry.pop(node, None)
-        if timer is not None:
-            timer.cancel()
-        previous = self.views.pop(node, None) if timer is not None else None
-        if view is None:
-            if timer is not None:
-                self.log.info("replica_view_gone", replica=node)
-        else:
-            if timer is None:
-                self.log.info("replica_view_fresh", replica=node)
-            self.views[node] = view
-            self._view_expiry[node] = asyncio.get_running_loop().call_later(
-                VIEW_TTL, self._view_expired, node)
-        # A heartbeat that changes no vote changes no decision.
-        if previous is None or view is None or _votes(previous) != _votes(view):
-            self.evaluate_all()
-
-    def _view_expired(self, node: str) -> None:
-        self._view_expiry.pop(node, None)
-        self.views.pop(node, None)
-        self.log.warning("replica_view_stale", replica=node, ttl=VIEW_TTL)
+    def _views_changed(self) -> None:
+        """A replica's vote changed, or a view came, went or aged out."""
         self._member_changed()
         self.evaluate_all()
-
-    def live_views(self) -> list[dict[str, Any]]:
-        """Other replicas' views that still vote (a stale one is dropped when it expires)."""
-        return list(self.views.values())
-
-    async def _view_publisher(self) -> None:
-        """Publish our verdicts when they change, at most one write in flight, plus a
-        heartbeat that also recreates the ephemeral node after a new session."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._view_dirty.wait(), VIEW_HEARTBEAT)
-            self._view_dirty.clear()
-            try:
-                await self.zk.publish_view(self.node_id, self._own_view())
-            except StoreError as exc:
-                self.log.debug("view_publish_failed", error=str(exc))
 
     def _own_view(self) -> dict[str, Any]:
         members = {}
@@ -345,17 +292,8 @@ class Engine:
 
     def views_of(self, service: str, member: str) -> dict[str, str]:
         """Each live replica's verdict on one member, ours included: the split view."""
-        seen = {self.node_id: str(self.probes.health(service, member).health)}
-        for view in self.live_views():
-            verdict = view.get("members", {}).get(f"{service}/{member}", {}).get("health")
-            seen[str(view.get("node"))] = verdict or "unknown"
-        return seen
-
-    def votes(self, service: str, member: str) -> tuple[int, int, int]:
-        """(replicas seeing it failing, seeing it healthy, live replicas), ours included."""
-        verdicts = list(self.views_of(service, member).values())
-        failing = sum(v in ("degraded", "down") for v in verdicts)
-        return failing, verdicts.count("healthy"), len(verdicts)
+        return self.peers.verdicts(service, member,
+                                   str(self.probes.health(service, member).health))
 
     def _on_pause(self, service: str, pause: Pause | None) -> None:
         state = self.services[service]
@@ -465,7 +403,7 @@ class Engine:
                       health=str(report.after.health), previous=str(report.before.health),
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
-        self._view_dirty.set()
+        self.peers.dirty.set()
         self._member_changed()
         self.evaluate(state)
 
@@ -509,12 +447,14 @@ class Engine:
         replicas = 1
         for member in config.members:
             health = self.probes.health(config.name, member.name)
-            failing, healthy, replicas = self.votes(config.name, member.name)
+            votes = self.peers.votes(config.name, member.name,
+                                     str(self.probes.health(config.name, member.name).health))
+            replicas = votes.replicas
             members.append(MemberView(
                 name=member.name, priority=member.priority, health=health.health,
                 unfenced=decided is not None and member.name in decided.unfenced,
                 evidence=tuple(e.as_dict() for e in health.recent),
-                failing_votes=failing, healthy_votes=healthy,
+                failing_votes=votes.failing, healthy_votes=votes.healthy,
                 not_ready=readiness(self.probes.readiness(config.name, member.name))))
         quorum = config.policy.quorum
         return ServiceView(
@@ -539,8 +479,7 @@ class Engine:
         leader's, as its published view and the stored requests say."""
         if state.recovery is not None or state.switchover_running:
             return True
-        return any(state.config.name in view.get("recovering", ())
-                   for view in self.live_views())
+        return self.peers.recovering(state.config.name)
 
     def evaluate_all(self) -> None:
         for state in self.services.values():
@@ -565,7 +504,7 @@ class Engine:
             state.recovery = self.spawn_for_office(
                 self._failover(state, decision, time.monotonic()),
                 f"failover:{state.config.name}")
-            self._view_dirty.set()  # followers refuse switchovers while it runs
+            self.peers.dirty.set()  # followers refuse switchovers while it runs
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
                 state.wake.cancel()
@@ -674,7 +613,7 @@ class Engine:
         finally:
             self.metrics.failovers.labels(service.name, outcome).inc()
             state.recovery = None
-            self._view_dirty.set()
+            self.peers.dirty.set()
             if outcome == "done":
                 state.excluded.clear()
         self.evaluate(state)
@@ -828,7 +767,7 @@ class Engine:
         state.recovery = self.spawn_for_office(
             self._fence_late(state, member, epoch, snapshot),
             f"late-fence:{state.config.name}/{member.name}")
-        self._view_dirty.set()
+        self.peers.dirty.set()
 
     async def _fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
                           snapshot: tuple[Decided, int]) -> None:
@@ -861,7 +800,7 @@ class Engine:
             flog.warning("fence_retry_commit_failed", error=str(exc))
         finally:
             state.recovery = None
-            self._view_dirty.set()
+            self.peers.dirty.set()
         self.evaluate(state)
 
     def _cancel_recoveries(self, why: str) -> None:
@@ -1058,13 +997,6 @@ class Engine:
         leader_node = self.node_id if self.epoch is not None and self.epoch >= epoch \
             else self.leader_info.get("node")
         return self.epoch is not None, leader_node, epoch or None
-
-
-def _votes(view: dict[str, Any]) -> tuple[object, ...]:
-    """What of a replica's view counts in a decision: its verdicts and its recoveries."""
-    members = view.get("members", {})
-    return (tuple(sorted((k, v.get("health")) for k, v in members.items()
-                         if isinstance(v, dict))), tuple(view.get("recovering", ())))
 
 
 class _Abort(Exception):

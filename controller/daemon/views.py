@@ -1,0 +1,87 @@
+"""The other replicas' views, as this replica hears them, and the publishing of its own.
+
+A view votes for VIEW_TTL from when *this* replica received it; its sender's heartbeat
+renews it. A frozen replica's ephemeral node outlives its truth (until ZooKeeper expires
+its session): its view must stop voting long before that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from controller.adapters.zookeeper import StoreError, ZkStore, node_name
+from controller.core.views import Votes, count, verdict, what_votes
+
+VIEW_HEARTBEAT = 0.5  # a replica re-sends its view at least this often
+VIEW_TTL = 3 * VIEW_HEARTBEAT
+
+class PeerViews:
+    def __init__(self, zk: ZkStore, node_id: str, on_change: Callable[[], None]) -> None:
+        self._zk, self._node_id, self._own = zk, node_id, node_name(node_id)
+        self._on_change = on_change  # a vote changed, or a view came, went or aged out
+        self._views: dict[str, dict[str, Any]] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}  # pending: the view still votes
+        self.dirty = asyncio.Event()  # set: publish our own view now
+        self._log = structlog.get_logger("views").bind(node=node_id)
+
+    def heard(self, node: str, view: dict[str, Any] | None) -> None:
+        """A replica's view node changed (``None``: it went)."""
+        if node == self._own:
+            return
+        timer = self._expiry.pop(node, None)
+        if timer is not None:
+            timer.cancel()
+        previous = self._views.pop(node, None) if timer is not None else None
+        if view is None:
+            if timer is not None:
+                self._log.info("replica_view_gone", replica=node)
+        else:
+            if timer is None:
+                self._log.info("replica_view_fresh", replica=node)
+            self._views[node] = view
+            self._expiry[node] = asyncio.get_running_loop().call_later(
+                VIEW_TTL, self._expired, node)
+        # A heartbeat that changes no vote changes no decision.
+        if previous is None or view is None or what_votes(previous) != what_votes(view):
+            self._on_change()
+
+    def _expired(self, node: str) -> None:
+        self._expiry.pop(node, None)
+        self._views.pop(node, None)
+        self._log.warning("replica_view_stale", replica=node, ttl=VIEW_TTL)
+        self._on_change()
+
+    def live(self) -> list[dict[str, Any]]:
+        """The other replicas' views that still vote."""
+        return list(self._views.values())
+
+    def verdicts(self, service: str, member: str, own: str) -> dict[str, str]:
+        """Each live replica's verdict on one member, ours (``own``) included."""
+        seen = {self._node_id: own}
+        for view in self.live():
+            seen[str(view.get("node"))] = verdict(view, service, member)
+        return seen
+
+    def votes(self, service: str, member: str, own: str) -> Votes:
+        return count(self.verdicts(service, member, own).values())
+
+    def recovering(self, service: str) -> bool:
+        """Does a live replica (the leader, seen from a follower) say it is recovering it?"""
+        return any(service in view.get("recovering", ()) for view in self.live())
+
+    async def publish(self, own_view: Callable[[], dict[str, Any]]) -> None:
+        """Publish our view when it changes (at most one write in flight) and at least every
+        VIEW_HEARTBEAT, which also recreates the ephemeral node after a new session."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.dirty.wait(), VIEW_HEARTBEAT)
+            self.dirty.clear()
+            try:
+                await self._zk.publish_view(self._node_id, own_view())
+            except StoreError as exc:
+                self._log.debug("view_publish_failed", error=str(exc))
