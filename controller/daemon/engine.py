@@ -17,13 +17,13 @@ import contextlib
 import functools
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import structlog
 
-from config.models import Config, MemberConfig, ServiceConfig
-from config.windows import Window, parse_window
+from config.models import Config, MemberConfig
+from config.windows import parse_window
 from controller import __version__
 from controller.adapters.election import LeaderElection
 from controller.adapters.hooks import ActionResult, ActionRunner
@@ -48,51 +48,14 @@ from controller.core.decide import (
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
-from controller.daemon.operations import Operations
+from controller.daemon.operations import Collaborators, Operations
+from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from probes.health import Health, MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
 log = structlog.get_logger("engine")
 
-
-
-@dataclass
-class ServiceState:
-    """What the shell tracks per service; the core gets a frozen ServiceView of it."""
-
-    config: ServiceConfig
-    decided: Decided | None = None
-    znode_version: int = -1
-    # The one recovery in flight: a failover, or a late fence of a former primary.
-    recovery: asyncio.Task[None] | None = None
-    fence_retry_after: float = 0.0  # monotonic: no new late-fence attempt before this
-    last_failed_attempt: float | None = None
-    excluded: set[str] = field(default_factory=set)
-    wake: asyncio.TimerHandle | None = None
-    last_dry_run: tuple[str | None, str] | None = None
-    split_view: bool = False  # the leader sees the primary failing, too few others do
-    pause: Pause | None = None  # an operator's, from ZooKeeper
-    pause_timer: asyncio.TimerHandle | None = None
-    # Operator switchover requests (id -> record, znode version), from ZooKeeper.
-    switchovers: dict[str, tuple[Switchover, int]] = field(default_factory=dict)
-    switchover: asyncio.Task[None] | None = None  # the one this leader is running
-    schedule: asyncio.TimerHandle | None = None  # wakes the leader for the next --at
-    windows: tuple[Window, ...] = ()  # maintenance windows for evacuations (parsed config)
-    redundant: bool | None = None  # last reported: can it survive losing the primary?
-    evacuation_wake: asyncio.TimerHandle | None = None
-    evacuating: bool = False  # an evacuation request is being written
-    last_evacuation_dry_run: str | None = None
-
-    def snapshot(self) -> tuple[Decided, int] | None:
-        """The decision and the znode version it was read at, taken together: a commit
-        compares-and-sets against the version of the very record it started from."""
-        return None if self.decided is None else (self.decided, self.znode_version)
-
-    @property
-    def switchover_running(self) -> bool:
-        return self.switchover is not None or any(
-            record.phase.running for record, _ in self.switchovers.values())
 
 
 class Engine:
@@ -133,7 +96,16 @@ class Engine:
         self._health_event = asyncio.Event()
         self.requests_changed = asyncio.Event()
         self.log = log.bind(node=node_id)
-        self.operations = Operations(self)
+        self.operations = Operations(Collaborators(
+            node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
+            metrics=self.metrics, log=self.log, epoch=lambda: self.epoch,
+            leadership=self.leadership, holds_office=self.holds_office,
+            confirm_office=self.confirm_office, spawn_for_office=self.spawn_for_office,
+            step_down=self.step_down, view=self.view, recovering=self.recovering,
+            on_decision=self.on_decision, reread=self.reread, run_hook=self.run_hook,
+            answers=self.answers, publish=self.publish, record=self.record,
+            evaluate=self.evaluate, wait_health_change=self.wait_health_change,
+            requests_changed=lambda: self.requests_changed))
 
     # --- lifecycle ----------------------------------------------------------------------
 

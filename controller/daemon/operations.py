@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
-from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError
+from config.models import MemberConfig
+from controller.adapters.hooks import ActionResult
+from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError, ZkStore
 from controller.core.decide import Action, ServiceView, checks, decide, redundancy
 from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
-from controller.core.records import Pause
+from controller.core.records import Decided, Pause
 from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
@@ -44,10 +47,10 @@ from controller.core.switchover import (
     step,
 )
 from controller.core.timespec import iso
+from controller.daemon.metrics import Metrics
+from controller.daemon.state import ServiceState
 from probes.health import Health, readiness
-
-if TYPE_CHECKING:
-    from controller.daemon.engine import Engine, ServiceState
+from probes.scheduler import ProbeScheduler
 
 KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
 
@@ -66,23 +69,58 @@ def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
                          {"outcome": "unknown", "error": str(exc), **about})
 
 
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    """All that operator work needs from the rest of the daemon, by name. The engine builds
+    it; this module never imports the ctx. Shrinking the list is the redesign's next
+    step (one office object for the leadership entries, a hook runner)."""
+
+    node_id: str
+    services: Mapping[str, ServiceState]
+    zk: ZkStore
+    probes: ProbeScheduler
+    metrics: Metrics
+    log: Any  # structlog's logger, bound to the node
+    # Leadership, and the gate in front of every leader write and hook.
+    epoch: Callable[[], int | None]
+    leadership: Callable[[], tuple[bool, str | None, int | None]]
+    holds_office: Callable[[int | None], bool]
+    confirm_office: Callable[[int | None], Awaitable[None]]
+    spawn_for_office: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
+    step_down: Callable[[str], None]
+    # The service: its view for the core, its decision, hooks, route and history.
+    view: Callable[[ServiceState], ServiceView]
+    recovering: Callable[[ServiceState], bool]
+    on_decision: Callable[[str, Decided | None, int], None]
+    reread: Callable[[ServiceState], Awaitable[None]]
+    run_hook: Callable[[list[dict[str, Any]], str, str, MemberConfig, Decided, int],
+                       Awaitable[ActionResult]]
+    answers: Callable[[str, str], bool]
+    publish: Callable[..., Awaitable[object]]
+    record: Callable[..., Coroutine[Any, Any, None]]
+    # Events: look at a service again; member health changed; a request changed.
+    evaluate: Callable[[ServiceState], None]
+    wait_health_change: Callable[[float], Awaitable[bool]]
+    requests_changed: Callable[[], asyncio.Event]
+
+
 class Operations:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, ctx: Collaborators) -> None:
+        self.ctx = ctx
 
     # --- any replica: take and answer requests ------------------------------------------
 
     def service(self, name: str) -> ServiceState:
-        state = self.engine.services.get(name)
+        state = self.ctx.services.get(name)
         if state is None:
             raise OperatorError(404, "unknown service",
-                                {"service": name, "services": sorted(self.engine.services)})
+                                {"service": name, "services": sorted(self.ctx.services)})
         return state
 
     async def request_switchover(self, name: str, to: str | None, at: float | None,
                                  force: bool, by: str) -> Switchover:
         """Record a switchover for the leader to run; refuse at once what is unsafe now."""
-        state, engine = self.service(name), self.engine
+        state, ctx = self.service(name), self.ctx
         if to is not None and state.config.member(to) is None:
             raise OperatorError(404, "unknown member", {
                 "service": name, "member": to,
@@ -90,34 +128,34 @@ class Operations:
         now = time.time()
         scheduled = at is not None and at > now
         if not scheduled:
-            _, refusal, evidence = preflight(engine.view(state), to, busy=self._busy(state),
+            _, refusal, evidence = preflight(ctx.view(state), to, busy=self._busy(state),
                                              force=force)
             if refusal is not None:
-                await engine.record(state, "switchover_refused", by=by, to=to or "",
+                await ctx.record(state, "switchover_refused", by=by, to=to or "",
                                     reason=str(refusal), evidence=evidence)
-                engine.metrics.switchovers.labels(name, "refused").inc()
+                ctx.metrics.switchovers.labels(name, "refused").inc()
                 raise OperatorError(409, f"switchover refused: {refusal}",
                                     {"reason": str(refusal), "evidence": evidence})
         record = Switchover(id="", service=name, requested_by=by, requested_at=now, to=to,
                             at=at if scheduled else None, force=force,
                             phase=Phase.SCHEDULED if scheduled else Phase.PENDING)
         try:
-            request_id = await engine.zk.create_switchover(name, record)
+            request_id = await ctx.zk.create_switchover(name, record)
         except StoreError as exc:
             # The create may still land (it can sit in ZooKeeper's queue): never say it did
             # not. The operator finds it by its time in status before asking again.
             raise unknown_outcome("the switchover request may or may not be recorded", exc,
                                   requested_at=now, requested_by=by) from exc
         record = replace(record, id=request_id)
-        engine.log.info("switchover_requested", service=name, request=request_id, by=by,
+        ctx.log.info("switchover_requested", service=name, request=request_id, by=by,
                         to=to, at=iso(record.at), force=force)
-        await engine.record(state, "switchover_requested", by=by, request=request_id,
+        await ctx.record(state, "switchover_requested", by=by, request=request_id,
                             to=to or "", scheduled_for=iso(record.at) or "",
                             force=str(force).lower())
         return record
 
     async def cancel(self, name: str, request_id: str, by: str) -> tuple[Switchover, int]:
-        state, engine = self.service(name), self.engine
+        state, ctx = self.service(name), self.ctx
         found = await self.find(state, request_id)
         if found is None:
             raise OperatorError(404, "unknown switchover", {"service": name, "id": request_id})
@@ -129,39 +167,39 @@ class Operations:
                                                        "phase": str(record.phase),
                                                        "why": str(exc)}) from exc
         try:
-            new_version = await engine.zk.update_switchover(name, cancelled, version)
+            new_version = await ctx.zk.update_switchover(name, cancelled, version)
         except Conflict as exc:
             raise OperatorError(409, "the switchover changed meanwhile (it may have started)",
                                 {"id": request_id, "why": str(exc)}) from exc
         except StoreError as exc:
             raise unknown_outcome("the request may or may not be cancelled", exc,
                                   id=request_id) from exc
-        engine.log.info("switchover_cancelled", service=name, request=request_id, by=by)
-        engine.metrics.switchovers.labels(name, "cancelled").inc()
-        await engine.record(state, "switchover_cancelled", by=by, request=request_id)
+        ctx.log.info("switchover_cancelled", service=name, request=request_id, by=by)
+        ctx.metrics.switchovers.labels(name, "cancelled").inc()
+        await ctx.record(state, "switchover_cancelled", by=by, request=request_id)
         return cancelled, new_version
 
     async def pause(self, name: str, duration: float | None, by: str) -> Pause:
-        state, engine = self.service(name), self.engine
+        state, ctx = self.service(name), self.ctx
         now = time.time()
         pause = Pause(by=by, at=now, until=now + duration if duration else None)
         try:
-            await engine.zk.set_pause(name, pause)
+            await ctx.zk.set_pause(name, pause)
         except StoreError as exc:
             raise unknown_outcome("the pause may or may not be in place", exc) from exc
-        engine.log.warning("paused", service=name, by=by, until=iso(pause.until))
-        await engine.record(state, "paused", by=by, until=iso(pause.until) or "")
+        ctx.log.warning("paused", service=name, by=by, until=iso(pause.until))
+        await ctx.record(state, "paused", by=by, until=iso(pause.until) or "")
         return pause
 
     async def resume(self, name: str, by: str) -> bool:
-        state, engine = self.service(name), self.engine
+        state, ctx = self.service(name), self.ctx
         try:
-            removed = await engine.zk.clear_pause(name)
+            removed = await ctx.zk.clear_pause(name)
         except StoreError as exc:
             raise unknown_outcome("the service may or may not be resumed", exc) from exc
         if removed:
-            engine.log.warning("resumed", service=name, by=by)
-            await engine.record(state, "resumed", by=by)
+            ctx.log.warning("resumed", service=name, by=by)
+            await ctx.record(state, "resumed", by=by)
         return removed
 
     async def find(self, state: ServiceState, request_id: str
@@ -170,7 +208,7 @@ class Operations:
         found = state.switchovers.get(request_id)
         if found is None:
             try:
-                found = await self.engine.zk.read_switchover(state.config.name, request_id)
+                found = await self.ctx.zk.read_switchover(state.config.name, request_id)
             except StoreError as exc:
                 raise OperatorError(503, "ZooKeeper unavailable", {
                     "outcome": "not_read", "error": str(exc)}) from exc
@@ -183,7 +221,7 @@ class Operations:
         state = self.service(name)
         deadline = time.monotonic() + wait
         while True:
-            changed = self.engine.requests_changed  # taken before reading: no lost wake-up
+            changed = self.ctx.requests_changed()  # taken before reading: no lost wake-up
             found = await self.find(state, request_id)
             if found is None:
                 raise OperatorError(404, "unknown switchover", {"service": name,
@@ -207,16 +245,16 @@ class Operations:
     def explain(self, name: str) -> dict[str, Any]:
         """Would the leader fail over now, to whom, and what stops it: every condition of
         the policy with its evidence (decide.checks), from this replica's view."""
-        state, engine = self.service(name), self.engine
-        view, now = engine.view(state), time.time()
+        state, ctx = self.service(name), self.ctx
+        view, now = ctx.view(state), time.time()
         decision = decide(view, now)
         conditions = [c.as_dict() for c in checks(view, now)]
         for condition in conditions:
             condition["until_iso"] = iso(condition["until"])  # type: ignore[arg-type]
-        leader, leader_node, epoch = engine.leadership()
+        leader, leader_node, epoch = ctx.leadership()
         pause = state.pause if state.pause and state.pause.active(now) else None
         return {
-            "service": name, "node": engine.node_id, "leader": leader,
+            "service": name, "node": ctx.node_id, "leader": leader,
             "leader_node": leader_node, "epoch": epoch, "mode": str(view.mode),
             "would_fail_over": decision.action is Action.FAILOVER,
             "action": str(decision.action), "reason": str(decision.reason),
@@ -237,7 +275,7 @@ class Operations:
             return Refusal.RECOVERY_IN_FLIGHT
         if any(r.phase.running for rid, (r, _) in state.switchovers.items() if rid != besides):
             return Refusal.SWITCHOVER_IN_PROGRESS
-        if besides is None and self.engine.recovering(state):
+        if besides is None and self.ctx.recovering(state):
             return Refusal.RECOVERY_IN_FLIGHT  # the leader's, as its published view says
         return None
 
@@ -246,15 +284,15 @@ class Operations:
     async def load(self, state: ServiceState) -> None:
         """On taking office: read every request, so evaluate() resumes unfinished ones."""
         try:
-            state.switchovers.update(await self.engine.zk.read_switchovers(state.config.name))
+            state.switchovers.update(await self.ctx.zk.read_switchovers(state.config.name))
         except StoreError as exc:
-            self.engine.log.error("switchovers_unreadable", service=state.config.name,
+            self.ctx.log.error("switchovers_unreadable", service=state.config.name,
                                   error=str(exc))
 
     def evaluate(self, state: ServiceState) -> None:
         """Called by the engine on every event while leading and no failover runs: lift
         an expired pause, and start (or schedule) the next switchover."""
-        engine, now = self.engine, time.time()
+        ctx, now = self.ctx, time.time()
         pause = state.pause
         if pause is not None and pause.until is not None and state.pause_timer is None:
             state.pause_timer = asyncio.get_running_loop().call_later(
@@ -272,26 +310,26 @@ class Operations:
             state.schedule.cancel()
             state.schedule = None
         if runnable is not None:
-            state.switchover = engine.spawn_for_office(
+            state.switchover = ctx.spawn_for_office(
                 self._drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
             return
         if scheduled:
             state.schedule = asyncio.get_running_loop().call_later(
-                scheduled[0][0] - now, engine.evaluate, state)
+                scheduled[0][0] - now, ctx.evaluate, state)
         self._consider_evacuation(state)
 
     # --- pre-emptive switchover (evacuate.py decides) -----------------------------------
 
     def evacuation(self, state: ServiceState, view: ServiceView | None = None) -> Evacuation:
         """What the evacuation policy says now, from this replica's view."""
-        engine, config = self.engine, state.config
-        view = view or engine.view(state)
+        ctx, config = self.ctx, state.config
+        view = view or ctx.view(state)
         target, refusal, _ = preflight(view, None)
         finished = [r.finished_at for r, _ in state.switchovers.values()
                     if r.kind == "evacuation" and r.finished_at is not None]
-        busy = engine.recovering(state) or state.evacuating or any(
+        busy = ctx.recovering(state) or state.evacuating or any(
             r.phase is Phase.PENDING for r, _ in state.switchovers.values())
-        checks_of_primary = engine.probes.readiness(config.name, view.primary) \
+        checks_of_primary = ctx.probes.readiness(config.name, view.primary) \
             if view.primary and config.member(view.primary) else {}
         return decide_evacuation(EvacuationView(
             primary=view.primary, conditions=tuple(config.evacuate_on),
@@ -301,71 +339,71 @@ class Operations:
             time.time())
 
     def _consider_evacuation(self, state: ServiceState) -> None:
-        engine = self.engine
+        ctx = self.ctx
         decision = self.evacuation(state)
         if state.evacuation_wake is not None:
             state.evacuation_wake.cancel()
             state.evacuation_wake = None
         if decision.wake_at is not None:
             state.evacuation_wake = asyncio.get_running_loop().call_later(
-                max(0.0, decision.wake_at - time.time()) + 0.01, engine.evaluate, state)
+                max(0.0, decision.wake_at - time.time()) + 0.01, ctx.evaluate, state)
         if decision.reason is EvacReason.DRY_RUN:
             if state.last_evacuation_dry_run != decision.target:
                 state.last_evacuation_dry_run = decision.target
-                engine.log.warning("dry_run_evacuation", service=state.config.name,
+                ctx.log.warning("dry_run_evacuation", service=state.config.name,
                                    **decision.as_dict())
-                engine.spawn_for_office(engine.record(state, "dry_run", by="auto:evacuation",
+                ctx.spawn_for_office(ctx.record(state, "dry_run", by="auto:evacuation",
                                                       decision=decision.as_dict()), "history")
             return
         state.last_evacuation_dry_run = None
         if decision.act and not state.evacuating:
             state.evacuating = True
-            engine.spawn_for_office(self._evacuate(state, decision),
+            ctx.spawn_for_office(self._evacuate(state, decision),
                                     f"evacuate:{state.config.name}")
 
     async def _evacuate(self, state: ServiceState, decision: Evacuation) -> None:
         """Write the evacuation as a switchover request; the watch (or this) starts it."""
-        engine, name = self.engine, state.config.name
+        ctx, name = self.ctx, state.config.name
         record = Switchover(id="", service=name, requested_by="auto:evacuation",
                             requested_at=time.time(), to=decision.target, kind="evacuation",
                             evidence=dict(decision.evidence))
         try:
-            await engine.confirm_office(engine.epoch)
-            request_id = await engine.zk.create_switchover(name, record)
+            await ctx.confirm_office(ctx.epoch())
+            request_id = await ctx.zk.create_switchover(name, record)
             record = replace(record, id=request_id)
             state.switchovers.setdefault(request_id, (record, 0))
-            engine.log.warning("evacuation_requested", service=name, request=request_id,
+            ctx.log.warning("evacuation_requested", service=name, request=request_id,
                                target=decision.target, **dict(decision.evidence))
-            await engine.record(state, "evacuation_requested", by=record.requested_by,
+            await ctx.record(state, "evacuation_requested", by=record.requested_by,
                                 request=request_id, to=decision.target or "",
                                 evidence=dict(decision.evidence))
         except (NotInOffice, StoreError) as exc:  # Fenced included
-            engine.log.error("evacuation_request_failed", service=name, error=str(exc))
+            ctx.log.error("evacuation_request_failed", service=name, error=str(exc))
         finally:
             state.evacuating = False
-        engine.evaluate(state)
+        ctx.evaluate(state)
 
     def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
         async def lift() -> None:
             try:
-                await self.engine.confirm_office(self.engine.epoch)
-                if await self.engine.zk.clear_pause(state.config.name, expected=pause):
-                    self.engine.log.warning("resumed", service=state.config.name, by="expiry")
-                    await self.engine.record(state, "resumed", by="expiry",
+                await self.ctx.confirm_office(self.ctx.epoch())
+                if await self.ctx.zk.clear_pause(state.config.name, expected=pause):
+                    self.ctx.log.warning("resumed", service=state.config.name, by="expiry")
+                    await self.ctx.record(state, "resumed", by="expiry",
                                              paused_by=pause.by)
             except (NotInOffice, StoreError) as exc:  # retried on the next evaluation
-                self.engine.log.warning("pause_lift_failed", service=state.config.name,
+                self.ctx.log.warning("pause_lift_failed", service=state.config.name,
                                         error=str(exc))
             finally:
                 state.pause_timer = None
 
-        self.engine.spawn_for_office(lift(), f"lift-pause:{state.config.name}")
+        self.ctx.spawn_for_office(lift(), f"lift-pause:{state.config.name}")
 
     async def _drive(self, state: ServiceState, request_id: str) -> None:
-        engine, policy = self.engine, state.config.policy
-        epoch = engine.epoch
+        ctx, policy = self.ctx, state.config.policy
+        epoch = ctx.epoch()
         record, version = state.switchovers[request_id]
-        log = engine.log.bind(service=state.config.name, request=request_id, epoch=epoch)
+        log = ctx.log.bind(service=state.config.name, request=request_id, epoch=epoch)
         timing = Timing(policy.ready_timeout, policy.verify_window)
         try:
             assert epoch is not None
@@ -396,7 +434,7 @@ class Operations:
             log.warning("switchover_interrupted", phase=str(record.phase), why=str(exc))
         except Fenced:
             log.error("switchover_fenced", phase=str(record.phase))
-            engine.step_down("fenced during a switchover")
+            ctx.step_down("fenced during a switchover")
         except Conflict as exc:  # changed under us (cancelled, or a timed-out write landed)
             log.warning("switchover_changed_meanwhile", phase=str(record.phase),
                         error=str(exc))
@@ -404,12 +442,12 @@ class Operations:
         except StoreError as exc:
             # Outcome unknown; the record stays at its phase and is resumed after a pause.
             log.error("switchover_store_error", phase=str(record.phase), error=str(exc))
-            engine.metrics.store_errors.labels("zookeeper").inc()
+            ctx.metrics.store_errors.labels("zookeeper").inc()
             await asyncio.sleep(policy.retry_backoff)
             await self.load(state)
         finally:
             state.switchover = None
-        engine.evaluate(state)
+        ctx.evaluate(state)
 
     async def _save(self, state: ServiceState, record: Switchover, version: int,
                     epoch: int, *, recorded: bool = False) -> tuple[Switchover, int]:
@@ -419,17 +457,17 @@ class Operations:
             # outcome. If this save then fails, the next leader resumes the request and
             # records its outcome again (same request id, its own epoch).
             await self._record_outcome(state, record)
-        await self.engine.confirm_office(epoch)
-        new_version = await self.engine.zk.save_switchover(state.config.name, record, epoch,
+        await self.ctx.confirm_office(epoch)
+        new_version = await self.ctx.zk.save_switchover(state.config.name, record, epoch,
                                                            version)
         state.switchovers[record.id] = (record, new_version)
         return record, new_version
 
     async def _execute(self, state: ServiceState, record: Switchover, command: Command,
                        epoch: int) -> Event:
-        engine, service = self.engine, state.config.name
+        ctx, service = self.ctx, state.config.name
         if isinstance(command, CheckSafe):
-            view = engine.view(state)
+            view = ctx.view(state)
             target, refusal, evidence = preflight(view, record.to,
                                                   busy=self._busy(state, besides=record.id),
                                                   force=record.force)
@@ -448,19 +486,19 @@ class Operations:
 
     async def _run_hook(self, state: ServiceState, command: RunHook,
                         epoch: int) -> tuple[bool, str, bool]:
-        engine = self.engine
+        ctx = self.ctx
         member = state.config.member(command.member)
         if member is None or state.decided is None:
             return False, f"{command.member} is not configured", False
-        # The engine's hook runner passes the office gate and promotes only a healthy member.
-        result = await engine.run_hook([], command.hook, state.config.name, member,
+        # The daemon's hook runner passes the office gate and promotes only a healthy member.
+        result = await ctx.run_hook([], command.hook, state.config.name, member,
                                        state.decided, epoch)
-        return result.ok, result.detail, engine.answers(state.config.name, member.name)
+        return result.ok, result.detail, ctx.answers(state.config.name, member.name)
 
     async def _await_ready(self, service: str, member: str, limit: float,
                            force: bool) -> tuple[bool, str]:
         """Until the target is healthy and (unless forced) ready, within ``limit``."""
-        probes = self.engine.probes
+        probes = self.ctx.probes
         deadline = time.monotonic() + limit
         while True:
             health = probes.health(service, member).health
@@ -474,14 +512,14 @@ class Operations:
                 why = f"{health}" if health is not Health.HEALTHY else "not ready: " + \
                     "; ".join(reasons)
                 return False, f"{member} still {why} after {limit:g}s"
-            await self.engine.wait_health_change(remaining)
+            await self.ctx.wait_health_change(remaining)
 
     async def _verify(self, service: str, member: str, window: float) -> tuple[bool, str]:
         """The new primary must not turn failing during ``window`` (its probes, as they
         come), and must be healthy at its end."""
         deadline = time.monotonic() + window
         while True:
-            health = self.engine.probes.health(service, member)
+            health = self.ctx.probes.health(service, member)
             if health.health.failing:
                 probes = "; ".join(f"{e.verdict} {e.detail}" for e in health.recent)
                 return False, f"{member} turned {health.health}: {probes}"
@@ -490,16 +528,16 @@ class Operations:
                 if health.health is Health.HEALTHY:
                     return True, f"{member} stayed healthy for {window:g}s"
                 return False, f"{member} is {health.health} at the end of {window:g}s"
-            await self.engine.wait_health_change(remaining)
+            await self.ctx.wait_health_change(remaining)
 
     async def _commit(self, state: ServiceState, record: Switchover, version: int,
                       command: CommitRoute, epoch: int) -> tuple[Switchover, int]:
         """Move the route and the request on in one ZooKeeper transaction, then publish."""
-        engine, service = self.engine, state.config
+        ctx, service = self.ctx, state.config
         member = service.member(command.primary)
         assert member is not None
         started = time.monotonic()
-        await engine.confirm_office(epoch)
+        await ctx.confirm_office(epoch)
         # The decision and its version taken together, after the last await before the
         # commit: the compare-and-set is against the very record the successor is built on.
         snapshot = state.snapshot()
@@ -521,20 +559,20 @@ class Operations:
         if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
             await self._record_outcome(state, after)
         try:
-            committed, saved = await engine.zk.commit_decision(
+            committed, saved = await ctx.zk.commit_decision(
                 service.name, new, epoch, base_version, (after, version))
         except Fenced:
             raise
         except (Conflict, StoreError) as exc:
-            engine.metrics.store_errors.labels("zookeeper").inc()
-            await engine.reread(state)
+            ctx.metrics.store_errors.labels("zookeeper").inc()
+            await ctx.reread(state)
             ms = round((time.monotonic() - started) * 1000, 1)
             failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
             return await self._save(state, failed, version, epoch)
         assert saved is not None
-        engine.on_decision(service.name, new, committed)
+        ctx.on_decision(service.name, new, committed)
         committed_ms = round((time.monotonic() - started) * 1000, 1)
-        await engine.publish(state, origin=command.reason, detail={
+        await ctx.publish(state, origin=command.reason, detail={
             "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
         total_ms = round((time.monotonic() - started) * 1000, 1)
         timed = after.with_last_step(ms=total_ms, detail=f"{detail}; ZooKeeper {committed_ms} "
@@ -542,9 +580,9 @@ class Operations:
         return await self._save(state, timed, saved, epoch, recorded=True)
 
     async def _finished(self, state: ServiceState, record: Switchover) -> None:
-        engine, name = self.engine, state.config.name
-        engine.metrics.switchovers.labels(name, record.outcome).inc()
-        level = engine.log.warning if record.phase is Phase.DONE else engine.log.error
+        ctx, name = self.ctx, state.config.name
+        ctx.metrics.switchovers.labels(name, record.outcome).inc()
+        level = ctx.log.warning if record.phase is Phase.DONE else ctx.log.error
         level(f"switchover_{record.outcome}", service=name, request=record.id,
               epoch=record.epoch, source=record.source, target=record.target,
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
@@ -552,7 +590,7 @@ class Operations:
         await self._prune(state)
 
     async def _record_outcome(self, state: ServiceState, record: Switchover) -> None:
-        await self.engine.record(state, f"switchover_{record.outcome}",
+        await self.ctx.record(state, f"switchover_{record.outcome}",
                                  by=record.requested_by, request=record.id, kind=record.kind,
                                  source=record.source or "", target=record.target or "",
                                  reason=record.reason or "", detail=record.detail or "",
@@ -562,10 +600,10 @@ class Operations:
     async def _prune(self, state: ServiceState) -> None:
         finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
         for rid in finished[:-KEEP_FINISHED]:
-            if not self.engine.holds_office(self.engine.epoch):
+            if not self.ctx.holds_office(self.ctx.epoch()):
                 return
             try:
-                await self.engine.zk.delete_switchover(state.config.name, rid)
+                await self.ctx.zk.delete_switchover(state.config.name, rid)
             except StoreError:
                 return  # next time
             state.switchovers.pop(rid, None)
