@@ -48,6 +48,7 @@ from controller.core.decide import (
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
+from controller.daemon.office import Office
 from controller.daemon.operations import Collaborators, Operations
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
@@ -73,22 +74,12 @@ class Engine:
         self.services = {s.name: ServiceState(s, windows=tuple(parse_window(w)
                                                                for w in s.windows))
                          for s in config.services}
-        self.epoch: int | None = None  # ours, while we lead
-        self.in_office = False  # leader, and bootstrap/takeover publish done
-        self._taking_office: int | None = None  # the epoch whose take-office runs
-        self._resigning = False  # stepped down; leadership_lost has not come yet
-        self.session = "CONNECTING"
         self.leader_info: dict[str, Any] = {}
         self.redis_ok = False
         self.redis_error: str | None = "not checked yet"
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Tasks that act as leader; all cancelled the moment the session is suspended or
-        # leadership is lost (invariant 5).
-        self._office_tasks: set[asyncio.Task[Any]] = set()
-        self._stopping = False
-        # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see _verify_epoch.
-        self._lease: tuple[int, float] | None = None
-        self._lease_refresh: asyncio.Task[None] | None = None
+        # Leadership: the epoch, in office or not, the lease, and the gate (office.py).
+        self.office = Office(self.zk, self.spawn, log.bind(node=node_id))
         # Other replicas' verdicts on every member (quorum), and the publishing of ours.
         self.peers = PeerViews(self.zk, node_id, self._views_changed)
         # Swapped for a fresh one on every member health change / request change: waiters
@@ -98,10 +89,9 @@ class Engine:
         self.log = log.bind(node=node_id)
         self.operations = Operations(Collaborators(
             node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
-            metrics=self.metrics, log=self.log, epoch=lambda: self.epoch,
-            leadership=self.leadership, holds_office=self.holds_office,
-            confirm_office=self.confirm_office, spawn_for_office=self.spawn_for_office,
-            step_down=self.step_down, view=self.view, recovering=self.recovering,
+            metrics=self.metrics, log=self.log, office=self.office,
+            leadership=self.leadership, step_down=self.step_down, view=self.view,
+            recovering=self.recovering,
             on_decision=self.on_decision, reread=self.reread, run_hook=self.run_hook,
             answers=self.answers, publish=self.publish, record=self.record,
             evaluate=self.evaluate, wait_health_change=self.wait_health_change,
@@ -117,8 +107,8 @@ class Engine:
     async def stop(self) -> None:
         """Graceful: resign at once (the next replica takes over without waiting for a
         session to expire), then stop probing and close connections."""
-        self._stopping = True
-        self.in_office = False
+        self.office.stopping = True
+        self.office.in_office = False
         self._cancel_recoveries("shutting down")  # no hook runs after we resign
         await self.election.stop()
         for task in list(self._tasks):
@@ -130,10 +120,6 @@ class Engine:
         await self.routes.close()
         self.log.info("stopped")
 
-    @property
-    def may_act(self) -> bool:
-        return self.in_office and self.session == "CONNECTED" and not self._stopping
-
     async def _connect_and_contend(self) -> None:
         while True:
             try:
@@ -143,7 +129,7 @@ class Engine:
                 self.metrics.store_errors.labels("zookeeper").inc()
                 self.log.warning("zookeeper_unreachable", error=str(exc))
                 await asyncio.sleep(1.0)
-        self.session = "CONNECTED"
+        self.office.session = "CONNECTED"
         await self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
@@ -160,34 +146,6 @@ class Engine:
         task.add_done_callback(self._task_done)
         return task
 
-    def spawn_for_office(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """A task that acts as leader: cancelled with every other such task as soon as
-        this replica may no longer act."""
-        task = self.spawn(coro, name)
-        self._office_tasks.add(task)
-        task.add_done_callback(self._office_tasks.discard)
-        return task
-
-    def holds_office(self, epoch: int | None) -> bool:
-        """Leader under ``epoch`` (in office, or taking it), connected, not stopping."""
-        return (epoch is not None and self.epoch == epoch and self.session == "CONNECTED"
-                and not self._stopping
-                and (self.in_office or self._taking_office == epoch))
-
-    async def confirm_office(self, epoch: int | None) -> None:
-        """The gate in front of every leader write (ZooKeeper, Redis) and every hook.
-
-        In office now, and the epoch confirmed by ZooKeeper within the lease (a frozen and
-        woken leader always finds its lease expired: the clock is monotonic). Checked again
-        after the await, so the caller's write goes out on the same turn of the loop as the
-        last check. Raises NotInOffice or Fenced.
-        """
-        if epoch is None or not self.holds_office(epoch):
-            raise NotInOffice(f"not in office for epoch {epoch}")
-        await self.verify_epoch(epoch)
-        if not self.holds_office(epoch):
-            raise NotInOffice(f"left office for epoch {epoch} while confirming it")
-
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -197,47 +155,48 @@ class Engine:
     # --- events: ZooKeeper --------------------------------------------------------------
 
     def _on_session(self, state: str) -> None:
-        previous, self.session = self.session, state
+        previous, self.office.session = self.office.session, state
         if state == previous:
             return
-        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.epoch,
+        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.office.epoch,
                       granted_timeout=self.zk.granted_session_timeout,
                       lease=round(self.zk.lease_seconds(), 3))
         if state != "CONNECTED":
             # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
-            self._lease = None
+            self.office.forget_lease()
             self._cancel_recoveries(f"zookeeper session {state.lower()}")
-        elif self.in_office:
+        elif self.office.in_office:
             self.evaluate_all()
-        elif self.epoch is not None and not self._resigning:
+        elif self.office.epoch is not None and not self.office.resigning:
             # Suspended while taking office: that task was cancelled; take office again.
-            self._begin_office(self.epoch)
+            self._begin_office(self.office.epoch)
 
     def _on_gained(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.office.epoch = epoch
         self.metrics.is_leader.set(1)
         self.metrics.epoch.set(epoch)
         self.log.info("leadership_gained", epoch=epoch)
-        self._resigning = False
+        self.office.resigning = False
         self._begin_office(epoch)
 
     def _begin_office(self, epoch: int) -> None:
-        self._taking_office = epoch
-        self.spawn_for_office(self._take_office(epoch), "take-office")
+        self.office.taking = epoch
+        self.office.spawn(self._take_office(epoch), "take-office")
 
     def _on_lost(self) -> None:
-        if self.epoch is not None:
-            self.log.warning("leadership_lost", epoch=self.epoch)
-        self.epoch, self.in_office, self._lease = None, False, None
-        self._taking_office, self._resigning = None, False
+        if self.office.epoch is not None:
+            self.log.warning("leadership_lost", epoch=self.office.epoch)
+        self.office.epoch, self.office.in_office = None, False
+        self.office.forget_lease()
+        self.office.taking, self.office.resigning = None, False
         self.metrics.is_leader.set(0)
         self._cancel_recoveries("leadership lost")
 
     def _on_epoch_node(self, info: dict[str, Any]) -> None:
         self.leader_info = info
         if isinstance(info.get("epoch"), int):
-            self.metrics.epoch.set(max(info["epoch"], self.epoch or 0))
-        if self.epoch is not None and info.get("epoch", 0) > self.epoch:
+            self.metrics.epoch.set(max(info["epoch"], self.office.epoch or 0))
+        if self.office.epoch is not None and info.get("epoch", 0) > self.office.epoch:
             self.step_down("a newer epoch exists")
 
     def _views_changed(self) -> None:
@@ -258,7 +217,7 @@ class Engine:
             }
         # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
         recovering = [name for name, state in self.services.items()
-                      if self.may_act and state.recovery is not None]
+                      if self.office.may_act and state.recovery is not None]
         return {"node": self.node_id, "at": time.time(), "members": members,
                 "recovering": recovering}
 
@@ -311,10 +270,10 @@ class Engine:
             state.decided, state.znode_version = decided, znode_version
 
     def step_down(self, why: str) -> None:
-        if self.epoch is None:
+        if self.office.epoch is None:
             return
-        self.log.warning("stepping_down", epoch=self.epoch, why=why)
-        self.in_office, self._taking_office, self._resigning = False, None, True
+        self.log.warning("stepping_down", epoch=self.office.epoch, why=why)
+        self.office.in_office, self.office.taking, self.office.resigning = False, None, True
         self._cancel_recoveries(why)
         self.election.resign()
 
@@ -332,9 +291,9 @@ class Engine:
             self.log.error("takeover_failed", epoch=epoch, error=str(exc))
             self.step_down("takeover failed")
             return
-        if not self.holds_office(epoch):
+        if not self.office.holds(epoch):
             return
-        self.in_office, self._taking_office = True, None
+        self.office.in_office, self.office.taking = True, None
         self.log.info("in_office", epoch=epoch)
         for state in self.services.values():
             await self.publish(state, origin="takeover")
@@ -346,7 +305,7 @@ class Engine:
         first = state.config.members[0]
         initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
                           reason="initial", updated_at=time.time())
-        await self.confirm_office(epoch)
+        await self.office.confirm(epoch)
         if await self.zk.create_decision(name, initial, epoch):
             self.log.info("bootstrapped", service=name, primary=first.name, epoch=epoch)
         current = await self.zk.read_decision(name)
@@ -366,7 +325,7 @@ class Engine:
         decided = self.services[report.service].decided
         if (report.after.failures == 1 and decided is not None
                 and decided.primary == report.member):
-            self._refresh_lease()
+            self.office.refresh_lease(self.step_down)
         if report.after.health is report.before.health:
             return
         m.member_health.labels(report.service, report.member).set(
@@ -459,21 +418,21 @@ class Engine:
 
     def evaluate(self, state: ServiceState) -> None:
         """Ask the core what to do now, and start it; called on every event."""
-        if self.may_act and state.recovery is None:
+        if self.office.may_act and state.recovery is None:
             # A member that may still act as primary is fenced before anything else.
             awaiting = self._awaiting_fence(state)
             if awaiting is not None:
                 self._start_late_fence(state, awaiting)
         view = self.view(state)
         self._track_redundancy(state, view)
-        if not self.may_act:
+        if not self.office.may_act:
             return
         decision = decide(view, time.time())
         self._report_split_view(state, view, decision)
         if decision.action is Action.FAILOVER:
             # Repoint time counts from here: the event (probe result, timer, reconcile)
             # after which the decision said "fail over".
-            state.recovery = self.spawn_for_office(
+            state.recovery = self.office.spawn(
                 self._failover(state, decision, time.monotonic()),
                 f"failover:{state.config.name}")
             self.peers.dirty.set()  # followers refuse switchovers while it runs
@@ -487,8 +446,8 @@ class Engine:
             if key != state.last_dry_run:
                 state.last_dry_run = key
                 self.log.warning("dry_run_failover", service=state.config.name,
-                                 epoch=self.epoch, **decision.as_dict())
-                self.spawn_for_office(self.record(state, "dry_run", by="auto",
+                                 epoch=self.office.epoch, **decision.as_dict())
+                self.office.spawn(self.record(state, "dry_run", by="auto",
                                                   decision=decision.as_dict()), "history")
         else:
             state.last_dry_run = None
@@ -512,16 +471,16 @@ class Engine:
         state.split_view = split
         if split and primary is not None:
             self.log.warning(
-                "split_view", service=view.name, member=primary.name, epoch=self.epoch,
+                "split_view", service=view.name, member=primary.name, epoch=self.office.epoch,
                 summary=f"leader isolated from {primary.name}? {primary.failing} of "
                         f"{view.replicas} replicas see it {primary.health}, "
                         f"{view.required} needed", evidence=decision.evidence)
         else:
-            self.log.info("split_view_cleared", service=view.name, epoch=self.epoch)
+            self.log.info("split_view_cleared", service=view.name, epoch=self.office.epoch)
 
     async def _failover(self, state: ServiceState, decision: Decision,
                         trigger_at: float) -> None:
-        epoch, service, snapshot = self.epoch, state.config, state.snapshot()
+        epoch, service, snapshot = self.office.epoch, state.config, state.snapshot()
         if epoch is None or snapshot is None or decision.target is None:
             state.recovery = None  # evaluate() starts one only with all three
             return
@@ -536,7 +495,7 @@ class Engine:
                      evidence=decision.evidence)
         outcome = "failed"
         try:
-            await self._timed(steps, "verify_epoch", self.confirm_office(epoch))
+            await self._timed(steps, "verify_epoch", self.office.confirm(epoch))
             unfenced = set(decided.unfenced)
             if old is not None:
                 fenced = await self.run_hook(steps, "fence", service.name, old, decided, epoch)
@@ -554,7 +513,7 @@ class Engine:
                                     reason="failover", now=now,
                                     unfenced=tuple(sorted(unfenced - {chosen.name})),
                                     recovery_end=now)
-            await self.confirm_office(epoch)
+            await self.office.confirm(epoch)
             committed, _ = await self._timed(
                 steps, "commit", self.zk.commit_decision(service.name, new, epoch, version))
             self.on_decision(service.name, new, committed)
@@ -626,7 +585,7 @@ class Engine:
             if member.promote is None:
                 return member, base
             marked = replace(base[0], unfenced=tuple(sorted(unfenced | {member.name})))
-            await self.confirm_office(epoch)
+            await self.office.confirm(epoch)
             written, _ = await self._timed(steps, "write_ahead", self.zk.commit_decision(
                 service.name, marked, epoch, base[1]))
             self.on_decision(service.name, marked, written)
@@ -663,7 +622,7 @@ class Engine:
             return result
         variables = {"service": service, "member": member.name, "address": member.address,
                      "epoch": str(epoch), "previous": decided.primary}
-        await self.confirm_office(epoch)
+        await self.office.confirm(epoch)
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
         self.log.info("hook_started", hook=step, service=service, member=member.name,
@@ -679,41 +638,6 @@ class Engine:
             return await work
         finally:
             steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
-
-    async def verify_epoch(self, epoch: int, force: bool = False) -> None:
-        """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
-
-        The lease is a third of the session timeout ZooKeeper granted (zkstore), counted from
-        when a confirmed check was sent. The clock is monotonic: it runs on while the
-        process is frozen (SIGSTOP), so a leader that wakes up late always finds its lease
-        expired and asks ZooKeeper again.
-        """
-        lease_valid = self.zk.lease_seconds()
-        now = time.monotonic()
-        if (not force and self._lease is not None and self._lease[0] == epoch
-                and now - self._lease[1] < lease_valid):
-            return
-        await self.zk.check_epoch(epoch)
-        if self.epoch == epoch:
-            self._lease = (epoch, now)
-
-    def _refresh_lease(self) -> None:
-        """Renew the lease ahead of need (the primary just failed a probe)."""
-        epoch = self.epoch
-        if epoch is None or not self.may_act or self._lease_refresh is not None:
-            return
-
-        async def refresh() -> None:
-            try:
-                await self.verify_epoch(epoch, force=True)
-            except Fenced:
-                self.step_down("fenced (lease refresh)")
-            except StoreError as exc:
-                self.log.warning("lease_refresh_failed", epoch=epoch, error=str(exc))
-            finally:
-                self._lease_refresh = None
-
-        self._lease_refresh = self.spawn_for_office(refresh(), "lease-refresh")
 
     def _awaiting_fence(self, state: ServiceState) -> MemberConfig | None:
         """A member marked unfenced (a former primary, or one that may have been promoted)
@@ -733,10 +657,10 @@ class Engine:
         """Fence ``member`` before anything else happens to the service, then clear its
         mark. It is the service's recovery in flight meanwhile: one at a time, so no
         failover commits while it runs, and its own commit cannot overwrite a newer one."""
-        epoch, snapshot = self.epoch, state.snapshot()
+        epoch, snapshot = self.office.epoch, state.snapshot()
         if epoch is None or snapshot is None:
             return
-        state.recovery = self.spawn_for_office(
+        state.recovery = self.office.spawn(
             self._fence_late(state, member, epoch, snapshot),
             f"late-fence:{state.config.name}/{member.name}")
         self.peers.dirty.set()
@@ -754,7 +678,7 @@ class Engine:
                 return
             cleared = replace(decided, unfenced=tuple(
                 m for m in decided.unfenced if m != member.name))
-            await self.confirm_office(epoch)
+            await self.office.confirm(epoch)
             committed, _ = await self.zk.commit_decision(name, cleared, epoch, version)
             self.on_decision(name, cleared, committed)
             flog.info("fenced_late", detail=result.detail)
@@ -779,10 +703,7 @@ class Engine:
         """Stop everything this replica does as leader: every office task (failovers, late
         fences, switchovers, take-office, reconcile passes, evacuations, pause expiries).
         A switchover stays in ZooKeeper at its last persisted phase, for the next leader."""
-        for task in list(self._office_tasks):
-            if not task.done():
-                self.log.warning("recovery_cancelled", why=why, task=task.get_name())
-                task.cancel()
+        self.office.cancel_tasks(why)
         for state in self.services.values():
             for timer in (state.wake, state.schedule, state.pause_timer,
                           state.evacuation_wake):
@@ -801,11 +722,11 @@ class Engine:
     async def publish(self, state: ServiceState, origin: str,
                       detail: dict[str, Any] | None = None) -> PublishOutcome | None:
         """Copy the committed decision to Redis under our epoch, behind the office gate."""
-        epoch = self.epoch
+        epoch = self.office.epoch
         if epoch is None:
             return None
         try:
-            await self.confirm_office(epoch)
+            await self.office.confirm(epoch)
         except NotInOffice as exc:
             self.log.info("publish_skipped", service=state.config.name, why=str(exc))
             return None
@@ -859,12 +780,12 @@ class Engine:
         interval = self.config.redis.reconcile_interval
         while True:
             try:
-                if not self.may_act:
+                if not self.office.may_act:
                     await self._check_redis()
                 else:
-                    self._refresh_lease()
+                    self.office.refresh_lease(self.step_down)
                     # An office task, so leaving office cancels a pass half way through.
-                    await asyncio.wait({self.spawn_for_office(self._reconcile_all(),
+                    await asyncio.wait({self.office.spawn(self._reconcile_all(),
                                                               "reconcile-pass")})
             except Exception:  # the safety net must outlive any bug it meets
                 self.log.exception("reconcile_crashed")
@@ -877,7 +798,7 @@ class Engine:
                 self.evaluate(state)
 
     async def _reconcile(self, state: ServiceState) -> None:
-        decided, epoch = state.decided, self.epoch
+        decided, epoch = state.decided, self.office.epoch
         if decided is None or epoch is None:
             return
         try:
@@ -904,9 +825,9 @@ class Engine:
     # --- what the API shows -------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        zk_ok = self.session == "CONNECTED"
+        zk_ok = self.office.session == "CONNECTED"
         detail = {
-            "zookeeper": "connected" if zk_ok else f"session {self.session.lower()}",
+            "zookeeper": "connected" if zk_ok else f"session {self.office.session.lower()}",
             "redis": "reachable" if self.redis_ok else f"unreachable: {self.redis_error}",
         }
         return zk_ok and self.redis_ok, detail
@@ -965,10 +886,10 @@ class Engine:
         # The epoch watch can lag our own election by a moment: never show an older epoch
         # (or another leader) than the one we hold.
         watched = self.leader_info.get("epoch")
-        epoch = max(e for e in (watched, self.epoch, 0) if isinstance(e, int))
-        leader_node = self.node_id if self.epoch is not None and self.epoch >= epoch \
+        epoch = max(e for e in (watched, self.office.epoch, 0) if isinstance(e, int))
+        leader_node = self.node_id if self.office.epoch is not None and self.office.epoch >= epoch \
             else self.leader_info.get("node")
-        return self.epoch is not None, leader_node, epoch or None
+        return self.office.epoch is not None, leader_node, epoch or None
 
 
 class _Abort(Exception):

@@ -48,6 +48,7 @@ from controller.core.switchover import (
 )
 from controller.core.timespec import iso
 from controller.daemon.metrics import Metrics
+from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
 from probes.health import Health, readiness
 from probes.scheduler import ProbeScheduler
@@ -82,11 +83,8 @@ class Collaborators:
     metrics: Metrics
     log: Any  # structlog's logger, bound to the node
     # Leadership, and the gate in front of every leader write and hook.
-    epoch: Callable[[], int | None]
+    office: Office
     leadership: Callable[[], tuple[bool, str | None, int | None]]
-    holds_office: Callable[[int | None], bool]
-    confirm_office: Callable[[int | None], Awaitable[None]]
-    spawn_for_office: Callable[[Coroutine[Any, Any, Any], str], asyncio.Task[Any]]
     step_down: Callable[[str], None]
     # The service: its view for the core, its decision, hooks, route and history.
     view: Callable[[ServiceState], ServiceView]
@@ -310,7 +308,7 @@ class Operations:
             state.schedule.cancel()
             state.schedule = None
         if runnable is not None:
-            state.switchover = ctx.spawn_for_office(
+            state.switchover = ctx.office.spawn(
                 self._drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
             return
         if scheduled:
@@ -352,13 +350,13 @@ class Operations:
                 state.last_evacuation_dry_run = decision.target
                 ctx.log.warning("dry_run_evacuation", service=state.config.name,
                                    **decision.as_dict())
-                ctx.spawn_for_office(ctx.record(state, "dry_run", by="auto:evacuation",
+                ctx.office.spawn(ctx.record(state, "dry_run", by="auto:evacuation",
                                                       decision=decision.as_dict()), "history")
             return
         state.last_evacuation_dry_run = None
         if decision.act and not state.evacuating:
             state.evacuating = True
-            ctx.spawn_for_office(self._evacuate(state, decision),
+            ctx.office.spawn(self._evacuate(state, decision),
                                     f"evacuate:{state.config.name}")
 
     async def _evacuate(self, state: ServiceState, decision: Evacuation) -> None:
@@ -368,7 +366,7 @@ class Operations:
                             requested_at=time.time(), to=decision.target, kind="evacuation",
                             evidence=dict(decision.evidence))
         try:
-            await ctx.confirm_office(ctx.epoch())
+            await ctx.office.confirm(ctx.office.epoch)
             request_id = await ctx.zk.create_switchover(name, record)
             record = replace(record, id=request_id)
             state.switchovers.setdefault(request_id, (record, 0))
@@ -386,7 +384,7 @@ class Operations:
     def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
         async def lift() -> None:
             try:
-                await self.ctx.confirm_office(self.ctx.epoch())
+                await self.ctx.office.confirm(self.ctx.office.epoch)
                 if await self.ctx.zk.clear_pause(state.config.name, expected=pause):
                     self.ctx.log.warning("resumed", service=state.config.name, by="expiry")
                     await self.ctx.record(state, "resumed", by="expiry",
@@ -397,11 +395,11 @@ class Operations:
             finally:
                 state.pause_timer = None
 
-        self.ctx.spawn_for_office(lift(), f"lift-pause:{state.config.name}")
+        self.ctx.office.spawn(lift(), f"lift-pause:{state.config.name}")
 
     async def _drive(self, state: ServiceState, request_id: str) -> None:
         ctx, policy = self.ctx, state.config.policy
-        epoch = ctx.epoch()
+        epoch = ctx.office.epoch
         record, version = state.switchovers[request_id]
         log = ctx.log.bind(service=state.config.name, request=request_id, epoch=epoch)
         timing = Timing(policy.ready_timeout, policy.verify_window)
@@ -457,7 +455,7 @@ class Operations:
             # outcome. If this save then fails, the next leader resumes the request and
             # records its outcome again (same request id, its own epoch).
             await self._record_outcome(state, record)
-        await self.ctx.confirm_office(epoch)
+        await self.ctx.office.confirm(epoch)
         new_version = await self.ctx.zk.save_switchover(state.config.name, record, epoch,
                                                            version)
         state.switchovers[record.id] = (record, new_version)
@@ -537,7 +535,7 @@ class Operations:
         member = service.member(command.primary)
         assert member is not None
         started = time.monotonic()
-        await ctx.confirm_office(epoch)
+        await ctx.office.confirm(epoch)
         # The decision and its version taken together, after the last await before the
         # commit: the compare-and-set is against the very record the successor is built on.
         snapshot = state.snapshot()
@@ -600,7 +598,7 @@ class Operations:
     async def _prune(self, state: ServiceState) -> None:
         finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
         for rid in finished[:-KEEP_FINISHED]:
-            if not self.ctx.holds_office(self.ctx.epoch()):
+            if not self.ctx.office.holds(self.ctx.office.epoch):
                 return
             try:
                 await self.ctx.zk.delete_switchover(state.config.name, rid)

@@ -1,0 +1,111 @@
+"""This replica's leadership: the epoch it holds, whether it is in office, its lease, and
+the tasks it runs as leader; and the gate in front of every leader write and hook.
+
+The engine moves the state along as kazoo reports it (session, elected, lost, stepping
+down); everything that acts as leader asks this object, right before it acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from controller.adapters.zookeeper import Fenced, NotInOffice, StoreError, ZkStore
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
+
+
+class Office:
+    def __init__(self, zk: ZkStore, spawn: Spawn, log: Any) -> None:
+        self._zk, self._spawn, self._log = zk, spawn, log
+        self.epoch: int | None = None  # ours, while we lead
+        self.in_office = False  # leader, and bootstrap/takeover publish done
+        self.taking: int | None = None  # the epoch whose take-office runs
+        self.resigning = False  # stepped down; leadership_lost has not come yet
+        self.session = "CONNECTING"
+        self.stopping = False
+        # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see verify_epoch.
+        self._lease: tuple[int, float] | None = None
+        self._lease_refresh: asyncio.Task[None] | None = None
+        # Tasks that act as leader: all cancelled the moment this replica may no longer act
+        # (invariant 5).
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def may_act(self) -> bool:
+        """In office, connected, not stopping: may start leader work."""
+        return self.in_office and self.session == "CONNECTED" and not self.stopping
+
+    def holds(self, epoch: int | None) -> bool:
+        """Leader under ``epoch`` (in office, or taking it), connected, not stopping."""
+        return (epoch is not None and self.epoch == epoch and self.session == "CONNECTED"
+                and not self.stopping and (self.in_office or self.taking == epoch))
+
+    async def confirm(self, epoch: int | None) -> None:
+        """The gate in front of every leader write (ZooKeeper, Redis) and every hook.
+
+        In office now, and the epoch confirmed by ZooKeeper within the lease (a frozen and
+        woken leader always finds its lease expired: the clock is monotonic). Checked again
+        after the await, so the caller's write goes out on the same turn of the loop as the
+        last check. Raises NotInOffice or Fenced.
+        """
+        if epoch is None or not self.holds(epoch):
+            raise NotInOffice(f"not in office for epoch {epoch}")
+        await self.verify_epoch(epoch)
+        if not self.holds(epoch):
+            raise NotInOffice(f"left office for epoch {epoch} while confirming it")
+
+    async def verify_epoch(self, epoch: int, force: bool = False) -> None:
+        """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
+
+        The lease is a third of the session timeout ZooKeeper granted (see the ZooKeeper
+        adapter), counted from when a confirmed check was sent. The clock is monotonic: it
+        runs on while the process is frozen (SIGSTOP), so a leader that wakes up late always
+        finds its lease expired and asks ZooKeeper again.
+        """
+        now = time.monotonic()
+        if (not force and self._lease is not None and self._lease[0] == epoch
+                and now - self._lease[1] < self._zk.lease_seconds()):
+            return
+        await self._zk.check_epoch(epoch)
+        if self.epoch == epoch:
+            self._lease = (epoch, now)
+
+    def forget_lease(self) -> None:
+        """The session is in doubt (or gone): the next gate asks ZooKeeper."""
+        self._lease = None
+
+    def refresh_lease(self, step_down: Callable[[str], None]) -> None:
+        """Renew the lease ahead of need (the primary just failed a probe; a reconcile)."""
+        epoch = self.epoch
+        if epoch is None or not self.may_act or self._lease_refresh is not None:
+            return
+
+        async def refresh() -> None:
+            try:
+                await self.verify_epoch(epoch, force=True)
+            except Fenced:
+                step_down("fenced (lease refresh)")
+            except StoreError as exc:
+                self._log.warning("lease_refresh_failed", epoch=epoch, error=str(exc))
+            finally:
+                self._lease_refresh = None
+
+        self._lease_refresh = self.spawn(refresh(), "lease-refresh")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """A task that acts as leader: cancelled with every other such task as soon as
+        this replica may no longer act."""
+        task = self._spawn(coro, name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def cancel_tasks(self, why: str) -> None:
+        """Stop every task that acts as leader, now."""
+        for task in list(self._tasks):
+            if not task.done():
+                self._log.warning("recovery_cancelled", why=why, task=task.get_name())
+                task.cancel()
