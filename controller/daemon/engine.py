@@ -17,19 +17,17 @@ import contextlib
 import functools
 import time
 from collections.abc import Coroutine
-from dataclasses import replace
 from typing import Any
 
 import structlog
 
-from config.models import Config, MemberConfig
+from config.models import Config
 from config.windows import parse_window
 from controller import __version__
 from controller.adapters.election import LeaderElection
-from controller.adapters.hooks import ActionResult, ActionRunner
+from controller.adapters.hooks import ActionRunner
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
 from controller.adapters.zookeeper import (
-    Conflict,
     Fenced,
     NotInOffice,
     StoreError,
@@ -47,12 +45,14 @@ from controller.core.decide import (
 )
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
+from controller.daemon.failover import FailoverRunner
+from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Office
 from controller.daemon.operations import Collaborators, Operations
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
-from probes.health import Health, MemberHealth, readiness
+from probes.health import MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
 log = structlog.get_logger("engine")
@@ -87,13 +87,19 @@ class Engine:
         self._health_event = asyncio.Event()
         self.requests_changed = asyncio.Event()
         self.log = log.bind(node=node_id)
+        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log)
+        self.failovers = FailoverRunner(
+            office=self.office, zk=self.zk, hooks=self.hooks, probes=self.probes,
+            metrics=self.metrics, log=self.log, publish=self.publish, record=self.record,
+            reread=self.reread, on_decision=self.on_decision, step_down=self.step_down,
+            views_dirty=self.peers.dirty.set, on_changed=self.evaluate)
         self.operations = Operations(Collaborators(
             node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
             metrics=self.metrics, log=self.log, office=self.office,
             leadership=self.leadership, step_down=self.step_down, view=self.view,
             recovering=self.recovering,
-            on_decision=self.on_decision, reread=self.reread, run_hook=self.run_hook,
-            answers=self.answers, publish=self.publish, record=self.record,
+            on_decision=self.on_decision, reread=self.reread, hooks=self.hooks,
+            publish=self.publish, record=self.record,
             evaluate=self.evaluate, wait_health_change=self.wait_health_change,
             requests_changed=lambda: self.requests_changed))
 
@@ -420,9 +426,9 @@ class Engine:
         """Ask the core what to do now, and start it; called on every event."""
         if self.office.may_act and state.recovery is None:
             # A member that may still act as primary is fenced before anything else.
-            awaiting = self._awaiting_fence(state)
+            awaiting = self.failovers.awaiting_fence(state)
             if awaiting is not None:
-                self._start_late_fence(state, awaiting)
+                self.failovers.start_late_fence(state, awaiting)
         view = self.view(state)
         self._track_redundancy(state, view)
         if not self.office.may_act:
@@ -432,10 +438,7 @@ class Engine:
         if decision.action is Action.FAILOVER:
             # Repoint time counts from here: the event (probe result, timer, reconcile)
             # after which the decision said "fail over".
-            state.recovery = self.office.spawn(
-                self._failover(state, decision, time.monotonic()),
-                f"failover:{state.config.name}")
-            self.peers.dirty.set()  # followers refuse switchovers while it runs
+            self.failovers.start(state, decision)
         elif decision.action is Action.WAIT and decision.wake_at is not None:
             if state.wake is not None:
                 state.wake.cancel()
@@ -477,227 +480,6 @@ class Engine:
                         f"{view.required} needed", evidence=decision.evidence)
         else:
             self.log.info("split_view_cleared", service=view.name, epoch=self.office.epoch)
-
-    async def _failover(self, state: ServiceState, decision: Decision,
-                        trigger_at: float) -> None:
-        epoch, service, snapshot = self.office.epoch, state.config, state.snapshot()
-        if epoch is None or snapshot is None or decision.target is None:
-            state.recovery = None  # evaluate() starts one only with all three
-            return
-        # Every write of this failover compares-and-sets against the version of this very
-        # record, never a newer one read later (that would turn a stale read into an
-        # overwrite of a decision this task never saw).
-        decided, version = snapshot
-        old = service.member(decided.primary)
-        steps: list[dict[str, Any]] = []
-        flog = self.log.bind(service=service.name, epoch=epoch, previous=decided.primary)
-        flog.warning("failover_started", reason=str(decision.reason), target=decision.target,
-                     evidence=decision.evidence)
-        outcome = "failed"
-        try:
-            await self._timed(steps, "verify_epoch", self.office.confirm(epoch))
-            unfenced = set(decided.unfenced)
-            if old is not None:
-                fenced = await self.run_hook(steps, "fence", service.name, old, decided, epoch)
-                if not fenced.ok:
-                    if self.answers(service.name, old.name):
-                        # It answers, so it may still take writes: do not make a second primary.
-                        raise _Abort("fence_failed", fenced.detail)
-                    unfenced.add(old.name)
-                    flog.warning("fence_failed_unreachable", member=old.name,
-                                 detail=fenced.detail)
-            chosen, (decided, version) = await self._promote_first(
-                state, decision, steps, (decided, version), unfenced, epoch)
-            now = time.time()
-            new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
-                                    reason="failover", now=now,
-                                    unfenced=tuple(sorted(unfenced - {chosen.name})),
-                                    recovery_end=now)
-            await self.office.confirm(epoch)
-            committed, _ = await self._timed(
-                steps, "commit", self.zk.commit_decision(service.name, new, epoch, version))
-            self.on_decision(service.name, new, committed)
-            detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
-            published = await self._timed(steps, "publish", self.publish(
-                state, origin="failover", detail=detail))
-            repoint = time.monotonic() - trigger_at
-            outcome = "done"
-            self.metrics.repoint_seconds.labels(service.name).observe(repoint)
-            flog.warning("failover_done", primary=chosen.name, version=new.version,
-                         published=published.outcome if published else "pending",
-                         repoint_ms=round(repoint * 1000, 1), steps=steps)
-        except _Abort as abort:
-            state.last_failed_attempt = time.time()
-            flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
-            await self.record(state, "failover_failed", by="auto", why=abort.code,
-                              detail=abort.detail, decision=decision.as_dict(), steps=steps)
-        except NotInOffice as exc:
-            flog.warning("failover_interrupted", why=str(exc), steps=steps)
-        except Fenced:
-            flog.error("failover_fenced", steps=steps)
-            self.step_down("fenced during failover")
-        except (Conflict, StoreError) as exc:
-            state.last_failed_attempt = time.time()
-            self.metrics.store_errors.labels("zookeeper").inc()
-            flog.error("failover_commit_failed", error=str(exc), steps=steps)
-            await self.reread(state)
-        finally:
-            self.metrics.failovers.labels(service.name, outcome).inc()
-            state.recovery = None
-            self.peers.dirty.set()
-            if outcome == "done":
-                state.excluded.clear()
-        self.evaluate(state)
-
-    def promote_refusal(self, service: str, member: str) -> str | None:
-        """Why ``member`` may not be promoted now (invariant 3: only a member healthy in
-        this replica's view), or None."""
-        health = self.probes.health(service, member).health
-        return None if health is Health.HEALTHY else f"not promoted: {member} is {health}"
-
-    def answers(self, service: str, member: str) -> bool:
-        """Still answering its probes: if it refused a fence, it may still act as primary."""
-        return self.probes.health(service, member).health is not Health.DOWN
-
-    async def _promote_first(self, state: ServiceState, decision: Decision,
-                             steps: list[dict[str, Any]], base: tuple[Decided, int],
-                             unfenced: set[str], epoch: int
-                             ) -> tuple[MemberConfig, tuple[Decided, int]]:
-        """Promote the target; if its hook fails, the next candidate (best first).
-
-        Each promote is written ahead: the member joins the decision's ``unfenced`` set in
-        ZooKeeper before its hook goes out, so a leader that dies mid-hook leaves a record
-        that it may have been promoted, and the next leader fences it before it promotes
-        anyone else. A promote that failed or timed out is likewise "maybe promoted": it is
-        fenced before the next candidate; if that fence fails it stays marked when it is
-        unreachable, and the failover stops when it still answers. (A member without a
-        fence hook cannot be taken back; its operator chose so.)
-        """
-        service = state.config
-        for name in (decision.target, *decision.fallbacks):
-            member = service.member(name) if name else None
-            if member is None:
-                continue
-            refusal = self.promote_refusal(service.name, member.name)
-            if refusal is not None:  # not worth a write-ahead
-                steps.append({"step": "skip", "member": member.name, "why": refusal})
-                continue
-            if member.promote is None:
-                return member, base
-            marked = replace(base[0], unfenced=tuple(sorted(unfenced | {member.name})))
-            await self.office.confirm(epoch)
-            written, _ = await self._timed(steps, "write_ahead", self.zk.commit_decision(
-                service.name, marked, epoch, base[1]))
-            self.on_decision(service.name, marked, written)
-            base = (marked, written)
-            result = await self.run_hook(steps, "promote", service.name, member, marked, epoch)
-            if result.ok:
-                return member, base
-            state.excluded.add(member.name)
-            if member.fence is None:
-                continue
-            fenced = await self.run_hook(steps, "fence", service.name, member, marked, epoch)
-            if fenced.ok:
-                continue
-            if self.answers(service.name, member.name):
-                raise _Abort("promote_failed", f"{member.name}: promote failed and it refused "
-                             f"to be fenced, so it may act as primary: {fenced.detail}")
-            unfenced.add(member.name)
-        raise _Abort("promote_failed", "no candidate could be promoted")
-
-    async def run_hook(self, steps: list[dict[str, Any]], step: str, service: str,
-                       member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
-        """Run ``member``'s fence or promote hook with the template variables filled in.
-
-        Every hook passes the office gate first (the epoch confirmed within the lease), and
-        a promote goes only to a member healthy in this replica's view (invariant 3).
-        """
-        action = member.fence if step == "fence" else member.promote
-        if action is None:
-            return ActionResult(True, f"no {step} hook configured", 0.0)
-        refusal = self.promote_refusal(service, member.name) if step == "promote" else None
-        if refusal is not None:
-            result = ActionResult(False, refusal, 0.0)
-            steps.append({"step": step, "member": member.name, **result.as_dict()})
-            return result
-        variables = {"service": service, "member": member.name, "address": member.address,
-                     "epoch": str(epoch), "previous": decided.primary}
-        await self.office.confirm(epoch)
-        # The member's health in the deciding view as the hook goes out: what an auditor
-        # (the soak's checker) holds each promotion against.
-        self.log.info("hook_started", hook=step, service=service, member=member.name,
-                      epoch=epoch, health=str(self.probes.health(service, member.name).health))
-        result = await self.actions.run(action, variables)
-        steps.append({"step": step, "member": member.name, **result.as_dict()})
-        return result
-
-    async def _timed(self, steps: list[dict[str, Any]], step: str,
-                     work: Coroutine[Any, Any, Any]) -> Any:
-        started = time.monotonic()
-        try:
-            return await work
-        finally:
-            steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
-
-    def _awaiting_fence(self, state: ServiceState) -> MemberConfig | None:
-        """A member marked unfenced (a former primary, or one that may have been promoted)
-        that answers again and has a fence hook, once its back-off has passed."""
-        decided = state.decided
-        if decided is None or time.monotonic() < state.fence_retry_after:
-            return None
-        for name in sorted(decided.unfenced):
-            member = state.config.member(name)
-            health = self.probes.health(state.config.name, name).health
-            if (member is not None and member.fence is not None and name != decided.primary
-                    and health in (Health.HEALTHY, Health.DEGRADED)):
-                return member
-        return None
-
-    def _start_late_fence(self, state: ServiceState, member: MemberConfig) -> None:
-        """Fence ``member`` before anything else happens to the service, then clear its
-        mark. It is the service's recovery in flight meanwhile: one at a time, so no
-        failover commits while it runs, and its own commit cannot overwrite a newer one."""
-        epoch, snapshot = self.office.epoch, state.snapshot()
-        if epoch is None or snapshot is None:
-            return
-        state.recovery = self.office.spawn(
-            self._fence_late(state, member, epoch, snapshot),
-            f"late-fence:{state.config.name}/{member.name}")
-        self.peers.dirty.set()
-
-    async def _fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
-                          snapshot: tuple[Decided, int]) -> None:
-        decided, version = snapshot
-        name = state.config.name
-        flog = self.log.bind(service=name, member=member.name, epoch=epoch)
-        try:
-            result = await self.run_hook([], "fence", name, member, decided, epoch)
-            if not result.ok:
-                state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
-                flog.warning("fence_retry_failed", detail=result.detail)
-                return
-            cleared = replace(decided, unfenced=tuple(
-                m for m in decided.unfenced if m != member.name))
-            await self.office.confirm(epoch)
-            committed, _ = await self.zk.commit_decision(name, cleared, epoch, version)
-            self.on_decision(name, cleared, committed)
-            flog.info("fenced_late", detail=result.detail)
-            await self.record(state, "fenced_late", by="auto", member=member.name,
-                              detail=result.detail)
-        except NotInOffice as exc:
-            flog.warning("fence_retry_interrupted", why=str(exc))
-        except Fenced:
-            self.step_down("fenced during fence retry")
-        except Conflict as exc:  # the decision changed since we read it: look again
-            flog.warning("fence_retry_conflict", error=str(exc))
-            await self.reread(state)
-        except StoreError as exc:
-            state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
-            flog.warning("fence_retry_commit_failed", error=str(exc))
-        finally:
-            state.recovery = None
-            self.peers.dirty.set()
-        self.evaluate(state)
 
     def _cancel_recoveries(self, why: str) -> None:
         """Stop everything this replica does as leader: every office task (failovers, late
@@ -890,9 +672,3 @@ class Engine:
         leader_node = self.node_id if self.office.epoch is not None and self.office.epoch >= epoch \
             else self.leader_info.get("node")
         return self.office.epoch is not None, leader_node, epoch or None
-
-
-class _Abort(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code, self.detail = code, detail

@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from config.models import MemberConfig
-from controller.adapters.hooks import ActionResult
 from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError, ZkStore
 from controller.core.decide import Action, ServiceView, checks, decide, redundancy
 from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
@@ -47,6 +45,7 @@ from controller.core.switchover import (
     step,
 )
 from controller.core.timespec import iso
+from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
@@ -91,9 +90,7 @@ class Collaborators:
     recovering: Callable[[ServiceState], bool]
     on_decision: Callable[[str, Decided | None, int], None]
     reread: Callable[[ServiceState], Awaitable[None]]
-    run_hook: Callable[[list[dict[str, Any]], str, str, MemberConfig, Decided, int],
-                       Awaitable[ActionResult]]
-    answers: Callable[[str, str], bool]
+    hooks: HookRunner
     publish: Callable[..., Awaitable[object]]
     record: Callable[..., Coroutine[Any, Any, None]]
     # Events: look at a service again; member health changed; a request changed.
@@ -489,9 +486,9 @@ class Operations:
         if member is None or state.decided is None:
             return False, f"{command.member} is not configured", False
         # The daemon's hook runner passes the office gate and promotes only a healthy member.
-        result = await ctx.run_hook([], command.hook, state.config.name, member,
+        result = await ctx.hooks.run([], command.hook, state.config.name, member,
                                        state.decided, epoch)
-        return result.ok, result.detail, ctx.answers(state.config.name, member.name)
+        return result.ok, result.detail, ctx.hooks.answers(state.config.name, member.name)
 
     async def _await_ready(self, service: str, member: str, limit: float,
                            force: bool) -> tuple[bool, str]:

@@ -1,0 +1,238 @@
+"""The failover runner: fence the failed primary, promote the best candidate (each promote
+written ahead), commit the decision against the record it read, publish the route; and the
+late fence of a member that may still act as primary. Each runs as the service's one
+recovery in flight, as an office task, and calls ``on_changed(state)`` when it ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from config.models import MemberConfig
+from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError, ZkStore
+from controller.core.decide import Decision
+from controller.core.records import Decided
+from controller.daemon.hooks import HookRunner
+from controller.daemon.metrics import Metrics
+from controller.daemon.office import Office
+from controller.daemon.state import ServiceState
+from probes.health import Health
+from probes.scheduler import ProbeScheduler
+
+
+class FailoverRunner:
+    def __init__(self, *, office: Office, zk: ZkStore, hooks: HookRunner,
+                 probes: ProbeScheduler, metrics: Metrics, log: Any,
+                 publish: Callable[..., Coroutine[Any, Any, object]],
+                 record: Callable[..., Coroutine[Any, Any, None]],
+                 reread: Callable[[ServiceState], Awaitable[None]],
+                 on_decision: Callable[[str, Decided | None, int], None],
+                 step_down: Callable[[str], None], views_dirty: Callable[[], None],
+                 on_changed: Callable[[ServiceState], None]) -> None:
+        self._office, self._zk, self._hooks, self._probes = office, zk, hooks, probes
+        self._metrics, self._log = metrics, log
+        self._publish, self._record, self._reread = publish, record, reread
+        self._on_decision, self._step_down = on_decision, step_down
+        self._views_dirty, self._on_changed = views_dirty, on_changed
+
+    def start(self, state: ServiceState, decision: Decision) -> None:
+        """Fail over now, as the service's recovery in flight."""
+        # Repoint time counts from here: the event (probe result, timer, reconcile) after
+        # which the decision said "fail over".
+        state.recovery = self._office.spawn(self._failover(state, decision, time.monotonic()),
+                                            f"failover:{state.config.name}")
+        self._views_dirty()  # followers refuse switchovers while it runs
+
+    async def _failover(self, state: ServiceState, decision: Decision,
+                        trigger_at: float) -> None:
+        epoch, service, snapshot = self._office.epoch, state.config, state.snapshot()
+        if epoch is None or snapshot is None or decision.target is None:
+            state.recovery = None  # evaluate() starts one only with all three
+            return
+        # Every write of this failover compares-and-sets against the version of this very
+        # record, never a newer one read later (that would turn a stale read into an
+        # overwrite of a decision this task never saw).
+        decided, version = snapshot
+        old = service.member(decided.primary)
+        steps: list[dict[str, Any]] = []
+        flog = self._log.bind(service=service.name, epoch=epoch, previous=decided.primary)
+        flog.warning("failover_started", reason=str(decision.reason), target=decision.target,
+                     evidence=decision.evidence)
+        outcome = "failed"
+        try:
+            await self._timed(steps, "verify_epoch", self._office.confirm(epoch))
+            unfenced = set(decided.unfenced)
+            if old is not None:
+                fenced = await self._hooks.run(steps, "fence", service.name, old, decided, epoch)
+                if not fenced.ok:
+                    if self._hooks.answers(service.name, old.name):
+                        # It answers, so it may still take writes: do not make a second primary.
+                        raise _Abort("fence_failed", fenced.detail)
+                    unfenced.add(old.name)
+                    flog.warning("fence_failed_unreachable", member=old.name,
+                                 detail=fenced.detail)
+            chosen, (decided, version) = await self._promote_first(
+                state, decision, steps, (decided, version), unfenced, epoch)
+            now = time.time()
+            new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
+                                    reason="failover", now=now,
+                                    unfenced=tuple(sorted(unfenced - {chosen.name})),
+                                    recovery_end=now)
+            await self._office.confirm(epoch)
+            committed, _ = await self._timed(
+                steps, "commit", self._zk.commit_decision(service.name, new, epoch, version))
+            self._on_decision(service.name, new, committed)
+            detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
+            published = await self._timed(steps, "publish", self._publish(
+                state, origin="failover", detail=detail))
+            repoint = time.monotonic() - trigger_at
+            outcome = "done"
+            self._metrics.repoint_seconds.labels(service.name).observe(repoint)
+            flog.warning("failover_done", primary=chosen.name, version=new.version,
+                         published=published.outcome if published else "pending",
+                         repoint_ms=round(repoint * 1000, 1), steps=steps)
+        except _Abort as abort:
+            state.last_failed_attempt = time.time()
+            flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
+            await self._record(state, "failover_failed", by="auto", why=abort.code,
+                              detail=abort.detail, decision=decision.as_dict(), steps=steps)
+        except NotInOffice as exc:
+            flog.warning("failover_interrupted", why=str(exc), steps=steps)
+        except Fenced:
+            flog.error("failover_fenced", steps=steps)
+            self._step_down("fenced during failover")
+        except (Conflict, StoreError) as exc:
+            state.last_failed_attempt = time.time()
+            self._metrics.store_errors.labels("zookeeper").inc()
+            flog.error("failover_commit_failed", error=str(exc), steps=steps)
+            await self._reread(state)
+        finally:
+            self._metrics.failovers.labels(service.name, outcome).inc()
+            state.recovery = None
+            self._views_dirty()
+            if outcome == "done":
+                state.excluded.clear()
+        self._on_changed(state)
+
+    async def _promote_first(self, state: ServiceState, decision: Decision,
+                             steps: list[dict[str, Any]], base: tuple[Decided, int],
+                             unfenced: set[str], epoch: int
+                             ) -> tuple[MemberConfig, tuple[Decided, int]]:
+        """Promote the target; if its hook fails, the next candidate (best first).
+
+        Each promote is written ahead: the member joins the decision's ``unfenced`` set in
+        ZooKeeper before its hook goes out, so a leader that dies mid-hook leaves a record
+        that it may have been promoted, and the next leader fences it before it promotes
+        anyone else. A promote that failed or timed out is likewise "maybe promoted": it is
+        fenced before the next candidate; if that fence fails it stays marked when it is
+        unreachable, and the failover stops when it still answers. (A member without a
+        fence hook cannot be taken back; its operator chose so.)
+        """
+        service = state.config
+        for name in (decision.target, *decision.fallbacks):
+            member = service.member(name) if name else None
+            if member is None:
+                continue
+            refusal = self._hooks.promote_refusal(service.name, member.name)
+            if refusal is not None:  # not worth a write-ahead
+                steps.append({"step": "skip", "member": member.name, "why": refusal})
+                continue
+            if member.promote is None:
+                return member, base
+            marked = replace(base[0], unfenced=tuple(sorted(unfenced | {member.name})))
+            await self._office.confirm(epoch)
+            written, _ = await self._timed(steps, "write_ahead", self._zk.commit_decision(
+                service.name, marked, epoch, base[1]))
+            self._on_decision(service.name, marked, written)
+            base = (marked, written)
+            result = await self._hooks.run(steps, "promote", service.name, member, marked, epoch)
+            if result.ok:
+                return member, base
+            state.excluded.add(member.name)
+            if member.fence is None:
+                continue
+            fenced = await self._hooks.run(steps, "fence", service.name, member, marked, epoch)
+            if fenced.ok:
+                continue
+            if self._hooks.answers(service.name, member.name):
+                raise _Abort("promote_failed", f"{member.name}: promote failed and it refused "
+                             f"to be fenced, so it may act as primary: {fenced.detail}")
+            unfenced.add(member.name)
+        raise _Abort("promote_failed", "no candidate could be promoted")
+
+    async def _timed(self, steps: list[dict[str, Any]], step: str,
+                     work: Coroutine[Any, Any, Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return await work
+        finally:
+            steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
+
+    def awaiting_fence(self, state: ServiceState) -> MemberConfig | None:
+        """A member marked unfenced (a former primary, or one that may have been promoted)
+        that answers again and has a fence hook, once its back-off has passed."""
+        decided = state.decided
+        if decided is None or time.monotonic() < state.fence_retry_after:
+            return None
+        for name in sorted(decided.unfenced):
+            member = state.config.member(name)
+            health = self._probes.health(state.config.name, name).health
+            if (member is not None and member.fence is not None and name != decided.primary
+                    and health in (Health.HEALTHY, Health.DEGRADED)):
+                return member
+        return None
+
+    def start_late_fence(self, state: ServiceState, member: MemberConfig) -> None:
+        """Fence ``member`` before anything else happens to the service, then clear its
+        mark. It is the service's recovery in flight meanwhile: one at a time, so no
+        failover commits while it runs, and its own commit cannot overwrite a newer one."""
+        epoch, snapshot = self._office.epoch, state.snapshot()
+        if epoch is None or snapshot is None:
+            return
+        state.recovery = self._office.spawn(
+            self._fence_late(state, member, epoch, snapshot),
+            f"late-fence:{state.config.name}/{member.name}")
+        self._views_dirty()
+
+    async def _fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
+                          snapshot: tuple[Decided, int]) -> None:
+        decided, version = snapshot
+        name = state.config.name
+        flog = self._log.bind(service=name, member=member.name, epoch=epoch)
+        try:
+            result = await self._hooks.run([], "fence", name, member, decided, epoch)
+            if not result.ok:
+                state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+                flog.warning("fence_retry_failed", detail=result.detail)
+                return
+            cleared = replace(decided, unfenced=tuple(
+                m for m in decided.unfenced if m != member.name))
+            await self._office.confirm(epoch)
+            committed, _ = await self._zk.commit_decision(name, cleared, epoch, version)
+            self._on_decision(name, cleared, committed)
+            flog.info("fenced_late", detail=result.detail)
+            await self._record(state, "fenced_late", by="auto", member=member.name,
+                              detail=result.detail)
+        except NotInOffice as exc:
+            flog.warning("fence_retry_interrupted", why=str(exc))
+        except Fenced:
+            self._step_down("fenced during fence retry")
+        except Conflict as exc:  # the decision changed since we read it: look again
+            flog.warning("fence_retry_conflict", error=str(exc))
+            await self._reread(state)
+        except StoreError as exc:
+            state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+            flog.warning("fence_retry_commit_failed", error=str(exc))
+        finally:
+            state.recovery = None
+            self._views_dirty()
+        self._on_changed(state)
+
+
+class _Abort(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail

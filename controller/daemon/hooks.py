@@ -1,0 +1,55 @@
+"""Fence and promote hooks as the leader runs them: behind the office gate, and a promote
+only to a member healthy in this replica's view (invariant 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.models import MemberConfig
+from controller.adapters.hooks import ActionResult, ActionRunner
+from controller.core.records import Decided
+from controller.daemon.office import Office
+from probes.health import Health
+from probes.scheduler import ProbeScheduler
+
+
+class HookRunner:
+    def __init__(self, office: Office, probes: ProbeScheduler, actions: ActionRunner,
+                 log: Any) -> None:
+        self._office, self._probes, self._actions, self._log = office, probes, actions, log
+
+    def promote_refusal(self, service: str, member: str) -> str | None:
+        """Why ``member`` may not be promoted now (invariant 3: only a member healthy in
+        this replica's view), or None."""
+        health = self._probes.health(service, member).health
+        return None if health is Health.HEALTHY else f"not promoted: {member} is {health}"
+
+    def answers(self, service: str, member: str) -> bool:
+        """Still answering its probes: if it refused a fence, it may still act as primary."""
+        return self._probes.health(service, member).health is not Health.DOWN
+
+    async def run(self, steps: list[dict[str, Any]], step: str, service: str,
+                  member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
+        """Run ``member``'s fence or promote hook with the template variables filled in.
+
+        Every hook passes the office gate first (the epoch confirmed within the lease), and
+        a promote goes only to a member healthy in this replica's view (invariant 3).
+        """
+        action = member.fence if step == "fence" else member.promote
+        if action is None:
+            return ActionResult(True, f"no {step} hook configured", 0.0)
+        refusal = self.promote_refusal(service, member.name) if step == "promote" else None
+        if refusal is not None:
+            result = ActionResult(False, refusal, 0.0)
+            steps.append({"step": step, "member": member.name, **result.as_dict()})
+            return result
+        variables = {"service": service, "member": member.name, "address": member.address,
+                     "epoch": str(epoch), "previous": decided.primary}
+        await self._office.confirm(epoch)
+        # The member's health in the deciding view as the hook goes out: what an auditor
+        # (the soak's checker) holds each promotion against.
+        self._log.info("hook_started", hook=step, service=service, member=member.name,
+                       epoch=epoch, health=str(self._probes.health(service, member.name).health))
+        result = await self._actions.run(action, variables)
+        steps.append({"step": step, "member": member.name, **result.as_dict()})
+        return result
