@@ -1,13 +1,14 @@
-"""The daemon's shell: gathers events, asks the pure core, carries out what it says.
+"""The daemon's engine: gathers events, asks the pure core, starts what it says.
 
-Events come in three kinds and all end in ``_evaluate``, synchronously, on the event loop:
+Events come in three kinds and all end in ``evaluate``, synchronously, on the event loop:
 a member's health changed (probes), leadership changed (election, session state), or the
 periodic reconcile ticked (the level-triggered safety net under the edge-triggered path).
 Only the leader acts, only while its ZooKeeper session is not suspended, and every write
-carries its epoch so that ZooKeeper and Redis refuse it once a newer leader exists.
+and hook passes the office gate (office.py) first.
 
-A failover is: verify the epoch, fence the old primary, promote the target, commit the
-decision in ZooKeeper, publish the route to Redis, and record the whole of it in history.
+The engine wires the parts and owns the per-service state; the work itself is done by
+failover.py (failovers, late fences), operations.py (switchovers, pauses, explain),
+views.py (other replicas' views) and the adapters. None of them imports the engine.
 """
 
 from __future__ import annotations
