@@ -25,9 +25,8 @@ def zookeeper(sandbox: Sandbox) -> ZooKeeper:
     return sandbox.zookeeper()
 
 
-@pytest.fixture
-def cluster(sandbox: Sandbox, zookeeper: ZooKeeper,
-            request: pytest.FixtureRequest) -> Iterator[Cluster]:
+def _cluster(sandbox: Sandbox, zookeeper: ZooKeeper,
+             request: pytest.FixtureRequest) -> Iterator[Cluster]:
     c = Cluster(sandbox, zookeeper, f"t{next(_names)}-{request.node.name[:40]}")
     try:
         yield c
@@ -35,6 +34,28 @@ def cluster(sandbox: Sandbox, zookeeper: ZooKeeper,
         c.close()
         if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
             c.dump_logs()
+
+
+@pytest.fixture
+def cluster(sandbox: Sandbox, zookeeper: ZooKeeper,
+            request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    yield from _cluster(sandbox, zookeeper, request)
+
+
+@pytest.fixture
+def own_zookeeper(sandbox: Sandbox) -> Iterator[ZooKeeper]:
+    """A ZooKeeper of the test's own, for a test that freezes or stops it (the shared one
+    must stay up for the others); stopped after the test (continued first if frozen)."""
+    zk = sandbox.zookeeper()
+    yield zk
+    zk.process.stop()
+
+
+@pytest.fixture
+def isolated_cluster(sandbox: Sandbox, own_zookeeper: ZooKeeper,
+                     request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A cluster on ``own_zookeeper``."""
+    yield from _cluster(sandbox, own_zookeeper, request)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

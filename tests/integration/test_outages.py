@@ -15,6 +15,7 @@ from kazoo.exceptions import NoAuthError
 from controller.devtools.sandbox import (
     Controller,
     Sandbox,
+    ZooKeeper,
     controller_config,
     free_port,
     wait_for,
@@ -52,40 +53,33 @@ def test_redis_down_leader_still_commits_and_publishes_when_back(cluster: Cluste
     wait_for(lambda: readyz(leader)[0] == 200, 10, "readyz again")
 
 
-def test_zookeeper_unreachable_changes_nothing(sandbox: Sandbox) -> None:
-    own_zk = sandbox.zookeeper()  # this test freezes it; the shared one must stay up
-    cluster = Cluster(sandbox, own_zk, "zk-outage")
-    try:
-        cluster.start(controllers=2, session_timeout=2.0)
-        leader = cluster.leader()
-        own_zk.process.signal(signal.SIGSTOP)
-        for c in cluster.controllers:
-            wait_for(lambda c=c: readyz(c)[1]["zookeeper"].startswith("session"), 10,
-                     f"{c.name} to report its ZooKeeper session")
-            assert readyz(c)[0] == 503
-        cluster.web("web-a").process.kill()
-        wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["health"]
-                 == "down", 10, "web-a seen down")
-        # Stale but safe, for a while: 20 more failed probes (0.1 s apart) span several
-        # reconcile passes (0.5 s apart), each of which would evaluate again if the leader
-        # still thought it could act.
-        hold(leader, "web-a", probes=20)
-        assert cluster.route()["primary"] == "web-a"
-        assert leader.status()["services"]["web"]["recovery_in_flight"] is False
-        assert [c.events("failover_started") for c in cluster.controllers] == [[], []]
-        assert cluster.promotions("web-b") == []
-        # ZooKeeper back: a leader (old or new) acts on the same facts, exactly once.
-        own_zk.process.signal(signal.SIGCONT)
-        cluster.wait_primary("web-b", timeout=20)
-        assert len(cluster.promotions("web-b")) == 1
-        assert cluster.observer is not None
-        cluster.observer.assert_monotonic()
-    except BaseException:
-        cluster.dump_logs()
-        raise
-    finally:
-        cluster.close()
-        own_zk.process.stop()
+def test_zookeeper_unreachable_changes_nothing(isolated_cluster: Cluster,
+                                               own_zookeeper: ZooKeeper) -> None:
+    cluster, own_zk = isolated_cluster, own_zookeeper  # this test freezes its ZooKeeper
+    cluster.start(controllers=2, session_timeout=2.0)
+    leader = cluster.leader()
+    own_zk.process.signal(signal.SIGSTOP)
+    for c in cluster.controllers:
+        wait_for(lambda c=c: readyz(c)[1]["zookeeper"].startswith("session"), 10,
+                 f"{c.name} to report its ZooKeeper session")
+        assert readyz(c)[0] == 503
+    cluster.web("web-a").process.kill()
+    wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["health"]
+             == "down", 10, "web-a seen down")
+    # Stale but safe, for a while: 20 more failed probes (0.1 s apart) span several
+    # reconcile passes (0.5 s apart), each of which would evaluate again if the leader
+    # still thought it could act.
+    hold(leader, "web-a", probes=20)
+    assert cluster.route()["primary"] == "web-a"
+    assert leader.status()["services"]["web"]["recovery_in_flight"] is False
+    assert [c.events("failover_started") for c in cluster.controllers] == [[], []]
+    assert cluster.promotions("web-b") == []
+    # ZooKeeper back: a leader (old or new) acts on the same facts, exactly once.
+    own_zk.process.signal(signal.SIGCONT)
+    cluster.wait_primary("web-b", timeout=20)
+    assert len(cluster.promotions("web-b")) == 1
+    assert cluster.observer is not None
+    cluster.observer.assert_monotonic()
 
 
 def test_zookeeper_digest_auth_and_redis_password(sandbox: Sandbox) -> None:

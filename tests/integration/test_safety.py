@@ -18,7 +18,7 @@ import pytest
 from config.models import ZooKeeperConfig
 from controller.adapters.zookeeper import ZkStore
 from controller.core.records import Decided
-from controller.devtools.sandbox import Controller, Sandbox, wait_for
+from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -251,33 +251,30 @@ def test_a_switchover_target_that_may_be_promoted_and_cannot_be_fenced_stays_mar
     hooks_went_up(cluster)
 
 
-def test_a_request_zookeeper_did_not_confirm_is_answered_as_unknown(sandbox: Sandbox) -> None:
+def test_a_request_zookeeper_did_not_confirm_is_answered_as_unknown(
+        isolated_cluster: Cluster, own_zookeeper: ZooKeeper) -> None:
     """A switchover request whose create ZooKeeper does not answer in time may still land:
     the answer says the outcome is unknown (and how to find the request), never "not
     recorded". Here it does land, once ZooKeeper wakes, and runs."""
-    own_zk = sandbox.zookeeper()  # this test freezes it; the shared one must stay up
-    cluster = Cluster(sandbox, own_zk, "unconfirmed")
+    cluster, own_zk = isolated_cluster, own_zookeeper  # this test freezes its ZooKeeper
+    # A session that outlives the freeze: the queued create is not lost with it.
+    cluster.start(controllers=1, session_timeout=8.0)
+    leader = cluster.leader()
+    own_zk.process.signal(signal.SIGSTOP)
     try:
-        # A session that outlives the freeze: the queued create is not lost with it.
-        cluster.start(controllers=1, session_timeout=8.0)
-        leader = cluster.leader()
-        own_zk.process.signal(signal.SIGSTOP)
-        try:
-            status, answer = leader.call("POST", "/v1/services/web/switchover",
-                                         {"to": "web-b"}, timeout=10)
-        finally:
-            own_zk.process.signal(signal.SIGCONT)
-        assert status == 503, answer
-        assert answer["detail"]["outcome"] == "unknown", answer
-        requested_at = answer["detail"]["requested_at"]
-
-        def landed() -> list[dict[str, Any]]:
-            listed: list[dict[str, Any]] = leader.call(
-                "GET", "/v1/services/web/switchovers")[1]["switchovers"]
-            return [r for r in listed if r["requested_at"] == requested_at
-                    and r["phase"] == "done"]
-
-        wait_for(landed, 15, "the unconfirmed request to land and run")
-        cluster.wait_primary("web-b")
+        status, answer = leader.call("POST", "/v1/services/web/switchover",
+                                     {"to": "web-b"}, timeout=10)
     finally:
-        cluster.close()
+        own_zk.process.signal(signal.SIGCONT)
+    assert status == 503, answer
+    assert answer["detail"]["outcome"] == "unknown", answer
+    requested_at = answer["detail"]["requested_at"]
+
+    def landed() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = leader.call(
+            "GET", "/v1/services/web/switchovers")[1]["switchovers"]
+        return [r for r in listed if r["requested_at"] == requested_at
+                and r["phase"] == "done"]
+
+    wait_for(landed, 15, "the unconfirmed request to land and run")
+    cluster.wait_primary("web-b")
