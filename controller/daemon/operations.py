@@ -72,8 +72,8 @@ def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
 @dataclass(frozen=True, slots=True)
 class Collaborators:
     """All that operator work needs from the rest of the daemon, by name. The engine builds
-    it; this module never imports the ctx. Shrinking the list is the redesign's next
-    step (one office object for the leadership entries, a hook runner)."""
+    it; this module never imports the engine. Shrinking the list is the redesign's next
+    step (a switchover runner of its own; the per-service planner)."""
 
     node_id: str
     services: Mapping[str, ServiceState]
