@@ -499,12 +499,15 @@ def cmd_agent_haproxy(args: argparse.Namespace) -> int:
 
 
 async def _agent_haproxy(args: argparse.Namespace, mappings: Any, host: str, port: int) -> int:
+    import structlog
     from aiohttp import web
 
     from controller.followers.haproxy_agent import HaproxyAgent, HaproxyRuntime
     from controller.followers.watcher import RouteWatcher
 
-    watcher = RouteWatcher(args.redis, sorted({m.service for m in mappings}), args.key_prefix)
+    # The agent is our own process: its watcher logs JSON events like the rest of it.
+    watcher = RouteWatcher(args.redis, sorted({m.service for m in mappings}), args.key_prefix,
+                           log=structlog.get_logger("routeclient"))
     agent = HaproxyAgent(watcher, HaproxyRuntime(args.haproxy), mappings,
                          shutdown_sessions=args.shutdown_sessions,
                          resync_interval=args.resync_interval,

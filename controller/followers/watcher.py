@@ -9,29 +9,87 @@
 It subscribes to each service's channel and also re-reads the route hash periodically and
 after every reconnect, so a missed message never leaves it stale. It applies only routes
 newer than the last one (by epoch and version), and keeps the last one when Redis is
-unreachable, reporting how stale it is (``staleness``); see follower.py.
+unreachable, reporting how stale it is (``staleness``); see route.py. While Redis is away it
+retries with a growing delay (up to 5 s), says so once and says when it is back.
+
+It logs through the standard library's ``failover.watcher`` logger, silent unless the
+application configures logging; or pass ``log=`` a structlog logger.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
-import structlog
 from redis.exceptions import RedisError
 
 from controller.followers.route import Following, Route
 
-log = structlog.get_logger("routeclient")
 Listener = Callable[[str, Route], None]
+# A library logs only where its host application says: silent unless logging is configured.
+logging.getLogger("failover").addHandler(logging.NullHandler())
+
+
+class _StdlibLog:
+    """The default log: the standard library's ``failover.watcher`` logger, as
+    ``event key=value ...`` lines. Pass ``log=`` (a structlog logger) to get events."""
+
+    def __init__(self) -> None:
+        self._log = logging.getLogger("failover.watcher")
+
+    def _emit(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        if self._log.isEnabledFor(level):
+            self._log.log(level, "%s %s", event,
+                          " ".join(f"{key}={value}" for key, value in fields.items()))
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._emit(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, event, fields)
+
+
+class _Outage:
+    """One loop's run of failures: one warning when it starts, one line when it ends, and a
+    delay between attempts that doubles up to MOST (Redis down for a minute costs a handful
+    of lines, not hundreds)."""
+
+    FIRST, MOST = 0.2, 5.0
+
+    def __init__(self, log: Any, lost: str, restored: str) -> None:
+        self._log, self._lost, self._restored = log, lost, restored
+        self._since: float | None = None
+        self._delay = self.FIRST
+
+    def failed(self, exc: BaseException) -> float:
+        """Record a failure; returns how long to wait before the next attempt."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self._since is None:
+            self._since = time.monotonic()
+            self._log.warning(self._lost, error=error)
+        else:
+            self._log.debug(self._lost, error=error, retry_in=self._delay)
+        delay, self._delay = self._delay, min(self.MOST, self._delay * 2)
+        return delay
+
+    def ok(self) -> None:
+        if self._since is not None:
+            self._log.info(self._restored, down_s=round(time.monotonic() - self._since, 1))
+        self._since, self._delay = None, self.FIRST
 
 
 class RouteWatcher:
     def __init__(self, redis_url: str, services: list[str], key_prefix: str = "failover",
-                 reread_interval: float = 1.0, timeout: float = 1.0) -> None:
+                 reread_interval: float = 1.0, timeout: float = 1.0,
+                 log: Any = None) -> None:
         self._client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout,
                                                socket_connect_timeout=timeout)
         self._prefix, self._interval, self._timeout = key_prefix, reread_interval, timeout
@@ -41,6 +99,7 @@ class RouteWatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._first_read = asyncio.Event()
         self._closing = False
+        self._log = log if log is not None else _StdlibLog()
 
     def key(self, service: str) -> str:
         return f"{self._prefix}:route:{service}"
@@ -69,7 +128,7 @@ class RouteWatcher:
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self._timeout * 3)
             for task in pending:
-                log.warning("route_watcher_task_stuck", task=task.get_name())
+                self._log.warning("route_watcher_task_stuck", task=task.get_name())
         await self._client.aclose()
 
     def current(self, service: str) -> Route | None:
@@ -99,7 +158,7 @@ class RouteWatcher:
         state, newer = state.offer(route)
         self._state[service] = state
         if newer and route is not None:
-            log.info("route_applied", service=service, primary=route.primary,
+            self._log.info("route_applied", service=service, primary=route.primary,
                      epoch=route.epoch, version=route.version)
             for listener in self._listeners:
                 listener(service, route)
@@ -116,22 +175,27 @@ class RouteWatcher:
         self._first_read.set()
 
     async def _reread_loop(self) -> None:
+        outage = _Outage(self._log, "route_reread_failed", "route_reread_restored")
         while not self._closing:
             try:
                 await self.reread()
             except (RedisError, OSError, TimeoutError) as exc:
                 if self._closing:
                     return
-                log.warning("route_reread_failed", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(max(self._interval, outage.failed(exc)))
+                continue
+            outage.ok()
             await asyncio.sleep(self._interval)
 
     async def _subscribe(self) -> None:
         channels = {self.key(s): s for s in self._state}
+        outage = _Outage(self._log, "route_subscription_lost", "route_subscription_restored")
         while not self._closing:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(*channels)
                 await self.reread()  # catch up on whatever was published while away
+                outage.ok()
                 while not self._closing:
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=1.0)
@@ -141,8 +205,7 @@ class RouteWatcher:
             except (RedisError, OSError, TimeoutError) as exc:
                 if self._closing:
                     return
-                log.warning("route_subscription_lost", error=f"{type(exc).__name__}: {exc}")
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(outage.failed(exc))
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

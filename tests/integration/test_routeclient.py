@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import pytest
 
-from controller.devtools.sandbox import Sandbox
+from controller.devtools.sandbox import Sandbox, free_port
 from controller.followers.route import Route
 from controller.followers.watcher import RouteWatcher
 
@@ -100,3 +102,70 @@ def test_close_returns_promptly_while_redis_serves(sandbox: Sandbox) -> None:
 
     took = asyncio.run(cycles())
     assert max(took) < 3.0, took
+
+
+class Events:
+    """A logger that keeps what the watcher logs: (level, event, fields)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, dict[str, object]]] = []
+
+    def debug(self, event: str, **fields: object) -> None:
+        self.seen.append(("debug", event, fields))
+
+    def info(self, event: str, **fields: object) -> None:
+        self.seen.append(("info", event, fields))
+
+    def warning(self, event: str, **fields: object) -> None:
+        self.seen.append(("warning", event, fields))
+
+    def named(self, event: str) -> list[tuple[str, str, dict[str, object]]]:
+        return [e for e in self.seen if e[1] == event]
+
+
+def test_a_redis_outage_costs_one_warning_per_loop_and_says_when_it_ends(
+        sandbox: Sandbox) -> None:
+    server = sandbox.redis()
+    server.command("HSET", "failover:route:web", *[x for kv in fields(A).items() for x in kv])
+    events = Events()
+
+    async def outage() -> None:
+        watcher = RouteWatcher(server.url, ["web"], reread_interval=0.1, timeout=0.3,
+                               log=events)
+        await watcher.start()
+        try:
+            server.process.kill()
+            await until(lambda: (watcher.staleness("web") or 0) > 3.0, 15,
+                        "three seconds without Redis")
+            warnings = [e for e in events.seen if e[0] == "warning"]
+            # Before: a warning every 200 ms from one loop and every 100 ms from the other.
+            assert sorted(e[1] for e in warnings) == [
+                "route_reread_failed", "route_subscription_lost"], warnings
+            await asyncio.to_thread(server.restart)
+            await until(lambda: bool(events.named("route_subscription_restored"))
+                        and bool(events.named("route_reread_restored")), 15,
+                        "both loops to say Redis is back")
+            assert watcher.current("web") == A
+        finally:
+            await watcher.close()
+
+    asyncio.run(outage())
+    [(_, _, restored)] = events.named("route_subscription_restored")
+    assert float(str(restored["down_s"])) >= 3.0
+
+
+def test_the_watcher_prints_nothing_unless_the_application_configures_logging() -> None:
+    """A library leaves logging to its host: a watcher whose Redis is down for a while, in
+    a program that configured no logging, writes nothing to stdout or stderr."""
+    script = (
+        "import asyncio\n"
+        "from controller.followers import RouteWatcher\n"
+        "async def main():\n"
+        f"    w = RouteWatcher('redis://127.0.0.1:{free_port()}/0', ['web'], timeout=0.2)\n"
+        "    await w.start(wait=1.5)\n"
+        "    await w.close()\n"
+        "asyncio.run(main())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
