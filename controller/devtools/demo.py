@@ -2,8 +2,9 @@
 
 Starts ZooKeeper, Redis, two toy web members and two controller replicas on free loopback
 ports in a temporary directory, kills the primary with SIGKILL, shows each step (detected,
-fenced, promoted, committed, routed) and the route in Redis, then stops everything it
-started, also on Ctrl-C.
+fenced, promoted, committed, routed) and the route in Redis. In a terminal it then keeps
+the cluster up for you to try commands against until Ctrl-C; elsewhere (a pipe, CI) it
+stops at once. Either way it stops everything it started.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def run_demo() -> int:
         say(f"demo: {exc}")
         return 1
     except KeyboardInterrupt:
-        say("\ninterrupted: everything the demo started has been stopped")
+        say("\nstopped: everything the demo started has been stopped")
         return 130
 
 
@@ -89,8 +90,13 @@ def _demo(box: Sandbox) -> int:
         say(f"History ({'failover:history:web'}): {fields['event']} {fields['previous']} -> "
             f"{fields['primary']}, epoch {fields['epoch']}, version {fields['version']}")
     say(f"Promote calls received by web-b: {len(web_b.calls('promote'))}")
-    say(f"\nTry it yourself while it runs: failoverctl status --api {leader.api}")
-    say("Stopping everything the demo started.")
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        say(f"\nTry it yourself while it runs: failoverctl status --api {leader.api}")
+        say("The cluster stays up until Ctrl-C.")
+        while True:  # Ctrl-C (KeyboardInterrupt) or SIGTERM unwind through the sandbox
+            signal.pause()
+    say("\nNot a terminal: stopping everything the demo started (run it in a terminal to "
+        "keep the cluster up and try commands against it).")
     return 0
 
 
@@ -115,9 +121,10 @@ def _narrate(leader: Controller, killed: float, routed: float) -> None:
             clock += step["ms"] / 1000
             label = {"verify_epoch": "leadership verified (epoch check in ZooKeeper)",
                      "fence": f"fence web-a: {'ok' if step.get('ok') else 'failed (down)'}",
+                     "write_ahead": "web-b recorded in ZooKeeper as maybe promoted",
                      "promote": f"promoted {step.get('member')}",
-                     "commit": "decision committed in ZooKeeper"}.get(step["step"],
-                                                                    step["step"])
+                     "commit": "decision committed in ZooKeeper",
+                     "publish": "route published to Redis"}.get(step["step"], step["step"])
             say(f"  {ms(clock)}  {label}")
     say(f"  {ms(routed)}  routed: Redis names web-b (seen by a reader polling every 1 ms)")
 
