@@ -411,6 +411,12 @@ class Config(Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     services: list[ServiceConfig] = Field(min_length=1)
 
+    @field_validator("node_id", mode="before")
+    @classmethod
+    def _empty_node_id_is_the_default(cls, value: object) -> object:
+        # `${HOSTNAME:-}` where HOSTNAME is not exported: use the default, hostname:pid.
+        return None if value == "" else value
+
     @field_validator("services")
     @classmethod
     def _unique_services(cls, services: list[ServiceConfig]) -> list[ServiceConfig]:

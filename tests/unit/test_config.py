@@ -10,7 +10,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config import Config, ConfigError, ignored_env_names, load_config, parse_config
+from config import (
+    Config,
+    ConfigError,
+    ignored_env_names,
+    load_config,
+    node_identity,
+    parse_config,
+)
 from controller.cli import main
 from tests.kubelet import KUBERNETES_SERVICE, service_links
 
@@ -116,6 +123,14 @@ def test_missing_environment_variable_is_located(tmp_path: Path) -> None:
     data = yaml.safe_load(yaml.safe_dump(GOOD))
     data["node_id"] = "${NOPE}"
     assert problems(tmp_path, data) == ["node_id: environment variable NOPE is not set"]
+
+
+def test_an_empty_node_id_means_the_default(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["node_id"] = "${HOSTNAME:-}"  # HOSTNAME not exported, as under systemd or cron
+    config = load_config(write(tmp_path, data), env={})
+    assert config.node_id is None
+    assert node_identity(config).endswith(f":{os.getpid()}")
 
 
 def test_secrets_from_files(tmp_path: Path) -> None:
