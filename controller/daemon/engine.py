@@ -46,11 +46,12 @@ from controller.core.decide import (
 )
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
+from controller.daemon.collaborators import Collaborators
 from controller.daemon.failover import FailoverRunner
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Office
-from controller.daemon.operations import Collaborators, Operations
+from controller.daemon.operations import Operations
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from probes.health import MemberHealth, readiness

@@ -14,45 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError, ZkStore
+from controller.adapters.zookeeper import Conflict, NotInOffice, StoreError
 from controller.core.decide import Action, ServiceView, checks, decide, redundancy
 from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
-from controller.core.records import Decided, Pause
+from controller.core.records import Pause
 from controller.core.switchover import (
-    AwaitHealthy,
     CancelRequested,
-    Checked,
-    CheckSafe,
-    Command,
-    CommitRoute,
-    Due,
-    Event,
     IllegalEvent,
     Phase,
     Refusal,
-    RunHook,
-    StepEnded,
     Switchover,
-    Timing,
-    Verify,
-    command_for,
-    durable_before_next,
     preflight,
     step,
 )
 from controller.core.timespec import iso
-from controller.daemon.hooks import HookRunner
-from controller.daemon.metrics import Metrics
-from controller.daemon.office import Office
+from controller.daemon.collaborators import Collaborators
 from controller.daemon.state import ServiceState
-from probes.health import Health, readiness
-from probes.scheduler import ProbeScheduler
-
-KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
+from controller.daemon.switchovers import SwitchoverRunner
 
 
 class OperatorError(Exception):
@@ -69,39 +50,10 @@ def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
                          {"outcome": "unknown", "error": str(exc), **about})
 
 
-@dataclass(frozen=True, slots=True)
-class Collaborators:
-    """All that operator work needs from the rest of the daemon, by name. The engine builds
-    it; this module never imports the engine. Shrinking the list is the redesign's next
-    step (a switchover runner of its own; the per-service planner)."""
-
-    node_id: str
-    services: Mapping[str, ServiceState]
-    zk: ZkStore
-    probes: ProbeScheduler
-    metrics: Metrics
-    log: Any  # structlog's logger, bound to the node
-    # Leadership, and the gate in front of every leader write and hook.
-    office: Office
-    leadership: Callable[[], tuple[bool, str | None, int | None]]
-    step_down: Callable[[str], None]
-    # The service: its view for the core, its decision, hooks, route and history.
-    view: Callable[[ServiceState], ServiceView]
-    recovering: Callable[[ServiceState], bool]
-    on_decision: Callable[[str, Decided | None, int], None]
-    reread: Callable[[ServiceState], Awaitable[None]]
-    hooks: HookRunner
-    publish: Callable[..., Awaitable[object]]
-    record: Callable[..., Coroutine[Any, Any, None]]
-    # Events: look at a service again; member health changed; a request changed.
-    evaluate: Callable[[ServiceState], None]
-    wait_health_change: Callable[[float], Awaitable[bool]]
-    requests_changed: Callable[[], asyncio.Event]
-
-
 class Operations:
     def __init__(self, ctx: Collaborators) -> None:
         self.ctx = ctx
+        self._runner = SwitchoverRunner(ctx, self._busy, self.load)
 
     # --- any replica: take and answer requests ------------------------------------------
 
@@ -306,7 +258,7 @@ class Operations:
             state.schedule = None
         if runnable is not None:
             state.switchover = ctx.office.spawn(
-                self._drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
+                self._runner.drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
             return
         if scheduled:
             state.schedule = asyncio.get_running_loop().call_later(
@@ -393,212 +345,3 @@ class Operations:
                 state.pause_timer = None
 
         self.ctx.office.spawn(lift(), f"lift-pause:{state.config.name}")
-
-    async def _drive(self, state: ServiceState, request_id: str) -> None:
-        ctx, policy = self.ctx, state.config.policy
-        epoch = ctx.office.epoch
-        record, version = state.switchovers[request_id]
-        log = ctx.log.bind(service=state.config.name, request=request_id, epoch=epoch)
-        timing = Timing(policy.ready_timeout, policy.verify_window)
-        try:
-            assert epoch is not None
-            if record.phase is Phase.SCHEDULED:
-                record, version = await self._save(state, step(record, Due(), time.time(),
-                                                               epoch), version, epoch)
-            log.warning("switchover_resumed" if record.phase.running else "switchover_started",
-                        phase=str(record.phase), to=record.to, by=record.requested_by)
-            while (command := command_for(record, timing)) is not None:
-                if isinstance(command, CommitRoute):
-                    record, version = await self._commit(state, record, version, command,
-                                                         epoch)
-                else:
-                    event = await self._execute(state, record, command, epoch)
-                    record = step(record, event, time.time(), epoch)
-                    if durable_before_next(record):
-                        record, version = await self._save(state, record, version, epoch)
-                if isinstance(command, CheckSafe):
-                    log.info("switchover_checked", phase=str(record.phase),
-                             source=record.source, target=record.target, reason=record.reason)
-                    continue
-                last = record.steps[-1]
-                log.info("switchover_step", phase=str(record.phase), step=last.get("step"),
-                         member=last.get("member"), ok=last.get("ok"), ms=last.get("ms"),
-                         detail=last.get("detail"))
-            await self._finished(state, record)
-        except NotInOffice as exc:  # the next leader resumes it from its persisted phase
-            log.warning("switchover_interrupted", phase=str(record.phase), why=str(exc))
-        except Fenced:
-            log.error("switchover_fenced", phase=str(record.phase))
-            ctx.step_down("fenced during a switchover")
-        except Conflict as exc:  # changed under us (cancelled, or a timed-out write landed)
-            log.warning("switchover_changed_meanwhile", phase=str(record.phase),
-                        error=str(exc))
-            await self.load(state)
-        except StoreError as exc:
-            # Outcome unknown; the record stays at its phase and is resumed after a pause.
-            log.error("switchover_store_error", phase=str(record.phase), error=str(exc))
-            ctx.metrics.store_errors.labels("zookeeper").inc()
-            await asyncio.sleep(policy.retry_backoff)
-            await self.load(state)
-        finally:
-            state.switchover = None
-        ctx.evaluate(state)
-
-    async def _save(self, state: ServiceState, record: Switchover, version: int,
-                    epoch: int, *, recorded: bool = False) -> tuple[Switchover, int]:
-        if record.phase.terminal and not recorded:
-            # History before the record: once a replica sees the request finished,
-            # `--wait` returns, and the operator's next `history` must already hold the
-            # outcome. If this save then fails, the next leader resumes the request and
-            # records its outcome again (same request id, its own epoch).
-            await self._record_outcome(state, record)
-        await self.ctx.office.confirm(epoch)
-        new_version = await self.ctx.zk.save_switchover(state.config.name, record, epoch,
-                                                           version)
-        state.switchovers[record.id] = (record, new_version)
-        return record, new_version
-
-    async def _execute(self, state: ServiceState, record: Switchover, command: Command,
-                       epoch: int) -> Event:
-        ctx, service = self.ctx, state.config.name
-        if isinstance(command, CheckSafe):
-            view = ctx.view(state)
-            target, refusal, evidence = preflight(view, record.to,
-                                                  busy=self._busy(state, besides=record.id),
-                                                  force=record.force)
-            return Checked(view.primary, target, refusal, evidence)
-        started = time.monotonic()
-        reachable = True
-        if isinstance(command, RunHook):
-            ok, detail, reachable = await self._run_hook(state, command, epoch)
-        elif isinstance(command, AwaitHealthy):
-            ok, detail = await self._await_ready(service, command.member, command.timeout,
-                                                 record.force)
-        else:
-            assert isinstance(command, Verify)
-            ok, detail = await self._verify(service, command.member, command.window)
-        return StepEnded(ok, detail, round((time.monotonic() - started) * 1000, 1), reachable)
-
-    async def _run_hook(self, state: ServiceState, command: RunHook,
-                        epoch: int) -> tuple[bool, str, bool]:
-        ctx = self.ctx
-        member = state.config.member(command.member)
-        if member is None or state.decided is None:
-            return False, f"{command.member} is not configured", False
-        # The daemon's hook runner passes the office gate and promotes only a healthy member.
-        result = await ctx.hooks.run([], command.hook, state.config.name, member,
-                                       state.decided, epoch)
-        return result.ok, result.detail, ctx.hooks.answers(state.config.name, member.name)
-
-    async def _await_ready(self, service: str, member: str, limit: float,
-                           force: bool) -> tuple[bool, str]:
-        """Until the target is healthy and (unless forced) ready, within ``limit``."""
-        probes = self.ctx.probes
-        deadline = time.monotonic() + limit
-        while True:
-            health = probes.health(service, member).health
-            reasons = () if force else readiness(probes.readiness(service, member))
-            if health is Health.HEALTHY and not reasons:
-                forced = readiness(probes.readiness(service, member)) if force else ()
-                return True, f"{member} is healthy" + (
-                    f"; not ready, forced: {'; '.join(forced)}" if forced else "")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                why = f"{health}" if health is not Health.HEALTHY else "not ready: " + \
-                    "; ".join(reasons)
-                return False, f"{member} still {why} after {limit:g}s"
-            await self.ctx.wait_health_change(remaining)
-
-    async def _verify(self, service: str, member: str, window: float) -> tuple[bool, str]:
-        """The new primary must not turn failing during ``window`` (its probes, as they
-        come), and must be healthy at its end."""
-        deadline = time.monotonic() + window
-        while True:
-            health = self.ctx.probes.health(service, member)
-            if health.health.failing:
-                probes = "; ".join(f"{e.verdict} {e.detail}" for e in health.recent)
-                return False, f"{member} turned {health.health}: {probes}"
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if health.health is Health.HEALTHY:
-                    return True, f"{member} stayed healthy for {window:g}s"
-                return False, f"{member} is {health.health} at the end of {window:g}s"
-            await self.ctx.wait_health_change(remaining)
-
-    async def _commit(self, state: ServiceState, record: Switchover, version: int,
-                      command: CommitRoute, epoch: int) -> tuple[Switchover, int]:
-        """Move the route and the request on in one ZooKeeper transaction, then publish."""
-        ctx, service = self.ctx, state.config
-        member = service.member(command.primary)
-        assert member is not None
-        started = time.monotonic()
-        await ctx.office.confirm(epoch)
-        # The decision and its version taken together, after the last await before the
-        # commit: the compare-and-set is against the very record the successor is built on.
-        snapshot = state.snapshot()
-        assert snapshot is not None
-        decided, base_version = snapshot
-        now = time.time()
-        unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
-                                - {command.primary}))
-        # Same primary (a rollback before the route moved): only the unfenced marks change,
-        # and the route keeps its version.
-        new = replace(decided, unfenced=unfenced) if decided.primary == member.name else \
-            decided.successor(primary=member.name, address=member.address, epoch=epoch,
-                              reason=command.reason, now=now, unfenced=unfenced,
-                              recovery_end=None)
-        detail = f"route -> {member.name} (version {new.version})"
-        # The record rides in the commit's transaction, so the step's duration is unknown
-        # there ("ms": null) and filled in by the save after.
-        after = step(record, StepEnded(True, detail, 0.0), now, epoch).with_last_step(ms=None)
-        if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
-            await self._record_outcome(state, after)
-        try:
-            committed, saved = await ctx.zk.commit_decision(
-                service.name, new, epoch, base_version, (after, version))
-        except Fenced:
-            raise
-        except (Conflict, StoreError) as exc:
-            ctx.metrics.store_errors.labels("zookeeper").inc()
-            await ctx.reread(state)
-            ms = round((time.monotonic() - started) * 1000, 1)
-            failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
-            return await self._save(state, failed, version, epoch)
-        assert saved is not None
-        ctx.on_decision(service.name, new, committed)
-        committed_ms = round((time.monotonic() - started) * 1000, 1)
-        await ctx.publish(state, origin=command.reason, detail={
-            "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
-        total_ms = round((time.monotonic() - started) * 1000, 1)
-        timed = after.with_last_step(ms=total_ms, detail=f"{detail}; ZooKeeper {committed_ms} "
-                                     f"ms, Redis {round(total_ms - committed_ms, 1)} ms")
-        return await self._save(state, timed, saved, epoch, recorded=True)
-
-    async def _finished(self, state: ServiceState, record: Switchover) -> None:
-        ctx, name = self.ctx, state.config.name
-        ctx.metrics.switchovers.labels(name, record.outcome).inc()
-        level = ctx.log.warning if record.phase is Phase.DONE else ctx.log.error
-        level(f"switchover_{record.outcome}", service=name, request=record.id,
-              epoch=record.epoch, source=record.source, target=record.target,
-              reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
-              steps=list(record.steps))
-        await self._prune(state)
-
-    async def _record_outcome(self, state: ServiceState, record: Switchover) -> None:
-        await self.ctx.record(state, f"switchover_{record.outcome}",
-                                 by=record.requested_by, request=record.id, kind=record.kind,
-                                 source=record.source or "", target=record.target or "",
-                                 reason=record.reason or "", detail=record.detail or "",
-                                 rolled_back=record.rolled_back, steps=list(record.steps),
-                                 evidence=dict(record.evidence))
-
-    async def _prune(self, state: ServiceState) -> None:
-        finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)
-        for rid in finished[:-KEEP_FINISHED]:
-            if not self.ctx.office.holds(self.ctx.office.epoch):
-                return
-            try:
-                await self.ctx.zk.delete_switchover(state.config.name, rid)
-            except StoreError:
-                return  # next time
-            state.switchovers.pop(rid, None)

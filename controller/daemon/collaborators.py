@@ -1,0 +1,48 @@
+"""What the daemon's parts get from it instead of the engine: named, typed collaborators
+and callbacks. The engine builds one; no part imports the engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.adapters.zookeeper import ZkStore
+from controller.core.decide import ServiceView
+from controller.core.records import Decided
+from controller.daemon.hooks import HookRunner
+from controller.daemon.metrics import Metrics
+from controller.daemon.office import Office
+from controller.daemon.state import ServiceState
+from probes.scheduler import ProbeScheduler
+
+
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    """All that operator work and the switchover runner need from the rest of the daemon,
+    by name. The engine builds it; no part imports the engine. Shrinking the list is the
+    redesign's next step (the per-service planner)."""
+
+    node_id: str
+    services: Mapping[str, ServiceState]
+    zk: ZkStore
+    probes: ProbeScheduler
+    metrics: Metrics
+    log: Any  # structlog's logger, bound to the node
+    # Leadership, and the gate in front of every leader write and hook.
+    office: Office
+    leadership: Callable[[], tuple[bool, str | None, int | None]]
+    step_down: Callable[[str], None]
+    # The service: its view for the core, its decision, hooks, route and history.
+    view: Callable[[ServiceState], ServiceView]
+    recovering: Callable[[ServiceState], bool]
+    on_decision: Callable[[str, Decided | None, int], None]
+    reread: Callable[[ServiceState], Awaitable[None]]
+    hooks: HookRunner
+    publish: Callable[..., Awaitable[object]]
+    record: Callable[..., Coroutine[Any, Any, None]]
+    # Events: look at a service again; member health changed; a request changed.
+    evaluate: Callable[[ServiceState], None]
+    wait_health_change: Callable[[float], Awaitable[bool]]
+    requests_changed: Callable[[], asyncio.Event]
