@@ -292,9 +292,11 @@ async def pause(request: web.Request) -> web.Response:
                     else float(parsed.for_))
         if not 0 < duration <= MAX_PAUSE:  # False for NaN too
             raise ApiError(400, "invalid body", ["for: must be above 0 and at most 30 days"])
-    held = await engine.operations.pause(name, duration, by)
+    held, before = await engine.operations.pause(name, duration, by)
     return web.json_response({"service": name, "paused": True, "by": held.by,
-                              "until": held.until, "until_iso": iso(held.until)})
+                              "until": held.until, "until_iso": iso(held.until),
+                              "already_paused": before is not None,
+                              "previous_until": before.until if before else None})
 
 
 async def resume(request: web.Request) -> web.Response:

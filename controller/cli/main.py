@@ -463,7 +463,10 @@ def cmd_pause(args: argparse.Namespace) -> int:
     if args.json:
         return _print_json(answer)
     until = f" until {answer['until_iso']}" if answer.get("until_iso") else " until resumed"
-    print(f"{args.service}: automatic failover paused{until}")
+    if answer.get("already_paused"):
+        print(f"{args.service}: already paused; the pause now lasts{until}")
+    else:
+        print(f"{args.service}: automatic failover paused{until}")
     return 0
 
 
@@ -471,8 +474,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
     answer = _call(args, "POST", f"/v1/services/{args.service}/resume", {})
     if args.json:
         return _print_json(answer)
-    print(f"{args.service}: automatic failover resumed" if answer["was_paused"]
-          else f"{args.service}: was not paused")
+    if not answer["was_paused"]:  # nothing done: say so, and let scripts see it
+        print(f"{args.service}: was not paused; nothing to resume", file=sys.stderr)
+        return 1
+    print(f"{args.service}: automatic failover resumed")
     return 0
 
 

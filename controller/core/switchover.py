@@ -71,6 +71,7 @@ class Refusal(StrEnum):
     NO_READY_CANDIDATE = "no_ready_candidate"  # healthy ones, none ready (force overrides)
     RECOVERY_IN_FLIGHT = "recovery_in_flight"
     SWITCHOVER_IN_PROGRESS = "switchover_in_progress"
+    SWITCHOVER_PENDING = "switchover_pending"  # another request waits to run already
 
 
 class IllegalEvent(ValueError):

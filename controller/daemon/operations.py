@@ -74,15 +74,21 @@ class Operations:
                 "members": [m.name for m in state.config.members]})
         now = time.time()
         scheduled = at is not None and at > now
-        if not scheduled:
+        if scheduled:
+            # One waiting request per service: a second is more likely a mistake (a retry,
+            # two operators) than a plan; the first can be cancelled and asked again.
+            waiting = next(((rid, r) for rid, (r, _) in sorted(state.switchovers.items())
+                            if not r.phase.terminal), None)
+            if waiting is not None:
+                rid, record = waiting
+                await self._refuse(state, by, to, Refusal.SWITCHOVER_PENDING, {
+                    "pending": rid, "phase": str(record.phase), "at": record.at,
+                    "at_iso": iso(record.at)})
+        else:
             _, refusal, evidence = preflight(ctx.view(state), to, busy=self._busy(state),
                                              force=force)
             if refusal is not None:
-                await ctx.record(state, "switchover_refused", by=by, to=to or "",
-                                    reason=str(refusal), evidence=evidence)
-                ctx.metrics.switchovers.labels(name, "refused").inc()
-                raise OperatorError(409, f"switchover refused: {refusal}",
-                                    {"reason": str(refusal), "evidence": evidence})
+                await self._refuse(state, by, to, refusal, evidence)
         record = Switchover(id="", service=name, requested_by=by, requested_at=now, to=to,
                             at=at if scheduled else None, force=force,
                             phase=Phase.SCHEDULED if scheduled else Phase.PENDING)
@@ -100,6 +106,15 @@ class Operations:
                             to=to or "", scheduled_for=iso(record.at) or "",
                             force=str(force).lower())
         return record
+
+    async def _refuse(self, state: ServiceState, by: str, to: str | None, refusal: Refusal,
+                      evidence: dict[str, Any]) -> None:
+        """Record a refused request in history and the metric, and answer 409."""
+        await self.ctx.record(state, "switchover_refused", by=by, to=to or "",
+                              reason=str(refusal), evidence=evidence)
+        self.ctx.metrics.switchovers.labels(state.config.name, "refused").inc()
+        raise OperatorError(409, f"switchover refused: {refusal}",
+                            {"reason": str(refusal), "evidence": evidence})
 
     async def cancel(self, name: str, request_id: str, by: str) -> tuple[Switchover, int]:
         state, ctx = self.service(name), self.ctx
@@ -126,17 +141,26 @@ class Operations:
         await ctx.record(state, "switchover_cancelled", by=by, request=request_id)
         return cancelled, new_version
 
-    async def pause(self, name: str, duration: float | None, by: str) -> Pause:
+    async def pause(self, name: str, duration: float | None, by: str
+                    ) -> tuple[Pause, Pause | None]:
+        """Pause, or change the end of the pause in force (returned second: then no second
+        history entry, only a log line)."""
         state, ctx = self.service(name), self.ctx
         now = time.time()
-        pause = Pause(by=by, at=now, until=now + duration if duration else None)
+        current = state.pause if state.pause is not None and state.pause.active(now) else None
+        pause = Pause(by=by, at=current.at if current else now,
+                      until=now + duration if duration else None)
         try:
             await ctx.zk.set_pause(name, pause)
         except StoreError as exc:
             raise unknown_outcome("the pause may or may not be in place", exc) from exc
+        if current is not None:
+            ctx.log.warning("pause_changed_end", service=name, by=by,
+                            until=iso(pause.until), previous_until=iso(current.until))
+            return pause, current
         ctx.log.warning("paused", service=name, by=by, until=iso(pause.until))
         await ctx.record(state, "paused", by=by, until=iso(pause.until) or "")
-        return pause
+        return pause, None
 
     async def resume(self, name: str, by: str) -> bool:
         state, ctx = self.service(name), self.ctx

@@ -206,6 +206,11 @@ def test_pause_for_a_duration_lifts_itself(cluster: Cluster) -> None:
     out = cli(follower, "pause", "web", "--for", "4s")
     assert out.returncode == 0 and "paused until" in out.stdout
     assert service(follower)["mode"] == "paused"
+    # Again while paused: the end moves, and history keeps its one entry.
+    status, again = follower.call("POST", "/v1/services/web/pause", {"for": "5s"})
+    assert (status, again["already_paused"]) == (200, True), again
+    assert again["until"] > again["previous_until"]
+    assert len(history(follower, "paused")) == 1
     # Paused stops automatic failover only: a planned switchover still runs.
     out = cli(follower, "switchover", "web", "--to", "web-b", "--wait")
     assert out.returncode == 0, out.stderr
@@ -213,6 +218,9 @@ def test_pause_for_a_duration_lifts_itself(cluster: Cluster) -> None:
     wait_for(lambda: service(follower)["mode"] == "auto", 8, "the pause to expire")
     lifted = wait_for(lambda: history(follower, "resumed"), 5, "the expiry in history")
     assert lifted[0]["by"] == "expiry" and lifted[0]["paused_by"] == OPERATOR
+    # Nothing to resume now: said, and not a success.
+    out = cli(follower, "resume", "web")
+    assert out.returncode == 1 and "was not paused" in out.stderr
     cluster.web("web-b").process.kill()
     cluster.wait_primary("web-a", timeout=5)
 
@@ -220,16 +228,21 @@ def test_pause_for_a_duration_lifts_itself(cluster: Cluster) -> None:
 def test_scheduled_switchover_fires_at_its_time_after_a_leader_change(cluster: Cluster) -> None:
     cluster.start(controllers=2, policy=POLICY)
     follower = cluster.followers()[0]
-    out = cli(follower, "switchover", "web", "--to", "web-b", "--at", "+4s", "--json")
-    assert out.returncode == 0, out.stderr
-    scheduled = json.loads(out.stdout)
-    assert scheduled["phase"] == "scheduled"
-    # A second one, cancelled: it must never run.
+    # One scheduled, then cancelled: it must never run.
     other = json.loads(cli(follower, "switchover", "web", "--to", "web-b", "--at", "+3s",
                            "--json").stdout)
     out = cli(follower, "cancel", "web", other["id"], "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["version"] == 1  # created at 0, cancelled: 1
+    out = cli(follower, "switchover", "web", "--to", "web-b", "--at", "+4s", "--json")
+    assert out.returncode == 0, out.stderr
+    scheduled = json.loads(out.stdout)
+    assert scheduled["phase"] == "scheduled"
+    # A second while that one waits: refused, naming it.
+    status, refused = follower.call("POST", "/v1/services/web/switchover",
+                                    {"to": "web-b", "at": "+5s"})
+    assert (status, refused["detail"]["reason"]) == (409, "switchover_pending"), refused
+    assert refused["detail"]["evidence"]["pending"] == scheduled["id"]
     listed = follower.status()["services"]["web"]["switchovers"]
     assert [r["id"] for r in listed] == [scheduled["id"]]
     assert "scheduled" in cli(follower, "status").stdout
