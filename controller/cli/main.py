@@ -18,6 +18,7 @@ from typing import Any
 
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
+from controller.cli.refusals import sentence
 from controller.core.switchover import Phase
 from controller.core.timespec import iso, parse_time
 
@@ -222,15 +223,30 @@ def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any]
                                     context=context) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
+        answer: Any = None
         try:
             answer = json.load(exc)
             message = f"{answer.get('error')}: {_one_line(answer.get('detail'))}"
-        except ValueError:
+        except (ValueError, AttributeError):
             message = str(exc.reason)
-        raise SystemExit(f"failoverctl: {method} {path}: {exc.code} {message}") from None
+        if exc.code == 401:
+            message += (" (the token was refused: check --token or FAILOVER_API_TOKEN)"
+                        if args.token else " (pass --token or set FAILOVER_API_TOKEN)")
+        raise ApiAnswered(f"failoverctl: {method} {path}: {exc.code} {message}", exc.code,
+                          answer) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SystemExit(f"failoverctl: cannot reach {args.api}: {reason}") from None
+        raise SystemExit(f"failoverctl: cannot reach {args.api}: {reason} "
+                         f"(set --api or FAILOVER_API_URL)") from None
+
+
+class ApiAnswered(SystemExit):
+    """The API answered with an error: exits with one line, and keeps the answer for a
+    command that can say more."""
+
+    def __init__(self, line: str, status: int, answer: Any) -> None:
+        super().__init__(line)
+        self.status, self.answer = status, answer
 
 
 def _one_line(detail: Any) -> str:
@@ -395,7 +411,19 @@ def cmd_switchover(args: argparse.Namespace) -> int:
             body["at"] = iso(parse_time(args.at, time.time()))
         except ValueError as exc:
             raise SystemExit(f"failoverctl: --at: {exc}") from None
-    record = _call(args, "POST", f"/v1/services/{args.service}/switchover", body)
+    try:
+        record = _call(args, "POST", f"/v1/services/{args.service}/switchover", body)
+    except ApiAnswered as refused:
+        detail = refused.answer.get("detail") if isinstance(refused.answer, dict) else None
+        if refused.status != 409 or not isinstance(detail, dict) or "reason" not in detail:
+            raise
+        if args.json:
+            _print_json(refused.answer)
+            return 1
+        reason = str(detail["reason"])
+        raise SystemExit(f"failoverctl: switchover of {args.service} refused ({reason}): "
+                         f"{sentence(args.service, args.to, reason, detail.get('evidence') or {})}"
+                         ) from None
     if args.json and not args.wait:
         return _print_json(record)
     when = f" for {record['at_iso']}" if record.get("at_iso") else ""

@@ -374,7 +374,8 @@ def preflight(view: ServiceView, to: str | None, *, busy: Refusal | None = None,
                         "unfenced": m.unfenced, "priority": m.priority, "ready": m.ready,
                         "not_ready": list(m.not_ready)} for m in view.members}
     evidence: dict[str, Any] = {"primary": view.primary, "members": members,
-                                "majority": view.majority, "force": force}
+                                "replicas": view.replicas, "majority": view.majority,
+                                "force": force}
     if view.primary is None:
         return None, Refusal.NO_DECISION, evidence
     if busy is not None:

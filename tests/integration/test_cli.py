@@ -10,6 +10,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from controller.devtools.sandbox import free_port
 from tests.integration.cluster import Cluster, failoverctl
 from tests.unit.test_config import GOOD
 
@@ -86,3 +87,9 @@ def test_metrics_parse_and_count_the_failover(cluster: Cluster) -> None:
     assert samples[("failover_is_leader", ())] == 1
     assert samples[("failover_member_health", (("member", "web-a"), ("service", "web")))] == 0
     assert samples[("failover_repoint_seconds_count", (("service", "web"),))] == 1
+
+
+def test_an_unreachable_api_says_how_to_point_at_one() -> None:
+    out = failoverctl("status", "--api", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "cannot reach" in out.stderr and "set --api or FAILOVER_API_URL" in out.stderr

@@ -107,7 +107,8 @@ def test_refusals_401_404_409_change_nothing(cluster: Cluster) -> None:
              "the follower sees web-b degraded")
     out = cli(follower, "switchover", "web", "--to", "web-b")
     assert out.returncode == 1
-    assert "409 switchover refused: target_not_healthy" in out.stderr
+    assert "refused (target_not_healthy): web-b is " in out.stderr
+    assert "replicas see it healthy" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     refused = history(follower, "switchover_refused")
     assert refused[0]["reason"] == "target_not_healthy" and refused[0]["by"] == OPERATOR
@@ -120,6 +121,13 @@ def test_refusals_401_404_409_change_nothing(cluster: Cluster) -> None:
     assert follower.call("POST", "/v1/services/web/pause", {}, token="guess")[0] == 401
     out = failoverctl("pause", "web", "--api", follower.api)
     assert out.returncode == 1 and "401 unauthorized" in out.stderr
+    assert "pass --token or set FAILOVER_API_TOKEN" in out.stderr
+    out = failoverctl("pause", "web", "--api", follower.api, "--token", "guess")
+    assert out.returncode == 1 and "check --token or FAILOVER_API_TOKEN" in out.stderr
+    # With --json the refusal is the API's answer, whole, on stdout.
+    out = cli(follower, "switchover", "web", "--to", "web-b", "--json")
+    assert out.returncode == 1
+    assert json.loads(out.stdout)["detail"]["evidence"]["replicas"] == 2
     assert service(follower)["mode"] == "auto"
     assert cluster.route()["primary"] == "web-a" and cluster.promotions("web-b") == []
 
