@@ -18,6 +18,7 @@ from typing import Any
 
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
+from controller.cli.explain import render
 from controller.cli.refusals import sentence
 from controller.core.switchover import Phase
 from controller.core.timespec import iso, parse_time
@@ -385,20 +386,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     explained = _call(args, "GET", f"/v1/services/{args.service}/explain")
     if args.json:
         return _print_json(explained)
-    verdict = (f"would fail over to {explained['target']} now" if explained["would_fail_over"]
-               else f"would not fail over: {explained['reason']}")
-    print(f"{explained['service']}: {verdict}  (mode {explained['mode']}; asked "
-          f"{explained['node']}, leader {explained.get('leader_node') or '(none)'}, "
-          f"epoch {explained.get('epoch')})")
-    rows = [("CHECK", "OK", "REASON", "EVIDENCE")]
-    for condition in explained["conditions"]:
-        evidence = dict(condition["evidence"])
-        evidence.pop("primary_probes", None)
-        if condition.get("until_iso"):
-            evidence["until"] = condition["until_iso"]
-        rows.append((condition["check"], "yes" if condition["ok"] else "NO",
-                     condition["reason"] or "-", json.dumps(evidence, default=str)[:120]))
-    _table(rows)
+    print("\n".join(render(explained)))
     return 0
 
 

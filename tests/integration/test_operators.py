@@ -293,6 +293,7 @@ def test_explain_names_the_cooldown_and_its_end(cluster: Cluster) -> None:
     out = cli(leader, "explain", "web")
     assert out.returncode == 0
     assert "would not fail over: cooldown" in out.stdout
+    assert "probe: no_answer" in out.stdout  # the primary's own probes, not dropped
     explanation = json.loads(cli(leader, "explain", "web", "--json").stdout)
     cooldown = next(c for c in explanation["conditions"] if c["check"] == "cooldown")
     assert cooldown["ok"] is False and cooldown["until"] > time.time() + 20

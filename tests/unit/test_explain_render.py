@@ -1,0 +1,35 @@
+"""What `failoverctl explain` prints: every condition with all of its evidence, uncut."""
+
+from __future__ import annotations
+
+from controller.cli.explain import render
+
+DETAIL = "Cannot connect to host 10.0.0.11:80 ssl:default [Connect call failed " + "x" * 80
+EXPLAINED = {
+    "service": "web", "would_fail_over": False, "reason": "quorum_not_reached",
+    "target": None, "mode": "auto", "node": "c0", "leader_node": "c0", "epoch": 3,
+    "conditions": [
+        {"check": "primary_failing", "ok": True, "reason": None, "until_iso": None,
+         "evidence": {"primary_health": "down", "primary_probes": [
+             {"verdict": "no_answer", "latency_ms": 0.8, "detail": DETAIL},
+             {"verdict": "no_answer", "latency_ms": None, "detail": "timed out"}]}},
+        {"check": "quorum", "ok": False, "reason": "quorum_not_reached", "until_iso": None,
+         "evidence": {"votes": {"failing": 1, "replicas": 3, "required": 2}}},
+        {"check": "healthy_candidate", "ok": True, "reason": None, "until_iso": None,
+         "evidence": {"members": {"web-b": {"health": "healthy", "unfenced": False}},
+                      "candidates": ["web-b"]}},
+        {"check": "cooldown", "ok": False, "reason": "cooldown",
+         "until_iso": "2026-11-30T03:00:00Z", "evidence": {"cooldown_until": 1796000000.0}},
+    ]}
+
+
+def test_every_condition_and_all_its_evidence_are_shown_uncut() -> None:
+    text = "\n".join(render(EXPLAINED))
+    assert text.splitlines()[0].startswith("web: would not fail over: quorum_not_reached")
+    assert f"probe: no_answer 0.8 ms  {DETAIL}" in text  # the primary's probes, whole
+    assert "probe: no_answer  timed out" in text
+    assert "votes: failing=1 replicas=3 required=2" in text
+    assert "members web-b: health=healthy unfenced=False" in text
+    assert "candidates: web-b" in text
+    assert "NO   cooldown" in text and "until 2026-11-30T03:00:00Z" in text
+    assert text.splitlines()[-1] == "(all of it as JSON: failoverctl explain web --json)"
