@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import os
 import signal
@@ -20,6 +19,8 @@ from config import Config, ConfigError, ignored_env_names, load_config, node_ide
 from controller import __version__
 from controller.cli.explain import render
 from controller.cli.refusals import sentence
+from controller.cli.status import status_rows
+from controller.cli.status import when as _when
 from controller.core.switchover import Phase
 from controller.core.timespec import iso, parse_time
 
@@ -258,16 +259,6 @@ def _one_line(detail: Any) -> str:
     return str(detail)
 
 
-def _when(unix: Any) -> str:
-    if not isinstance(unix, int | float | str) or unix in ("", None):
-        return "-"
-    try:
-        at = datetime.datetime.fromtimestamp(float(unix), datetime.UTC)
-    except ValueError:
-        return str(unix)
-    return at.strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _print_json(value: Any) -> int:
     print(json.dumps(value, indent=2))
     return 0
@@ -279,34 +270,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _print_json(status)
     leader = status.get("leader_node") or "(none)"
     print(f"leader {leader}  epoch {status.get('epoch')}  (asked {status.get('node')})")
-    rows = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "READY", "LATENCY")]
-    notes = []
-    for name, service in status["services"].items():
-        mode = service["mode"]
-        if service.get("paused"):
-            paused = service["paused"]
-            until = _when(paused["until"]) + " UTC" if paused.get("until") else "resumed"
-            notes.append(f"{name}: paused by {paused['by']} until {until}")
-        if not service.get("redundant", True):
-            notes.append(f"{name}: NOT REDUNDANT: no healthy, ready standby could take over")
-        evacuation = service.get("evacuation") or {}
-        if evacuation.get("reason") not in (None, "not_configured", "no_condition"):
-            wake = f" (next look {_when(evacuation['wake_at'])} UTC)" \
-                if evacuation.get("wake_at") else ""
-            notes.append(f"{name}: evacuation of the primary: {evacuation['reason']}{wake}")
-        for member, info in service["members"].items():
-            latency = info.get("latency_ms")
-            mark = "*" if member == service["primary"] else " "
-            rows.append((name, service["primary"] or "-", mode, f"{mark}{member}",
-                         info["health"], "yes" if info.get("ready", True) else "NO",
-                         "-" if latency is None else f"{latency:.1f}ms"))
-            for reason in info.get("not_ready", []):
-                notes.append(f"{name}: {member} not ready: {reason}")
-        for request in service.get("switchovers", []):
-            when = f" at {_when(request['at'])} UTC" if request.get("at") else ""
-            notes.append(f"{name}: switchover {request['id']} to "
-                         f"{request.get('target') or request.get('to') or '(best)'}{when}, "
-                         f"{request['phase']}, by {request['requested_by']}")
+    rows, notes = status_rows(status)
     _table(rows)
     for note in notes:
         print(note)

@@ -1,0 +1,43 @@
+"""What `failoverctl status` shows a person, from literal status data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.cli.status import status_rows
+
+
+def status(paused: bool, redundant: bool) -> dict[str, Any]:
+    return {"services": {"web": {
+        "primary": "web-a", "mode": "paused" if paused else "auto", "redundant": redundant,
+        "paused": {"by": "operator:alice", "until": None} if paused else None,
+        "switchovers": [], "evacuation": {"reason": "no_condition"},
+        "members": {
+            "web-a": {"health": "down", "latency_ms": 500.2, "ready": True},
+            "web-b": {"health": "healthy", "latency_ms": 1.3, "ready": True},
+            "web-c": {"health": "healthy", "latency_ms": 1.1, "ready": True,
+                      "unfenced": True}}}}}
+
+
+def test_a_paused_service_whose_primary_is_down_says_so_loudly() -> None:
+    _, notes = status_rows(status(paused=True, redundant=True))
+    assert any(n.startswith("web: PAUSED WITH THE PRIMARY web-a DOWN: nothing fails over")
+               for n in notes), notes
+    _, calm = status_rows(status(paused=False, redundant=True))
+    assert not any("PAUSED" in n for n in calm)
+
+
+def test_down_members_show_no_latency_and_fences_awaited_are_marked() -> None:
+    rows, notes = status_rows(status(paused=False, redundant=True))
+    by_member = {row[3].strip("* "): row for row in rows[1:]}
+    assert by_member["web-a"][4:] == ("down", "yes", "-")
+    assert by_member["web-b"][6] == "1.3ms"
+    assert by_member["web-c"][4] == "healthy, awaiting fence"
+    assert any("web-c awaits a fence" in n for n in notes)
+
+
+def test_redundancy_is_always_said() -> None:
+    _, notes = status_rows(status(paused=False, redundant=True))
+    assert "web: redundant: a healthy, ready standby could take over" in notes
+    _, notes = status_rows(status(paused=False, redundant=False))
+    assert "web: NOT REDUNDANT: no healthy, ready standby could take over" in notes
