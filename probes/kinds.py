@@ -80,7 +80,11 @@ class HttpProbe:
                 # closes its connection instead of returning it to the keep-alive pool.
                 body = await response.content.read(MAX_BODY)
                 if response.status not in config.expect_status:
-                    return Outcome(True, False, f"status {response.status}")
+                    # What the member said ("read-only file system") is what an operator
+                    # reading history needs next to the status.
+                    said = _excerpt(body)
+                    return Outcome(True, False, f"status {response.status}"
+                                   + (f": {said}" if said else ""))
                 if config.body_contains is not None:
                     if config.body_contains not in body.decode(errors="replace"):
                         return Outcome(True, False, f"body lacks {config.body_contains!r}")
@@ -132,3 +136,10 @@ class ExecProbe:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:200]
+
+
+def _excerpt(body: bytes, limit: int = 80) -> str:
+    """The first line of an answer's body, printable and short."""
+    line = body.decode(errors="replace").strip().splitlines()[0] if body.strip() else ""
+    line = "".join(ch if ch.isprintable() else "?" for ch in line)
+    return line if len(line) <= limit else line[:limit - 3] + "..."

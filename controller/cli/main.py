@@ -18,6 +18,7 @@ from typing import Any
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
 from controller.cli.explain import render
+from controller.cli.history import probe_summary
 from controller.cli.refusals import sentence
 from controller.cli.status import status_rows
 from controller.cli.status import when as _when
@@ -317,11 +318,9 @@ def _why(entry: dict[str, str]) -> str:
         decision = detail.get("decision") or {}
         evidence = decision.get("evidence") or {}
         if evidence.get("primary_probes"):
-            probes = evidence["primary_probes"]
-            verdicts = ", ".join(sorted({p.get("verdict", "?") for p in probes}))
-            last = probes[-1].get("detail", "")
             why = (f"{entry.get('reason')}: {evidence.get('primary')} "
-                   f"{evidence.get('primary_health')} ({len(probes)} x {verdicts}: {last})")
+                   f"{evidence.get('primary_health')} "
+                   f"({probe_summary(evidence['primary_probes'])})")
             if evidence.get("not_ready"):  # the readiness gate's last resort
                 why += (f"; promoted {entry.get('primary')} although not ready: "
                         + "; ".join(evidence["not_ready"]))

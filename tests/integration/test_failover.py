@@ -49,7 +49,10 @@ def test_slow_or_failing_primary_fails_over(cluster: Cluster, mode: str) -> None
     assert leader.status()["services"]["web"]["members"]["web-a"]["health"] == "degraded"
     started = leader.events("failover_started")
     verdict = "slow" if mode == "slow" else "bad_answer"
-    assert [p["verdict"] for p in started[-1]["evidence"]["primary_probes"]] == [verdict] * 3
+    probes = started[-1]["evidence"]["primary_probes"]
+    assert [p["verdict"] for p in probes] == [verdict] * 3
+    if mode == "error":  # what the member said, next to its status
+        assert probes[-1]["detail"] == "status 500: read-only file system"
     # The degraded old primary was reachable, so it was fenced before the promotion.
     assert len(cluster.web("web-a").calls("fence")) == 1
 
