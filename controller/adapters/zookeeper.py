@@ -40,6 +40,7 @@ from kazoo.retry import KazooRetry
 from kazoo.security import make_digest_acl
 
 from config.models import ZooKeeperConfig
+from controller.core.lease import lease_length
 from controller.core.records import Decided, Pause, RecordError
 from controller.core.switchover import Switchover
 
@@ -169,17 +170,8 @@ class ZkStore:
         return None if granted is None or granted <= 0 else granted / 1000.0
 
     def lease_seconds(self) -> float:
-        """How long a confirmation of our epoch stays good.
-
-        No other leader can be elected before ZooKeeper expires our session, which it does
-        no sooner than the granted timeout after it last heard from us: a third of that
-        leaves room for clock rates and scheduling. Unknown grant: no lease, every hook and
-        write asks ZooKeeper first (one round trip, never unsafe).
-        """
-        granted = self.granted_session_timeout
-        if granted is None:
-            return 0.0
-        return min(granted, self._config.session_timeout) / 3
+        """How long a confirmation of our epoch stays good (core/lease.py says why)."""
+        return lease_length(self.granted_session_timeout, self._config.session_timeout)
 
     # --- epoch --------------------------------------------------------------------------
 

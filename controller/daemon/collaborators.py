@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.adapters.zookeeper import ZkStore
-from controller.core.decide import ServiceView
+from controller.core.plan import Inputs
 from controller.core.records import Decided
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
@@ -21,8 +21,8 @@ from probes.scheduler import ProbeScheduler
 @dataclass(frozen=True, slots=True)
 class Collaborators:
     """All that operator work and the switchover runner need from the rest of the daemon,
-    by name. The engine builds it; no part imports the engine. Shrinking the list is the
-    redesign's next step (the per-service planner)."""
+    by name. The engine builds it; no part imports the engine, and none calls back into it:
+    when a part's task ends, the engine evaluates the service."""
 
     node_id: str
     services: Mapping[str, ServiceState]
@@ -34,15 +34,13 @@ class Collaborators:
     office: Office
     leadership: Callable[[], tuple[bool, str | None, int | None]]
     step_down: Callable[[str], None]
-    # The service: its view for the core, its decision, hooks, route and history.
-    view: Callable[[ServiceState], ServiceView]
-    recovering: Callable[[ServiceState], bool]
+    # The service: its snapshot for the core, its decision, hooks, route and history.
+    inputs: Callable[[ServiceState], Inputs]
     on_decision: Callable[[str, Decided | None, int], None]
     reread: Callable[[ServiceState], Awaitable[None]]
     hooks: HookRunner
     publish: Callable[..., Awaitable[object]]
     record: Callable[..., Coroutine[Any, Any, None]]
-    # Events: look at a service again; member health changed; a request changed.
-    evaluate: Callable[[ServiceState], None]
+    # Events: member health changed; a request changed.
     wait_health_change: Callable[[float], Awaitable[bool]]
     requests_changed: Callable[[], asyncio.Event]

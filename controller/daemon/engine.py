@@ -34,15 +34,26 @@ from controller.adapters.zookeeper import (
     StoreError,
     ZkStore,
 )
-from controller.core.decide import (
-    Action,
-    Decision,
-    MemberView,
-    Mode,
-    Reason,
-    ServiceView,
-    decide,
-    redundancy,
+from controller.core.decide import MemberView, ServiceView, redundancy
+from controller.core.plan import (
+    Effect,
+    EvacuationFacts,
+    FailOver,
+    FenceLate,
+    Inputs,
+    LiftPause,
+    Memory,
+    ReportDryRun,
+    ReportEvacuationDryRun,
+    ReportRedundancy,
+    ReportSplitView,
+    RequestEvacuation,
+    RunSwitchover,
+    Work,
+    evacuation,
+    mode_of,
+    plan,
+    recovering,
 )
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
@@ -91,18 +102,16 @@ class Engine:
         self.log = log.bind(node=node_id)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log)
         self.failovers = FailoverRunner(
-            office=self.office, zk=self.zk, hooks=self.hooks, probes=self.probes,
+            office=self.office, zk=self.zk, hooks=self.hooks,
             metrics=self.metrics, log=self.log, publish=self.publish, record=self.record,
-            reread=self.reread, on_decision=self.on_decision, step_down=self.step_down,
-            views_dirty=self.peers.dirty.set, on_changed=self.evaluate)
+            reread=self.reread, on_decision=self.on_decision, step_down=self.step_down)
         self.operations = Operations(Collaborators(
             node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
             metrics=self.metrics, log=self.log, office=self.office,
-            leadership=self.leadership, step_down=self.step_down, view=self.view,
-            recovering=self.recovering,
+            leadership=self.leadership, step_down=self.step_down, inputs=self.inputs,
             on_decision=self.on_decision, reread=self.reread, hooks=self.hooks,
             publish=self.publish, record=self.record,
-            evaluate=self.evaluate, wait_health_change=self.wait_health_change,
+            wait_health_change=self.wait_health_change,
             requests_changed=lambda: self.requests_changed))
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -225,7 +234,7 @@ class Engine:
             }
         # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
         recovering = [name for name, state in self.services.items()
-                      if self.office.may_act and state.recovery is not None]
+                      if self.office.may_act and Work.RECOVERY in state.tasks]
         return {"node": self.node_id, "at": time.time(), "members": members,
                 "recovering": recovering}
 
@@ -236,9 +245,6 @@ class Engine:
 
     def _on_pause(self, service: str, pause: Pause | None) -> None:
         state = self.services[service]
-        if state.pause_timer is not None:  # the expiry of the pause this one replaces
-            state.pause_timer.cancel()
-            state.pause_timer = None
         if pause != state.pause:
             self.log.info("pause_changed", service=service, paused=pause is not None,
                           by=pause.by if pause else None, until=pause.until if pause else None)
@@ -362,32 +368,19 @@ class Engine:
         self._member_changed()
         self.evaluate(state)
 
-    def _track_redundancy(self, state: ServiceState, view: ServiceView) -> None:
-        """Every replica: a metric, and a log event when it changes, so an alert fires
-        while there is still time (before the primary fails, not after)."""
-        redundant, evidence = redundancy(view)
-        self.metrics.redundant.labels(view.name).set(int(redundant))
-        for member in view.members:  # members without readiness checks are ready
-            self.metrics.member_ready.labels(view.name, member.name).set(int(member.ready))
-        if redundant == state.redundant:
-            return
-        first, state.redundant = state.redundant is None, redundant
-        if first and redundant:
-            return
-        level = self.log.info if redundant else self.log.warning
-        level("redundancy_changed", service=view.name, redundant=redundant,
-              primary=view.primary, **evidence)
+    # --- the plan, and carrying it out ---------------------------------------------------
 
-    # --- the decision, and carrying it out ----------------------------------------------
-
-    def view(self, state: ServiceState) -> ServiceView:
+    def inputs(self, state: ServiceState, now: float | None = None) -> Inputs:
+        """A frozen snapshot of the service for the core: the planner, explain, status."""
+        now = time.time() if now is None else now
         config, decided = state.config, state.decided
+        running, requests = state.running, state.requests()
+        leader_recovering = self.peers.recovering(config.name)
         members = []
         replicas = 1
         for member in config.members:
             health = self.probes.health(config.name, member.name)
-            votes = self.peers.votes(config.name, member.name,
-                                     str(self.probes.health(config.name, member.name).health))
+            votes = self.peers.votes(config.name, member.name, str(health.health))
             replicas = votes.replicas
             members.append(MemberView(
                 name=member.name, priority=member.priority, health=health.health,
@@ -395,105 +388,131 @@ class Engine:
                 evidence=tuple(e.as_dict() for e in health.recent),
                 failing_votes=votes.failing, healthy_votes=votes.healthy,
                 not_ready=readiness(self.probes.readiness(config.name, member.name))))
-        quorum = config.policy.quorum
-        return ServiceView(
+        policy = config.policy
+        view = ServiceView(
             name=config.name, primary=decided.primary if decided else None,
-            members=tuple(members), mode=self.mode(state), cooldown=config.policy.cooldown,
-            retry_backoff=config.policy.retry_backoff,
+            members=tuple(members), mode=mode_of(policy.auto_failover, state.pause, now),
+            cooldown=policy.cooldown, retry_backoff=policy.retry_backoff,
             last_recovery_end=decided.last_recovery_end if decided else None,
             last_failed_attempt=state.last_failed_attempt,
-            recovery_in_flight=self.recovering(state),
-            excluded=frozenset(state.excluded),
-            replicas=replicas, quorum=None if quorum == "majority" else quorum)
+            recovery_in_flight=recovering(running, requests, leader_recovering),
+            excluded=state.memory.excluded, replicas=replicas,
+            quorum=None if policy.quorum == "majority" else policy.quorum)
+        primary = view.primary if view.primary and config.member(view.primary) else None
+        return Inputs(
+            view=view, leading=self.office.may_act, running=running, switchovers=requests,
+            pause=state.pause, leader_recovering=leader_recovering,
+            fenceable=frozenset(m.name for m in config.members if m.fence is not None),
+            fence_retry_after=state.fence_retry_after,
+            evacuation=EvacuationFacts(
+                conditions=tuple(config.evacuate_on), hold=config.evacuate_after,
+                checks=self.probes.readiness(config.name, primary) if primary else {},
+                windows=state.windows))
 
-    def mode(self, state: ServiceState) -> Mode:
-        """An operator's pause wins over the configured mode until it ends."""
-        if state.pause is not None and state.pause.active(time.time()):
-            return Mode.PAUSED
-        auto = state.config.policy.auto_failover
-        return Mode.DRY_RUN if auto == "dry-run" else Mode.AUTO if auto else Mode.PAUSED
-
-    def recovering(self, state: ServiceState) -> bool:
-        """A failover or switchover is running: ours, or (seen from a follower) the
-        leader's, as its published view and the stored requests say."""
-        if state.recovery is not None or state.switchover_running:
-            return True
-        return self.peers.recovering(state.config.name)
+    def view(self, state: ServiceState) -> ServiceView:
+        return self.inputs(state).view
 
     def evaluate_all(self) -> None:
         for state in self.services.values():
             self.evaluate(state)
 
     def evaluate(self, state: ServiceState) -> None:
-        """Ask the core what to do now, and start it; called on every event."""
-        if self.office.may_act and state.recovery is None:
-            # A member that may still act as primary is fenced before anything else.
-            awaiting = self.failovers.awaiting_fence(state)
-            if awaiting is not None:
-                self.failovers.start_late_fence(state, awaiting)
-        view = self.view(state)
-        self._track_redundancy(state, view)
-        if not self.office.may_act:
+        """Snapshot, plan, carry out; called on every event and by the service's timer."""
+        if self.office.stopping:
             return
-        decision = decide(view, time.time())
-        self._report_split_view(state, view, decision)
-        if decision.action is Action.FAILOVER:
-            # Repoint time counts from here: the event (probe result, timer, reconcile)
-            # after which the decision said "fail over".
-            self.failovers.start(state, decision)
-        elif decision.action is Action.WAIT and decision.wake_at is not None:
-            if state.wake is not None:
-                state.wake.cancel()
-            delay = max(0.0, decision.wake_at - time.time())
-            state.wake = asyncio.get_running_loop().call_later(delay, self.evaluate, state)
-        elif decision.action is Action.DRY_RUN:
-            key = (decision.target, str(decision.reason))
-            if key != state.last_dry_run:
-                state.last_dry_run = key
-                self.log.warning("dry_run_failover", service=state.config.name,
-                                 epoch=self.office.epoch, **decision.as_dict())
-                self.office.spawn(self.record(state, "dry_run", by="auto",
-                                                  decision=decision.as_dict()), "history")
-        else:
-            state.last_dry_run = None
-            if decision.reason is Reason.PRIMARY_HEALTHY:
-                state.excluded.clear()
-        if state.recovery is None:
-            self.operations.evaluate(state)
+        now = time.time()
+        inputs = self.inputs(state, now)
+        planned = plan(inputs, state.memory, now)
+        state.memory = planned.memory
+        self._gauges(inputs.view, planned.memory)
+        for effect in planned.effects:
+            self._carry_out(state, effect)
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        if planned.wake_at is not None:
+            state.timer = asyncio.get_running_loop().call_later(
+                max(0.0, planned.wake_at - now), self.evaluate, state)
 
-    def _report_split_view(self, state: ServiceState, view: ServiceView,
-                           decision: Decision) -> None:
-        """The leader sees the primary failing but too few replicas agree: most likely a
-        network problem between the leader and the primary, not an outage. Say so once."""
+    def _gauges(self, view: ServiceView, memory: Memory) -> None:
+        name, m = view.name, self.metrics
+        m.redundant.labels(name).set(int(bool(memory.redundant)))
+        for member in view.members:  # members without readiness checks are ready
+            m.member_ready.labels(name, member.name).set(int(member.ready))
+        m.split_view.labels(name).set(int(memory.split_view))
         primary = view.member(view.primary)
-        split = (decision.reason is Reason.QUORUM_NOT_REACHED and primary is not None
-                 and primary.health.failing)
-        self.metrics.split_view.labels(view.name).set(int(split))
         if primary is not None:
-            self.metrics.failing_votes.labels(view.name).set(primary.failing)
-        if split == state.split_view:
-            return
-        state.split_view = split
-        if split and primary is not None:
-            self.log.warning(
-                "split_view", service=view.name, member=primary.name, epoch=self.office.epoch,
-                summary=f"leader isolated from {primary.name}? {primary.failing} of "
-                        f"{view.replicas} replicas see it {primary.health}, "
-                        f"{view.required} needed", evidence=decision.evidence)
-        else:
-            self.log.info("split_view_cleared", service=view.name, epoch=self.office.epoch)
+            m.failing_votes.labels(name).set(primary.failing)
+
+    def _carry_out(self, state: ServiceState, effect: Effect) -> None:
+        name, epoch = state.config.name, self.office.epoch
+        match effect:
+            case ReportRedundancy(redundant=redundant, evidence=evidence):
+                # Every replica says it, so an alert fires before the primary fails.
+                level = self.log.info if redundant else self.log.warning
+                level("redundancy_changed", service=name, redundant=redundant,
+                      primary=state.decided.primary if state.decided else None, **evidence)
+            case FenceLate(member=member_name):
+                member, snapshot = state.config.member(member_name), state.snapshot()
+                if member is not None and epoch is not None and snapshot is not None:
+                    self._start(state, Work.RECOVERY, f"late-fence:{name}/{member_name}",
+                                self.failovers.fence_late(state, member, epoch, snapshot))
+            case FailOver(decision=decision):
+                # Repoint time counts from here: the event (probe result, timer, reconcile)
+                # after which the decision said "fail over".
+                self._start(state, Work.RECOVERY, f"failover:{name}",
+                            self.failovers.failover(state, decision, time.monotonic()))
+            case ReportDryRun(decision=decision):
+                self.log.warning("dry_run_failover", service=name, epoch=epoch,
+                                 **decision.as_dict())
+                self.office.spawn(self.record(state, "dry_run", by="auto",
+                                              decision=decision.as_dict()), "history")
+            case ReportSplitView(split=True, member=member_name, summary=summary,
+                                 evidence=evidence):
+                self.log.warning("split_view", service=name, member=member_name, epoch=epoch,
+                                 summary=summary, evidence=evidence)
+            case ReportSplitView(split=False):
+                self.log.info("split_view_cleared", service=name, epoch=epoch)
+            case LiftPause(pause=pause):
+                self._start(state, Work.LIFT_PAUSE, f"lift-pause:{name}",
+                            self.operations.lift_pause(state, pause))
+            case RunSwitchover(request_id=request_id):
+                self._start(state, Work.SWITCHOVER, f"switchover:{name}/{request_id}",
+                            self.operations.runner.drive(state, request_id))
+            case ReportEvacuationDryRun(evacuation=evacuation):
+                self.log.warning("dry_run_evacuation", service=name, **evacuation.as_dict())
+                self.office.spawn(self.record(state, "dry_run", by="auto:evacuation",
+                                              decision=evacuation.as_dict()), "history")
+            case RequestEvacuation(evacuation=evacuation):
+                self._start(state, Work.EVACUATION, f"evacuate:{name}",
+                            self.operations.request_evacuation(state, evacuation))
+
+    def _start(self, state: ServiceState, work: Work, name: str,
+               coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as an office task; when it ends, the service is evaluated again."""
+        task = self.office.spawn(coro, name)
+        state.tasks[work] = task
+        if work is Work.RECOVERY:
+            self.peers.dirty.set()  # followers refuse switchovers while it runs
+        task.add_done_callback(functools.partial(self._ended, state, work))
+
+    def _ended(self, state: ServiceState, work: Work, task: asyncio.Task[None]) -> None:
+        if state.tasks.get(work) is task:
+            del state.tasks[work]
+        if work is Work.RECOVERY:
+            self.peers.dirty.set()
+        self.evaluate(state)
 
     def _cancel_recoveries(self, why: str) -> None:
         """Stop everything this replica does as leader: every office task (failovers, late
-        fences, switchovers, take-office, reconcile passes, evacuations, pause expiries).
-        A switchover stays in ZooKeeper at its last persisted phase, for the next leader."""
+        fences, switchovers, take-office, reconcile passes, evacuations, pause lifts) and
+        every service's timer. A switchover stays in ZooKeeper at its last persisted
+        phase, for the next leader."""
         self.office.cancel_tasks(why)
         for state in self.services.values():
-            for timer in (state.wake, state.schedule, state.pause_timer,
-                          state.evacuation_wake):
-                if timer is not None:
-                    timer.cancel()
-            state.wake = state.schedule = state.pause_timer = state.evacuation_wake = None
+            if state.timer is not None:
+                state.timer.cancel()
+                state.timer = None
 
     async def reread(self, state: ServiceState) -> None:
         with contextlib.suppress(StoreError):
@@ -577,7 +596,7 @@ class Engine:
 
     async def _reconcile_all(self) -> None:
         for state in self.services.values():
-            if state.recovery is None:
+            if Work.RECOVERY not in state.tasks:
                 await self._reconcile(state)
                 self.evaluate(state)
 
@@ -619,7 +638,8 @@ class Engine:
     def status(self) -> dict[str, Any]:
         services = {}
         for name, state in self.services.items():
-            view = self.view(state)
+            inputs = self.inputs(state)
+            view = inputs.view
             members = {}
             for member in state.config.members:
                 health: MemberHealth = self.probes.health(name, member.name)
@@ -649,11 +669,11 @@ class Engine:
                 "redundant": redundant,
                 "recovery_in_flight": view.recovery_in_flight,
                 "quorum": view.required,
-                "split_view": state.split_view,
+                "split_view": state.memory.split_view,
                 "paused": None if pause is None else {"by": pause.by, "at": pause.at,
                                                       "until": pause.until},
                 "switchovers": self.operations.open_requests(state),
-                "evacuation": self.operations.evacuation(state, view).as_dict(),
+                "evacuation": evacuation(inputs, time.time()).as_dict(),
                 "members": members,
             }
         leader, leader_node, epoch = self.leadership()

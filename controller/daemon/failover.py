@@ -1,7 +1,8 @@
 """The failover runner: fence the failed primary, promote the best candidate (each promote
 written ahead), commit the decision against the record it read, publish the route; and the
-late fence of a member that may still act as primary. Each runs as the service's one
-recovery in flight, as an office task, and calls ``on_changed(state)`` when it ends.
+late fence of a member that may still act as primary. The engine runs each as the
+service's one recovery in flight (an office task) and evaluates the service when it ends;
+the runner records its outcome in the service's state for the planner to weigh.
 """
 
 from __future__ import annotations
@@ -19,39 +20,28 @@ from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
-from probes.health import Health
-from probes.scheduler import ProbeScheduler
 
 
 class FailoverRunner:
     def __init__(self, *, office: Office, zk: ZkStore, hooks: HookRunner,
-                 probes: ProbeScheduler, metrics: Metrics, log: Any,
+                 metrics: Metrics, log: Any,
                  publish: Callable[..., Coroutine[Any, Any, object]],
                  record: Callable[..., Coroutine[Any, Any, None]],
                  reread: Callable[[ServiceState], Awaitable[None]],
                  on_decision: Callable[[str, Decided | None, int], None],
-                 step_down: Callable[[str], None], views_dirty: Callable[[], None],
-                 on_changed: Callable[[ServiceState], None]) -> None:
-        self._office, self._zk, self._hooks, self._probes = office, zk, hooks, probes
+                 step_down: Callable[[str], None]) -> None:
+        self._office, self._zk, self._hooks = office, zk, hooks
         self._metrics, self._log = metrics, log
         self._publish, self._record, self._reread = publish, record, reread
         self._on_decision, self._step_down = on_decision, step_down
-        self._views_dirty, self._on_changed = views_dirty, on_changed
 
-    def start(self, state: ServiceState, decision: Decision) -> None:
-        """Fail over now, as the service's recovery in flight."""
-        # Repoint time counts from here: the event (probe result, timer, reconcile) after
-        # which the decision said "fail over".
-        state.recovery = self._office.spawn(self._failover(state, decision, time.monotonic()),
-                                            f"failover:{state.config.name}")
-        self._views_dirty()  # followers refuse switchovers while it runs
-
-    async def _failover(self, state: ServiceState, decision: Decision,
-                        trigger_at: float) -> None:
+    async def failover(self, state: ServiceState, decision: Decision,
+                       trigger_at: float) -> None:
+        """Fail over to ``decision.target`` (or a fallback); ``trigger_at`` (monotonic): the
+        event after which the policy said so, from which the repoint time counts."""
         epoch, service, snapshot = self._office.epoch, state.config, state.snapshot()
         if epoch is None or snapshot is None or decision.target is None:
-            state.recovery = None  # evaluate() starts one only with all three
-            return
+            return  # the planner asks for one only with all three
         # Every write of this failover compares-and-sets against the version of this very
         # record, never a newer one read later (that would turn a stale read into an
         # overwrite of a decision this task never saw).
@@ -111,11 +101,8 @@ class FailoverRunner:
             await self._reread(state)
         finally:
             self._metrics.failovers.labels(service.name, outcome).inc()
-            state.recovery = None
-            self._views_dirty()
             if outcome == "done":
-                state.excluded.clear()
-        self._on_changed(state)
+                state.end_episode()
 
     async def _promote_first(self, state: ServiceState, decision: Decision,
                              steps: list[dict[str, Any]], base: tuple[Decided, int],
@@ -151,7 +138,7 @@ class FailoverRunner:
             result = await self._hooks.run(steps, "promote", service.name, member, marked, epoch)
             if result.ok:
                 return member, base
-            state.excluded.add(member.name)
+            state.exclude(member.name)
             if member.fence is None:
                 continue
             fenced = await self._hooks.run(steps, "fence", service.name, member, marked, epoch)
@@ -171,41 +158,17 @@ class FailoverRunner:
         finally:
             steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
 
-    def awaiting_fence(self, state: ServiceState) -> MemberConfig | None:
-        """A member marked unfenced (a former primary, or one that may have been promoted)
-        that answers again and has a fence hook, once its back-off has passed."""
-        decided = state.decided
-        if decided is None or time.monotonic() < state.fence_retry_after:
-            return None
-        for name in sorted(decided.unfenced):
-            member = state.config.member(name)
-            health = self._probes.health(state.config.name, name).health
-            if (member is not None and member.fence is not None and name != decided.primary
-                    and health in (Health.HEALTHY, Health.DEGRADED)):
-                return member
-        return None
-
-    def start_late_fence(self, state: ServiceState, member: MemberConfig) -> None:
-        """Fence ``member`` before anything else happens to the service, then clear its
-        mark. It is the service's recovery in flight meanwhile: one at a time, so no
-        failover commits while it runs, and its own commit cannot overwrite a newer one."""
-        epoch, snapshot = self._office.epoch, state.snapshot()
-        if epoch is None or snapshot is None:
-            return
-        state.recovery = self._office.spawn(
-            self._fence_late(state, member, epoch, snapshot),
-            f"late-fence:{state.config.name}/{member.name}")
-        self._views_dirty()
-
-    async def _fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
-                          snapshot: tuple[Decided, int]) -> None:
+    async def fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
+                         snapshot: tuple[Decided, int]) -> None:
+        """Fence ``member`` (marked unfenced, answering again), then clear its mark,
+        committed against the record it was read from."""
         decided, version = snapshot
         name = state.config.name
         flog = self._log.bind(service=name, member=member.name, epoch=epoch)
         try:
             result = await self._hooks.run([], "fence", name, member, decided, epoch)
             if not result.ok:
-                state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+                state.fence_retry_after = time.time() + state.config.policy.retry_backoff
                 flog.warning("fence_retry_failed", detail=result.detail)
                 return
             cleared = replace(decided, unfenced=tuple(
@@ -224,12 +187,8 @@ class FailoverRunner:
             flog.warning("fence_retry_conflict", error=str(exc))
             await self._reread(state)
         except StoreError as exc:
-            state.fence_retry_after = time.monotonic() + state.config.policy.retry_backoff
+            state.fence_retry_after = time.time() + state.config.policy.retry_backoff
             flog.warning("fence_retry_commit_failed", error=str(exc))
-        finally:
-            state.recovery = None
-            self._views_dirty()
-        self._on_changed(state)
 
 
 class _Abort(Exception):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from controller.adapters.zookeeper import Fenced, NotInOffice, StoreError, ZkStore
+from controller.core.lease import Lease
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
@@ -26,8 +27,7 @@ class Office:
         self.resigning = False  # stepped down; leadership_lost has not come yet
         self.session = "CONNECTING"
         self.stopping = False
-        # (epoch, monotonic time a check that ZooKeeper confirmed was sent): see verify_epoch.
-        self._lease: tuple[int, float] | None = None
+        self._lease: Lease | None = None  # see verify_epoch
         self._lease_refresh: asyncio.Task[None] | None = None
         # Tasks that act as leader: all cancelled the moment this replica may no longer act
         # (invariant 5).
@@ -60,18 +60,16 @@ class Office:
     async def verify_epoch(self, epoch: int, force: bool = False) -> None:
         """Raise Fenced unless ``epoch`` is still the newest, at most a lease old.
 
-        The lease is a third of the session timeout ZooKeeper granted (see the ZooKeeper
-        adapter), counted from when a confirmed check was sent. The clock is monotonic: it
-        runs on while the process is frozen (SIGSTOP), so a leader that wakes up late always
-        finds its lease expired and asks ZooKeeper again.
+        The lease (core/lease.py) counts from when a confirmed check was sent, on the
+        monotonic clock, so a leader frozen and woken late asks ZooKeeper again.
         """
         now = time.monotonic()
-        if (not force and self._lease is not None and self._lease[0] == epoch
-                and now - self._lease[1] < self._zk.lease_seconds()):
+        if (not force and self._lease is not None
+                and self._lease.covers(epoch, now, self._zk.lease_seconds())):
             return
         await self._zk.check_epoch(epoch)
         if self.epoch == epoch:
-            self._lease = (epoch, now)
+            self._lease = Lease(epoch, now)
 
     def forget_lease(self) -> None:
         """The session is in doubt (or gone): the next gate asks ZooKeeper."""

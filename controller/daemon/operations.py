@@ -18,8 +18,9 @@ from dataclasses import replace
 from typing import Any
 
 from controller.adapters.zookeeper import Conflict, NotInOffice, StoreError
-from controller.core.decide import Action, ServiceView, checks, decide, redundancy
-from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
+from controller.core.decide import Action, checks, decide, redundancy
+from controller.core.evacuate import Evacuation
+from controller.core.plan import busy, evacuation
 from controller.core.records import Pause
 from controller.core.switchover import (
     CancelRequested,
@@ -53,7 +54,7 @@ def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
 class Operations:
     def __init__(self, ctx: Collaborators) -> None:
         self.ctx = ctx
-        self._runner = SwitchoverRunner(ctx, self._busy, self.load)
+        self.runner = SwitchoverRunner(ctx, self.load)
 
     # --- any replica: take and answer requests ------------------------------------------
 
@@ -85,8 +86,9 @@ class Operations:
                     "pending": rid, "phase": str(record.phase), "at": record.at,
                     "at_iso": iso(record.at)})
         else:
-            _, refusal, evidence = preflight(ctx.view(state), to, busy=self._busy(state),
-                                             force=force)
+            inputs = ctx.inputs(state)
+            _, refusal, evidence = preflight(inputs.view, to, force=force, busy=busy(
+                inputs.running, inputs.switchovers, inputs.leader_recovering))
             if refusal is not None:
                 await self._refuse(state, by, to, refusal, evidence)
         record = Switchover(id="", service=name, requested_by=by, requested_at=now, to=to,
@@ -217,7 +219,8 @@ class Operations:
         """Would the leader fail over now, to whom, and what stops it: every condition of
         the policy with its evidence (decide.checks), from this replica's view."""
         state, ctx = self.service(name), self.ctx
-        view, now = ctx.view(state), time.time()
+        inputs, now = ctx.inputs(state), time.time()
+        view = inputs.view
         decision = decide(view, now)
         conditions = [c.as_dict() for c in checks(view, now)]
         for condition in conditions:
@@ -238,17 +241,8 @@ class Operations:
             "switchovers": self.open_requests(state),
             "redundancy": dict(zip(("redundant", "evidence"), redundancy(view),
                                    strict=True)),
-            "evacuation": self.evacuation(state, view).as_dict(),
+            "evacuation": evacuation(inputs, now).as_dict(),
         }
-
-    def _busy(self, state: ServiceState, besides: str | None = None) -> Refusal | None:
-        if state.recovery is not None:
-            return Refusal.RECOVERY_IN_FLIGHT
-        if any(r.phase.running for rid, (r, _) in state.switchovers.items() if rid != besides):
-            return Refusal.SWITCHOVER_IN_PROGRESS
-        if besides is None and self.ctx.recovering(state):
-            return Refusal.RECOVERY_IN_FLIGHT  # the leader's, as its published view says
-        return None
 
     # --- the leader ---------------------------------------------------------------------
 
@@ -260,80 +254,8 @@ class Operations:
             self.ctx.log.error("switchovers_unreadable", service=state.config.name,
                                   error=str(exc))
 
-    def evaluate(self, state: ServiceState) -> None:
-        """Called by the engine on every event while leading and no failover runs: lift
-        an expired pause, and start (or schedule) the next switchover."""
-        ctx, now = self.ctx, time.time()
-        pause = state.pause
-        if pause is not None and pause.until is not None and state.pause_timer is None:
-            state.pause_timer = asyncio.get_running_loop().call_later(
-                max(0.0, pause.until - now), self._lift_pause, state, pause)
-        if state.switchover is not None:
-            return
-        ordered = sorted(state.switchovers.items())
-        runnable = next((rid for rid, (r, _) in ordered if r.phase.running), None) or next(
-            (rid for rid, (r, _) in ordered if r.phase is Phase.PENDING), None)
-        scheduled = sorted((r.at or 0.0, rid) for rid, (r, _) in ordered
-                           if r.phase is Phase.SCHEDULED)
-        if runnable is None and scheduled and scheduled[0][0] <= now:
-            runnable = scheduled[0][1]
-        if state.schedule is not None:
-            state.schedule.cancel()
-            state.schedule = None
-        if runnable is not None:
-            state.switchover = ctx.office.spawn(
-                self._runner.drive(state, runnable), f"switchover:{state.config.name}/{runnable}")
-            return
-        if scheduled:
-            state.schedule = asyncio.get_running_loop().call_later(
-                scheduled[0][0] - now, ctx.evaluate, state)
-        self._consider_evacuation(state)
-
-    # --- pre-emptive switchover (evacuate.py decides) -----------------------------------
-
-    def evacuation(self, state: ServiceState, view: ServiceView | None = None) -> Evacuation:
-        """What the evacuation policy says now, from this replica's view."""
-        ctx, config = self.ctx, state.config
-        view = view or ctx.view(state)
-        target, refusal, _ = preflight(view, None)
-        finished = [r.finished_at for r, _ in state.switchovers.values()
-                    if r.kind == "evacuation" and r.finished_at is not None]
-        busy = ctx.recovering(state) or state.evacuating or any(
-            r.phase is Phase.PENDING for r, _ in state.switchovers.values())
-        checks_of_primary = ctx.probes.readiness(config.name, view.primary) \
-            if view.primary and config.member(view.primary) else {}
-        return decide_evacuation(EvacuationView(
-            primary=view.primary, conditions=tuple(config.evacuate_on),
-            checks=checks_of_primary, hold=config.evacuate_after, windows=state.windows,
-            mode=view.mode, busy=busy, last_evacuation_end=max(finished, default=None),
-            cooldown=config.policy.cooldown, target=target if refusal is None else None),
-            time.time())
-
-    def _consider_evacuation(self, state: ServiceState) -> None:
-        ctx = self.ctx
-        decision = self.evacuation(state)
-        if state.evacuation_wake is not None:
-            state.evacuation_wake.cancel()
-            state.evacuation_wake = None
-        if decision.wake_at is not None:
-            state.evacuation_wake = asyncio.get_running_loop().call_later(
-                max(0.0, decision.wake_at - time.time()) + 0.01, ctx.evaluate, state)
-        if decision.reason is EvacReason.DRY_RUN:
-            if state.last_evacuation_dry_run != decision.target:
-                state.last_evacuation_dry_run = decision.target
-                ctx.log.warning("dry_run_evacuation", service=state.config.name,
-                                   **decision.as_dict())
-                ctx.office.spawn(ctx.record(state, "dry_run", by="auto:evacuation",
-                                                      decision=decision.as_dict()), "history")
-            return
-        state.last_evacuation_dry_run = None
-        if decision.act and not state.evacuating:
-            state.evacuating = True
-            ctx.office.spawn(self._evacuate(state, decision),
-                                    f"evacuate:{state.config.name}")
-
-    async def _evacuate(self, state: ServiceState, decision: Evacuation) -> None:
-        """Write the evacuation as a switchover request; the watch (or this) starts it."""
+    async def request_evacuation(self, state: ServiceState, decision: Evacuation) -> None:
+        """Write the evacuation as a switchover request; the planner then starts it."""
         ctx, name = self.ctx, state.config.name
         record = Switchover(id="", service=name, requested_by="auto:evacuation",
                             requested_at=time.time(), to=decision.target, kind="evacuation",
@@ -350,22 +272,14 @@ class Operations:
                                 evidence=dict(decision.evidence))
         except (NotInOffice, StoreError) as exc:  # Fenced included
             ctx.log.error("evacuation_request_failed", service=name, error=str(exc))
-        finally:
-            state.evacuating = False
-        ctx.evaluate(state)
 
-    def _lift_pause(self, state: ServiceState, pause: Pause) -> None:
-        async def lift() -> None:
-            try:
-                await self.ctx.office.confirm(self.ctx.office.epoch)
-                if await self.ctx.zk.clear_pause(state.config.name, expected=pause):
-                    self.ctx.log.warning("resumed", service=state.config.name, by="expiry")
-                    await self.ctx.record(state, "resumed", by="expiry",
-                                             paused_by=pause.by)
-            except (NotInOffice, StoreError) as exc:  # retried on the next evaluation
-                self.ctx.log.warning("pause_lift_failed", service=state.config.name,
-                                        error=str(exc))
-            finally:
-                state.pause_timer = None
-
-        self.ctx.office.spawn(lift(), f"lift-pause:{state.config.name}")
+    async def lift_pause(self, state: ServiceState, pause: Pause) -> None:
+        """Remove ``pause`` (expired) from ZooKeeper, unless another replaced it meanwhile."""
+        ctx = self.ctx
+        try:
+            await ctx.office.confirm(ctx.office.epoch)
+            if await ctx.zk.clear_pause(state.config.name, expected=pause):
+                ctx.log.warning("resumed", service=state.config.name, by="expiry")
+                await ctx.record(state, "resumed", by="expiry", paused_by=pause.by)
+        except (NotInOffice, StoreError) as exc:  # retried on the next evaluation
+            ctx.log.warning("pause_lift_failed", service=state.config.name, error=str(exc))

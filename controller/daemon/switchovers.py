@@ -1,7 +1,7 @@
 """The switchover runner: drives one operator switchover (or evacuation) request through the
 pure machine (core/switchover.py), persisting each step under the leader's epoch before its
-side effect, so the next leader resumes it from its last saved phase. It runs as an office
-task and calls ``ctx.evaluate(state)`` when it ends.
+side effect, so the next leader resumes it from its last saved phase. The engine runs it as
+an office task and evaluates the service when it ends.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.plan import busy
 from controller.core.switchover import (
     AwaitHealthy,
     Checked,
@@ -21,7 +22,6 @@ from controller.core.switchover import (
     Due,
     Event,
     Phase,
-    Refusal,
     RunHook,
     StepEnded,
     Switchover,
@@ -41,9 +41,8 @@ KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history k
 
 class SwitchoverRunner:
     def __init__(self, ctx: Collaborators,
-                 busy: Callable[[ServiceState, str | None], Refusal | None],
                  load: Callable[[ServiceState], Awaitable[None]]) -> None:
-        self.ctx, self._busy, self._load = ctx, busy, load
+        self.ctx, self._load = ctx, load
 
     async def drive(self, state: ServiceState, request_id: str) -> None:
         ctx, policy = self.ctx, state.config.policy
@@ -91,9 +90,6 @@ class SwitchoverRunner:
             ctx.metrics.store_errors.labels("zookeeper").inc()
             await asyncio.sleep(policy.retry_backoff)
             await self._load(state)
-        finally:
-            state.switchover = None
-        ctx.evaluate(state)
 
     async def _save(self, state: ServiceState, record: Switchover, version: int,
                     epoch: int, *, recorded: bool = False) -> tuple[Switchover, int]:
@@ -113,10 +109,11 @@ class SwitchoverRunner:
                        epoch: int) -> Event:
         ctx, service = self.ctx, state.config.name
         if isinstance(command, CheckSafe):
-            view = ctx.view(state)
-            target, refusal, evidence = preflight(view, record.to,
-                                                  busy=self._busy(state, record.id),
-                                                  force=record.force)
+            inputs = ctx.inputs(state)
+            view = inputs.view
+            target, refusal, evidence = preflight(view, record.to, busy=busy(
+                inputs.running, inputs.switchovers, inputs.leader_recovering, record.id),
+                force=record.force)
             return Checked(view.primary, target, refusal, evidence)
         started = time.monotonic()
         reachable = True
