@@ -34,6 +34,7 @@ _SERVICE_LINK = re.compile(r"_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|U
 SECRET_FILES = (
     ("api", "token", "token_file"),
     ("redis", "password", "password_file"),
+    ("redis", "sentinel_password", "sentinel_password_file"),
     ("zookeeper", "password", "password_file"),
 )
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -336,6 +336,7 @@ class RedisConfig(Strict):
     password: SecretStr | None = None
     password_file: str | None = None
     sentinel_password: SecretStr | None = None
+    sentinel_password_file: str | None = None
     key_prefix: str = Field(default="failover", min_length=1, pattern=r"^[^\s{}]+$")
     socket_timeout: Seconds = 1.0
     history_length: int = Field(default=1000, ge=10)

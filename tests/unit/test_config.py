@@ -144,6 +144,21 @@ def test_secrets_from_files(tmp_path: Path) -> None:
     assert problems(tmp_path, data)[0].startswith("api.token_file: cannot read")
 
 
+def test_sentinel_password_from_a_file(tmp_path: Path) -> None:
+    """Every secret the config takes has a file form (the chart mounts them all)."""
+    (tmp_path / "sentinel").write_text("s3ntinel\n")
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["redis"] = {"url": None, "sentinels": ["127.0.0.1:26379"], "master": "m",
+                     "sentinel_password_file": str(tmp_path / "sentinel")}
+    config = load_config(write(tmp_path, data), env={})
+    secret = config.redis.sentinel_password
+    assert secret is not None and secret.get_secret_value() == "s3ntinel"
+    data["redis"]["sentinel_password"] = "inline"
+    assert problems(tmp_path, data) == [
+        "redis.sentinel_password_file: set sentinel_password or sentinel_password_file, "
+        "not both"]
+
+
 def test_sentinel_needs_master(tmp_path: Path) -> None:
     data = yaml.safe_load(yaml.safe_dump(GOOD))
     data["redis"] = {"url": None, "sentinels": ["127.0.0.1:26379"]}
