@@ -21,6 +21,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -186,11 +187,18 @@ def write_volumes(spec: dict[str, Any], container: dict[str, Any],
             target.chmod(0o2777 if group is not None else 0o777)
         else:
             raise AssertionError(f"volume {sorted(volume)}: not emulated here")
-        assert not source.get("items"), "items: not emulated here"
+        modes = dict.fromkeys(files, source.get("defaultMode", 0o644))
+        if source.get("items"):  # only these keys, at these paths; a missing key fails the pod
+            missing = [i["key"] for i in source["items"] if i["key"] not in files]
+            assert not missing, f"volume {mount['name']}: no key {missing} in its source"
+            modes = {i["path"]: i.get("mode", source.get("defaultMode", 0o644))
+                     for i in source["items"]}
+            files = {i["path"]: files[i["key"]] for i in source["items"]}
         for key, content in files.items():
             path = target / key
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
-            path.chmod(source.get("defaultMode", 0o644))
+            path.chmod(modes[key])
             if chown:
                 os.chown(path, 0, group)
         if chown:
@@ -307,6 +315,22 @@ def chart_values(zk: ZooKeeper, redis: Redis, webs: dict[str, Web], api_port: in
     return values
 
 
+def run_helm_test(objects: list[dict[str, Any]], api_address: str,
+                  path: str) -> subprocess.CompletedProcess[str]:
+    """The chart's `helm test` pod's container, its Service's address swapped for the pod's
+    own (no cluster DNS here): exactly its args and env otherwise."""
+    [test] = [o for o in objects if o["kind"] == "Pod"]
+    [container] = test["spec"]["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    url = urlsplit(env["FAILOVER_API_URL"])
+    assert url.hostname == f"{RELEASE}-failover-controller-all"
+    env["FAILOVER_API_URL"] = urlunsplit(url._replace(netloc=api_address))
+    image = image_of(ROOT / "Dockerfile")
+    argv = [*(container.get("command") or image.entrypoint), *container["args"]]
+    return subprocess.run(argv, env={**image.env, "PATH": path, **env}, capture_output=True,
+                          text=True, timeout=60, cwd="/")
+
+
 @pytest.fixture
 def pod_root() -> Iterator[Path]:
     # Not under pytest's tmp_path: its parents are private to root, and the pod's user must
@@ -327,8 +351,8 @@ def test_the_chart_pod_leads_and_publishes_the_route(
     webs = {name: sandbox.web(f"pod-{name}-{service_links}") for name in ("web-a", "web-b")}
     values = chart_values(zookeeper, redis, webs, free_port(), service_links)
     objects = render(values, release=RELEASE)
-    own_service = by_kind(objects, "Service")
-    assert own_service["metadata"]["name"] == "failover-failover-controller"
+    own_service = object_named(objects, "Service", "failover-failover-controller")
+    all_service = object_named(objects, "Service", "failover-failover-controller-all")
     config = values["config"]
     # One ZooKeeper serves the whole session: start from an empty cluster namespace.
     zk = KazooClient(hosts=zookeeper.hosts)
@@ -340,9 +364,11 @@ def test_the_chart_pod_leads_and_publishes_the_route(
         zk.stop()
         zk.close()
 
-    pod = make_pod(objects, [own_service, REDIS_SERVICE], pod_root)
-    names = {n for service in (own_service, REDIS_SERVICE) for n in links_of(service, "")}
+    services = [own_service, all_service, REDIS_SERVICE]
+    pod = make_pod(objects, services, pod_root)
+    names = {n for service in services for n in links_of(service, "")}
     assert {"FAILOVER_FAILOVER_CONTROLLER_PORT_8080_TCP_ADDR",
+            "FAILOVER_FAILOVER_CONTROLLER_ALL_SERVICE_HOST",
             "FAILOVER_REDIS_SERVICE_HOST"} <= names
     links = sorted(names & set(pod.env))
     assert links == (sorted(names) if service_links else [])
@@ -352,6 +378,8 @@ def test_the_chart_pod_leads_and_publishes_the_route(
     try:
         # The kubelet's probes, as the chart defines them.
         container = pod.container
+        wait_for(lambda: probe_passes(container["startupProbe"], container), 30,
+                 "the startup probe to pass", interval=0.05, while_alive=process)
         wait_for(lambda: probe_passes(container["readinessProbe"], container), 30,
                  "the readiness probe to pass", interval=0.05, while_alive=process)
         assert probe_passes(container["livenessProbe"], container)
@@ -394,6 +422,22 @@ def test_the_chart_pod_leads_and_publishes_the_route(
             assert options["/"] == "ro"
             assert {str(path): options[str(path)] for path, _ in pod.mounts} == {
                 str(path): "ro" if read_only else "rw" for path, read_only in pod.mounts}
+
+        # Secrets by key, readable by the pod's group and nobody else.
+        secrets = pod.root / "run/secrets/failover"
+        assert {p.name: p.stat().st_mode & 0o777 for p in secrets.iterdir()} == {
+            "api-token": 0o440, "redis-password": 0o440}
+
+        # Redis goes away: the pod turns NotReady but lives, and the chart's `helm test` pod
+        # still gets `failoverctl status` through the Service that keeps not-ready replicas.
+        redis.process.kill()
+        wait_for(lambda: not probe_passes(container["readinessProbe"], container), 30,
+                 "readiness to fail without Redis", interval=0.05, while_alive=process)
+        assert probe_passes(container["livenessProbe"], container)
+        assert probe_passes(container["startupProbe"], container)
+        result = run_helm_test(objects, f"{LOOPBACK}:{values['apiPort']}", pod.env["PATH"])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "web" in result.stdout
 
         ignored = controller.events("env_not_overrides")
         if service_links:
