@@ -29,6 +29,9 @@ EXAMPLE_SECRET_KEYS = {k for k in EXAMPLE["auth"]["existingSecretKeys"].values()
     t["key"] for t in EXAMPLE["auth"]["namedTokens"]}
 KUBERNETES = kubernetes_validate.latest_version()
 CRD_KINDS = {"ServiceMonitor"}  # not in the core schemas; checked by shape below
+# The ServiceMonitor endpoint fields the chart may render (prometheus-operator's v1 API).
+MONITOR_ENDPOINT_FIELDS = {"port", "path", "scheme", "interval", "scrapeTimeout",
+                           "authorization", "tlsConfig", "relabelings", "metricRelabelings"}
 
 
 def render(values: dict[str, Any] | None = None, release: str = "rel") -> list[dict[str, Any]]:
@@ -50,6 +53,13 @@ def validate_all(objects: list[dict[str, Any]]) -> None:
     for obj in objects:
         if obj["kind"] in CRD_KINDS:
             assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+            assert set(obj["spec"]) == {"selector", "endpoints"}
+            for endpoint in obj["spec"]["endpoints"]:
+                assert set(endpoint) <= MONITOR_ENDPOINT_FIELDS, endpoint
+                assert endpoint["scheme"] in {"http", "https"}
+                if "authorization" in endpoint:
+                    assert endpoint["authorization"]["type"] == "Bearer"
+                    assert set(endpoint["authorization"]["credentials"]) == {"name", "key"}
             continue
         kubernetes_validate.validate(obj, KUBERNETES, strict=True)
 
@@ -64,6 +74,8 @@ VARIATIONS: dict[str, dict[str, Any]] = {
     "extra-env": {"extraEnv": [{"name": "FAILOVER_LOG_LEVEL", "value": "debug"}]},
     "service-links": {"enableServiceLinks": True},
     "example-values": EXAMPLE,
+    "sentinel": {"config": {**EXAMPLE["config"]},
+                 "auth": {"redisPassword": "r", "redisSentinelPassword": "sentinel-secret"}},
 }
 
 
@@ -104,6 +116,17 @@ def test_deployment_defaults_are_production_safe() -> None:
     assert "checksum/config" in spec["template"]["metadata"]["annotations"]
     assert by_kind(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
     assert pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_the_network_policy_lets_the_helm_test_pod_in() -> None:
+    peers = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    objects = render({"networkPolicy": {"enabled": True, "from": peers}})
+    [rule] = by_kind(objects, "NetworkPolicy")["spec"]["ingress"]
+    [test_pod] = [o for o in objects if o["kind"] == "Pod"]
+    [_, own] = rule["from"]
+    assert own["podSelector"]["matchLabels"].items() <= test_pod["metadata"]["labels"].items()
+    assert not own["podSelector"]["matchLabels"].items() <= by_kind(
+        objects, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_a_config_change_rolls_the_pods() -> None:
@@ -157,7 +180,7 @@ def test_schema_rejects_bad_values_naming_the_key(bad: dict[str, Any], where: st
         chart.validate_schema(chart.merge_values(bad))
 
 
-@pytest.mark.parametrize("name", ["defaults", "api-token", "example-values"])
+@pytest.mark.parametrize("name", ["defaults", "api-token", "example-values", "sentinel"])
 def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> None:
     """The ConfigMap plus the pod's environment, as the container would see them."""
     objects = render(VARIATIONS[name])
@@ -179,6 +202,9 @@ def test_check_config_accepts_the_rendered_config(name: str, tmp_path: Path) -> 
     assert config.api.listen == "0.0.0.0:8080"
     if name == "example-values":
         assert config.api.named_tokens()["oncall"] == "oncall-token-value"
+    if name == "sentinel":  # every secret the chart takes reaches the config through a file
+        secret = config.redis.sentinel_password
+        assert secret is not None and secret.get_secret_value() == "sentinel-secret"
 
 
 def test_failoverctl_version_runs_from_the_built_wheel(tmp_path: Path) -> None:
