@@ -21,6 +21,7 @@ import yaml
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "failover-controller"
 START, END = "<!-- values:start -->", "<!-- values:end -->"
+LONGEST = 120  # characters of a default shown in the table
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][A-Za-z0-9_]*):")
 
 
@@ -82,8 +83,11 @@ def table(found: list[Row]) -> str:
         text = text.replace("|", "\\|")
         return text if code else text.replace("<", "&lt;").replace(">", "&gt;")
 
+    def default(text: str) -> str:  # a long one (the placeholder config) is better read there
+        return f"`{cell(text, code=True)}`" if len(text) <= LONGEST else "see values.yaml"
+
     lines = ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
-    lines += [f"| `{r.key}` | {r.type} | `{cell(r.default, code=True)}` | {cell(r.description)} |"
+    lines += [f"| `{r.key}` | {r.type} | {default(r.default)} | {cell(r.description)} |"
               for r in found]
     return "\n".join(lines)
 

@@ -361,6 +361,9 @@ def test_the_readme_generator_reads_comment_blocks_and_nesting() -> None:
         chart_readme.Row("top", "int", "1", "Top. Two lines."),
         chart_readme.Row("section.inner", "list", '["a"]', "Inner | piped <x>.")]
     assert "| Inner \\| piped &lt;x&gt;. |" in chart_readme.table(chart_readme.rows(text))
+    long = f"# -- Long.\nlong: {list(range(60))}\n"
+    assert "| `long` | list | see values.yaml | Long. |" in chart_readme.table(
+        chart_readme.rows(long))
     with pytest.raises(ValueError, match="markers"):
         chart_readme.render("no markers", text)
 
