@@ -19,7 +19,8 @@ import structlog
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
 
-from controller.adapters.zookeeper import StoreError, ZkStore
+from controller.adapters.zookeeper import ZkStore
+from controller.core.errors import StoreError
 
 log = structlog.get_logger("election")
 

@@ -40,27 +40,10 @@ from kazoo.retry import KazooRetry
 from kazoo.security import make_digest_acl
 
 from config.models import ZooKeeperConfig
+from controller.core.errors import Conflict, Fenced, StoreError
 from controller.core.lease import lease_length
 from controller.core.records import Decided, Pause, RecordError
 from controller.core.switchover import Switchover
-
-
-class StoreError(Exception):
-    """ZooKeeper could not be asked or did not answer in time: outcome unknown."""
-
-
-class Fenced(StoreError):
-    """The epoch moved on: another leader has been elected since ours."""
-
-
-class Conflict(StoreError):
-    """The decision changed under us (compare-and-set lost)."""
-
-
-class NotInOffice(Exception):
-    """This replica is not the leader in office right now (session suspended, leadership
-    lost, or stepping down): a leader's write or hook must not go out. Nothing was sent."""
-
 
 SessionListener = Callable[[str], None]  # "CONNECTED" / "SUSPENDED" / "LOST"
 
@@ -455,7 +438,8 @@ class ZkStore:
         """Watch every child of ``path`` and its data: ``callback(child, data, version)`` on
         the loop on each change, ``(child, None, -1)`` when it goes."""
         loop = self._loop
-        assert loop is not None, "start() first"
+        if loop is None:
+            raise RuntimeError("ZkStore.start() must run before a watch is set")
         watched: set[str] = set()
 
         def watcher(child: str) -> Callable[[bytes | None, Any], bool]:
@@ -484,7 +468,8 @@ class ZkStore:
         an executor thread, never on the loop.
         """
         loop = self._loop
-        assert loop is not None, "start() first"
+        if loop is None:
+            raise RuntimeError("ZkStore.start() must run before a watch is set")
 
         def fire(data: bytes | None, stat: Any) -> None:  # kazoo thread
             version = stat.version if stat is not None else -1

@@ -30,26 +30,19 @@ from pydantic import (
 from config.loading import format_path
 from config.models import NAME_PATTERN, Config, split_host_port
 from controller.adapters.routes import RouteStoreError
+from controller.api.errors import STATUS
 from controller.api.openapi import spec
+from controller.core.errors import ErrorKind, RequestError
 from controller.core.switchover import Switchover
-from controller.core.timespec import iso, parse_duration, parse_time
+from controller.core.timespec import iso, parse_duration, pause_length, schedule_at
 from controller.daemon.engine import Engine
-from controller.daemon.operations import OperatorError
 
 log = structlog.get_logger("api")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
 TOKENS: web.AppKey[dict[str, bytes]] = web.AppKey("tokens", dict)
 READ_AUTH: web.AppKey[bool] = web.AppKey("read_auth", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_SCHEDULE_AHEAD = 90 * 86400.0  # a switchover further ahead than this is a typo
-MAX_PAUSE = 30 * 86400.0
 LONG_POLL_MAX = 30.0
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.detail = status, error, detail
 
 
 def error(status: int, message: str, detail: object = None,
@@ -62,9 +55,10 @@ def error(status: int, message: str, detail: object = None,
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (ApiError, OperatorError) as exc:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error(exc.status, exc.error, exc.detail, headers)
+    except RequestError as exc:
+        status = STATUS[exc.kind]
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error(status, exc.error, exc.detail, headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -79,23 +73,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def authorize(request: web.Request) -> str:
-    """The name of the token presented, or ApiError 401. Every configured token is
+    """The name of the token presented, or RequestError (unauthorized). Every configured token is
     compared, in constant time, whichever matches."""
     tokens = request.app[TOKENS]
     if not tokens:
-        raise ApiError(401, "unauthorized", "no API token is configured on this replica "
-                                            "(api.token, api.token_file or api.tokens)")
+        raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized",
+                           "no API token is configured on this replica "
+                           "(api.token, api.token_file or api.tokens)")
     header = request.headers.get("Authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized",
+                           "send Authorization: Bearer <token>")
     given = presented.strip().encode()
     found = None
     for name, secret in tokens.items():
         if hmac.compare_digest(given, secret):
             found = name
     if found is None:
-        raise ApiError(401, "unauthorized", "the token is not valid")
+        raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized", "the token is not valid")
     return f"operator:{found}"
 
 
@@ -153,9 +149,9 @@ async def body(request: web.Request, model: type[Body]) -> Any:
         try:
             data = json.loads(raw, parse_constant=_no_constants)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "malformed JSON body", str(exc)) from None
+            raise RequestError(ErrorKind.INVALID, "malformed JSON body", str(exc)) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "the body must be a JSON object", type(data).__name__)
+        raise RequestError(ErrorKind.INVALID, "the body must be a JSON object", type(data).__name__)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -163,7 +159,7 @@ async def body(request: web.Request, model: type[Body]) -> Any:
                     + ("unknown field" if e["type"] == "extra_forbidden"
                        else e["msg"].removeprefix("Value error, "))
                     for e in exc.errors(include_url=False)]
-        raise ApiError(400, "invalid body", problems) from None
+        raise RequestError(ErrorKind.INVALID, "invalid body", problems) from None
 
 
 def _no_constants(name: str) -> Any:
@@ -178,10 +174,11 @@ def number(request: web.Request, key: str, default: float, low: float, high: flo
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        raise ApiError(400, "invalid query", {key: f"expected a number, got {raw!r}"}
-                       ) from None
+        raise RequestError(ErrorKind.INVALID, "invalid query",
+                           {key: f"expected a number, got {raw!r}"}) from None
     if not low <= value <= high:
-        raise ApiError(400, "invalid query", {key: f"must be between {low:g} and {high:g}"})
+        raise RequestError(ErrorKind.INVALID, "invalid query",
+                           {key: f"must be between {low:g} and {high:g}"})
     return value
 
 
@@ -217,7 +214,8 @@ async def history(request: web.Request) -> web.Response:
     try:
         entries = await engine.routes.history(name, count)
     except RouteStoreError as exc:
-        raise ApiError(503, "history unavailable: Redis unreachable", str(exc)) from exc
+        raise RequestError(ErrorKind.UNAVAILABLE, "history unavailable: Redis unreachable",
+                           str(exc)) from exc
     return web.json_response({"service": name, "entries": entries})
 
 
@@ -266,12 +264,9 @@ async def switchover(request: web.Request) -> web.Response:
     at: float | None = None
     if parsed.at is not None:
         try:
-            at = parse_time(parsed.at, now) if isinstance(parsed.at, str) else float(parsed.at)
-        except (ValueError, OverflowError) as exc:
-            raise ApiError(400, "invalid body", [f"at: {exc}"]) from None
-        if not now - 5 <= at <= now + MAX_SCHEDULE_AHEAD:
-            raise ApiError(400, "invalid body", [
-                f"at: {parsed.at!r} is not between now and 90 days ahead"])
+            at = schedule_at(parsed.at, now)
+        except ValueError as exc:
+            raise RequestError(ErrorKind.INVALID, "invalid body", [f"at: {exc}"]) from None
     record = await engine.operations.request_switchover(name, parsed.to, at, parsed.force, by)
     return web.json_response(shown(record, 0), status=202)
 
@@ -288,10 +283,10 @@ async def pause(request: web.Request) -> web.Response:
     by, engine, name, parsed = await operator_request(request, PauseBody)
     duration = None
     if parsed.for_ is not None:
-        duration = (parse_duration(parsed.for_) if isinstance(parsed.for_, str)
-                    else float(parsed.for_))
-        if not 0 < duration <= MAX_PAUSE:  # False for NaN too
-            raise ApiError(400, "invalid body", ["for: must be above 0 and at most 30 days"])
+        try:
+            duration = pause_length(parsed.for_)
+        except ValueError as exc:
+            raise RequestError(ErrorKind.INVALID, "invalid body", [f"for: {exc}"]) from None
     held, before = await engine.operations.pause(name, duration, by)
     return web.json_response({"service": name, "paused": True, "by": held.by,
                               "until": held.until, "until_iso": iso(held.until),

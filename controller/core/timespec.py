@@ -51,3 +51,31 @@ def iso(unix: float | None) -> str | None:
         return None
     return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat(timespec="seconds"
                                                                          ).replace("+00:00", "Z")
+
+
+# The bounds of an operator's times: further ahead than these is more likely a typo than a
+# plan. A moment in the past (clock skew, a slow request) means now.
+MAX_SCHEDULE_AHEAD = 90 * 86400.0
+MAX_PAUSE = 30 * 86400.0
+PAST_SLACK = 5.0
+
+
+def schedule_at(raw: str | float, now: float) -> float:
+    """When a switchover asked for at ``raw`` (a time, a duration from now, or unix
+    seconds) runs; ValueError unless it is between now and 90 days ahead."""
+    try:
+        at = parse_time(raw, now) if isinstance(raw, str) else float(raw)
+    except OverflowError as exc:
+        raise ValueError(f"{raw!r} is out of range") from exc
+    if not now - PAST_SLACK <= at <= now + MAX_SCHEDULE_AHEAD:  # False for NaN too
+        raise ValueError(f"{raw!r} is not between now and 90 days ahead")
+    return at
+
+
+def pause_length(raw: str | float) -> float:
+    """Seconds a pause asked for ``raw`` lasts; ValueError unless above 0 and at most 30
+    days."""
+    duration = parse_duration(raw) if isinstance(raw, str) else float(raw)
+    if not 0 < duration <= MAX_PAUSE:  # False for NaN too
+        raise ValueError("must be above 0 and at most 30 days")
+    return duration

@@ -28,13 +28,9 @@ from controller import __version__
 from controller.adapters.election import LeaderElection
 from controller.adapters.hooks import ActionRunner
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
-from controller.adapters.zookeeper import (
-    Fenced,
-    NotInOffice,
-    StoreError,
-    ZkStore,
-)
+from controller.adapters.zookeeper import ZkStore
 from controller.core.decide import MemberView, ServiceView, redundancy
+from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.plan import (
     Effect,
     EvacuationFacts,
@@ -330,7 +326,8 @@ class Engine:
 
     def _on_probe(self, report: ProbeReport) -> None:
         result = report.after.last
-        assert result is not None
+        if result is None:  # a report always follows a probe; nothing to count otherwise
+            return
         m = self.metrics
         m.probe_latency.labels(report.service, report.member).observe(result.latency)
         m.probe_results.labels(report.service, report.member,
@@ -644,7 +641,8 @@ class Engine:
             for member in state.config.members:
                 health: MemberHealth = self.probes.health(name, member.name)
                 voted = view.member(member.name)
-                assert voted is not None
+                if voted is None:  # the view holds every configured member
+                    continue
                 last = health.last
                 members[member.name] = {
                     "health": str(health.health),

@@ -13,8 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from config.models import MemberConfig
-from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError, ZkStore
+from controller.adapters.zookeeper import ZkStore
 from controller.core.decide import Decision
+from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.records import Decided
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics

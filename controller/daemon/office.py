@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from controller.adapters.zookeeper import Fenced, NotInOffice, StoreError, ZkStore
+from controller.adapters.zookeeper import ZkStore
+from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.lease import Lease
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]

@@ -17,8 +17,15 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from controller.adapters.zookeeper import Conflict, NotInOffice, StoreError
 from controller.core.decide import Action, checks, decide, redundancy
+from controller.core.errors import (
+    Conflict,
+    ErrorKind,
+    Fenced,
+    NotInOffice,
+    RequestError,
+    StoreError,
+)
 from controller.core.evacuate import Evacuation
 from controller.core.plan import busy, evacuation
 from controller.core.records import Pause
@@ -37,18 +44,10 @@ from controller.daemon.state import ServiceState
 from controller.daemon.switchovers import SwitchoverRunner
 
 
-class OperatorError(Exception):
-    """A request refused or impossible; ``status`` is the HTTP status the API answers."""
-
-    def __init__(self, status: int, error: str, detail: Any = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.detail = status, error, detail
-
-
-def unknown_outcome(what: str, exc: StoreError, **about: Any) -> OperatorError:
-    """503 for a write ZooKeeper did not confirm: it may still have been applied."""
-    return OperatorError(503, f"ZooKeeper did not answer in time: {what}",
-                         {"outcome": "unknown", "error": str(exc), **about})
+def unknown_outcome(what: str, exc: StoreError, **about: Any) -> RequestError:
+    """A write ZooKeeper did not confirm: it may still have been applied."""
+    return RequestError(ErrorKind.OUTCOME_UNKNOWN, f"ZooKeeper did not answer in time: {what}",
+                        {"outcome": "unknown", "error": str(exc), **about})
 
 
 class Operations:
@@ -61,7 +60,7 @@ class Operations:
     def service(self, name: str) -> ServiceState:
         state = self.ctx.services.get(name)
         if state is None:
-            raise OperatorError(404, "unknown service",
+            raise RequestError(ErrorKind.NOT_FOUND, "unknown service",
                                 {"service": name, "services": sorted(self.ctx.services)})
         return state
 
@@ -70,7 +69,7 @@ class Operations:
         """Record a switchover for the leader to run; refuse at once what is unsafe now."""
         state, ctx = self.service(name), self.ctx
         if to is not None and state.config.member(to) is None:
-            raise OperatorError(404, "unknown member", {
+            raise RequestError(ErrorKind.NOT_FOUND, "unknown member", {
                 "service": name, "member": to,
                 "members": [m.name for m in state.config.members]})
         now = time.time()
@@ -115,26 +114,28 @@ class Operations:
         await self.ctx.record(state, "switchover_refused", by=by, to=to or "",
                               reason=str(refusal), evidence=evidence)
         self.ctx.metrics.switchovers.labels(state.config.name, "refused").inc()
-        raise OperatorError(409, f"switchover refused: {refusal}",
+        raise RequestError(ErrorKind.REFUSED, f"switchover refused: {refusal}",
                             {"reason": str(refusal), "evidence": evidence})
 
     async def cancel(self, name: str, request_id: str, by: str) -> tuple[Switchover, int]:
         state, ctx = self.service(name), self.ctx
         found = await self.find(state, request_id)
         if found is None:
-            raise OperatorError(404, "unknown switchover", {"service": name, "id": request_id})
+            raise RequestError(ErrorKind.NOT_FOUND, "unknown switchover",
+                               {"service": name, "id": request_id})
         record, version = found
         try:
             cancelled = step(record, CancelRequested(by), time.time())
         except IllegalEvent as exc:
-            raise OperatorError(409, "cannot cancel", {"id": request_id,
+            raise RequestError(ErrorKind.REFUSED, "cannot cancel", {"id": request_id,
                                                        "phase": str(record.phase),
                                                        "why": str(exc)}) from exc
         try:
             new_version = await ctx.zk.update_switchover(name, cancelled, version)
         except Conflict as exc:
-            raise OperatorError(409, "the switchover changed meanwhile (it may have started)",
-                                {"id": request_id, "why": str(exc)}) from exc
+            raise RequestError(ErrorKind.CHANGED,
+                               "the switchover changed meanwhile (it may have started)",
+                               {"id": request_id, "why": str(exc)}) from exc
         except StoreError as exc:
             raise unknown_outcome("the request may or may not be cancelled", exc,
                                   id=request_id) from exc
@@ -183,7 +184,7 @@ class Operations:
             try:
                 found = await self.ctx.zk.read_switchover(state.config.name, request_id)
             except StoreError as exc:
-                raise OperatorError(503, "ZooKeeper unavailable", {
+                raise RequestError(ErrorKind.UNAVAILABLE, "ZooKeeper unavailable", {
                     "outcome": "not_read", "error": str(exc)}) from exc
         return found
 
@@ -197,7 +198,7 @@ class Operations:
             changed = self.ctx.requests_changed()  # taken before reading: no lost wake-up
             found = await self.find(state, request_id)
             if found is None:
-                raise OperatorError(404, "unknown switchover", {"service": name,
+                raise RequestError(ErrorKind.NOT_FOUND, "unknown switchover", {"service": name,
                                                                 "id": request_id})
             remaining = deadline - time.monotonic()
             if found[1] > after or remaining <= 0 or found[0].phase.terminal:
@@ -270,7 +271,9 @@ class Operations:
             await ctx.record(state, "evacuation_requested", by=record.requested_by,
                                 request=request_id, to=decision.target or "",
                                 evidence=dict(decision.evidence))
-        except (NotInOffice, StoreError) as exc:  # Fenced included
+        except Fenced:
+            ctx.step_down("fenced while requesting an evacuation")
+        except (NotInOffice, Conflict, StoreError) as exc:
             ctx.log.error("evacuation_request_failed", service=name, error=str(exc))
 
     async def lift_pause(self, state: ServiceState, pause: Pause) -> None:
@@ -281,5 +284,7 @@ class Operations:
             if await ctx.zk.clear_pause(state.config.name, expected=pause):
                 ctx.log.warning("resumed", service=state.config.name, by="expiry")
                 await ctx.record(state, "resumed", by="expiry", paused_by=pause.by)
-        except (NotInOffice, StoreError) as exc:  # retried on the next evaluation
+        except Fenced:
+            ctx.step_down("fenced while lifting a pause")
+        except (NotInOffice, Conflict, StoreError) as exc:  # retried on the next evaluation
             ctx.log.warning("pause_lift_failed", service=state.config.name, error=str(exc))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from controller.adapters.zookeeper import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
 from controller.core.switchover import (
     AwaitHealthy,
@@ -50,8 +50,9 @@ class SwitchoverRunner:
         record, version = state.switchovers[request_id]
         log = ctx.log.bind(service=state.config.name, request=request_id, epoch=epoch)
         timing = Timing(policy.ready_timeout, policy.verify_window)
+        if epoch is None:  # left office before the task ran: the next leader resumes it
+            return
         try:
-            assert epoch is not None
             if record.phase is Phase.SCHEDULED:
                 record, version = await self._save(state, step(record, Due(), time.time(),
                                                                epoch), version, epoch)
@@ -122,9 +123,10 @@ class SwitchoverRunner:
         elif isinstance(command, AwaitHealthy):
             ok, detail = await self._await_ready(service, command.member, command.timeout,
                                                  record.force)
-        else:
-            assert isinstance(command, Verify)
+        elif isinstance(command, Verify):
             ok, detail = await self._verify(service, command.member, command.window)
+        else:  # CommitRoute: carried out by _commit, never here
+            raise TypeError(f"not a step to execute: {command!r}")
         return StepEnded(ok, detail, round((time.monotonic() - started) * 1000, 1), reachable)
 
     async def _run_hook(self, state: ServiceState, command: RunHook,
@@ -178,13 +180,16 @@ class SwitchoverRunner:
         """Move the route and the request on in one ZooKeeper transaction, then publish."""
         ctx, service = self.ctx, state.config
         member = service.member(command.primary)
-        assert member is not None
         started = time.monotonic()
         await ctx.office.confirm(epoch)
         # The decision and its version taken together, after the last await before the
         # commit: the compare-and-set is against the very record the successor is built on.
         snapshot = state.snapshot()
-        assert snapshot is not None
+        if member is None or snapshot is None:  # a record from another configuration
+            failed = step(record, StepEnded(False, f"{command.primary} is not a configured "
+                                            "member, or no decision is known", 0.0),
+                          time.time(), epoch)
+            return await self._save(state, failed, version, epoch)
         decided, base_version = snapshot
         now = time.time()
         unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
@@ -212,7 +217,8 @@ class SwitchoverRunner:
             ms = round((time.monotonic() - started) * 1000, 1)
             failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
             return await self._save(state, failed, version, epoch)
-        assert saved is not None
+        if saved is None:  # the adapter returns the request's version whenever it is given one
+            raise StoreError("the commit did not return the request's version")
         ctx.on_decision(service.name, new, committed)
         committed_ms = round((time.monotonic() - started) * 1000, 1)
         await ctx.publish(state, origin=command.reason, detail={

@@ -14,7 +14,8 @@ from typing import Any
 
 import structlog
 
-from controller.adapters.zookeeper import StoreError, ZkStore, node_name
+from controller.adapters.zookeeper import ZkStore, node_name
+from controller.core.errors import StoreError
 from controller.core.views import Votes, count, verdict, what_votes
 
 VIEW_HEARTBEAT = 0.5  # a replica re-sends its view at least this often
