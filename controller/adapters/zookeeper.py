@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from enum import StrEnum
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
@@ -45,7 +46,17 @@ from controller.core.lease import lease_length
 from controller.core.records import Decided, Pause, RecordError
 from controller.core.switchover import Switchover
 
-SessionListener = Callable[[str], None]  # "CONNECTED" / "SUSPENDED" / "LOST"
+
+class Session(StrEnum):
+    """This replica's ZooKeeper session, as kazoo reports it (CONNECTING until the first)."""
+
+    CONNECTING = "CONNECTING"
+    CONNECTED = "CONNECTED"
+    SUSPENDED = "SUSPENDED"  # connection lost, session maybe alive: stop acting now
+    LOST = "LOST"  # the session expired: every ephemeral node (our leadership) is gone
+
+
+SessionListener = Callable[[Session], None]
 
 
 class _GrantListener(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -109,7 +120,7 @@ class ZkStore:
             self._loop = loop
 
             def listener(state: str) -> None:  # kazoo thread: never block here
-                loop.call_soon_threadsafe(on_session, str(state))
+                loop.call_soon_threadsafe(on_session, Session(str(state)))
 
             self.client.add_listener(listener)
             self._live = await loop.run_in_executor(None, self.client.start_async)

@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.core.decide import ServiceView, rank
+from controller.core.steps import Hook, Step, as_dicts
 from probes.health import Health
 
 
@@ -99,7 +100,7 @@ class Switchover:
     reason: str | None = None  # why it was refused, failed or cancelled (a code)
     detail: str | None = None
     unfenced: tuple[str, ...] = ()  # members whose fence failed while unreachable (or forced)
-    steps: tuple[Mapping[str, Any], ...] = ()
+    steps: tuple[Step, ...] = ()
     evidence: Mapping[str, Any] = field(default_factory=dict)  # probe views at the start
     epoch: int | None = None  # the last leadership that advanced it
     updated_at: float | None = None
@@ -111,13 +112,13 @@ class Switchover:
         """done / failed / refused / cancelled, or the phase while unfinished."""
         return str(self.phase)
 
-    def with_last_step(self, **fields: Any) -> Switchover:
-        """This record with its newest step's fields changed (the commit's timing)."""
-        return replace(self, steps=(*self.steps[:-1], {**self.steps[-1], **fields}))
+    def with_last_step(self, ms: float | None, detail: str | None = None) -> Switchover:
+        """This record with its newest step timed (the commit's, known only after it)."""
+        return replace(self, steps=(*self.steps[:-1], self.steps[-1].timed(ms, detail)))
 
     def to_json(self) -> bytes:
         data = asdict(self)
-        data["steps"] = [dict(s) for s in self.steps]
+        data["steps"] = as_dicts(self.steps)
         data["unfenced"] = list(self.unfenced)
         data["evidence"] = dict(self.evidence)
         return json.dumps(data, sort_keys=True, default=str).encode()
@@ -127,7 +128,7 @@ class Switchover:
         try:
             data: dict[str, Any] = json.loads(raw)
             data["phase"] = Phase(data["phase"])
-            data["steps"] = tuple(data.get("steps", ()))
+            data["steps"] = tuple(Step.from_dict(s) for s in data.get("steps", ()))
             data["unfenced"] = tuple(data.get("unfenced", ()))
             return cls(**data)
         except (ValueError, TypeError, KeyError) as exc:
@@ -148,7 +149,7 @@ class CheckSafe:
 
 @dataclass(frozen=True, slots=True)
 class RunHook:
-    hook: str  # "fence" or "promote"
+    hook: Hook
     member: str
 
 
@@ -187,19 +188,19 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.PENDING:
             return CheckSafe()
         case Phase.FENCING:
-            return RunHook("fence", source)
+            return RunHook(Hook.FENCE, source)
         case Phase.WAITING:
             return AwaitHealthy(target, timing.ready_timeout)
         case Phase.PROMOTING:
-            return RunHook("promote", target)
+            return RunHook(Hook.PROMOTE, target)
         case Phase.COMMITTING:
             return CommitRoute(target, sw.kind, sw.unfenced)
         case Phase.VERIFYING:
             return Verify(target, timing.verify_window)
         case Phase.ROLLBACK_FENCING:
-            return RunHook("fence", target)
+            return RunHook(Hook.FENCE, target)
         case Phase.ROLLBACK_PROMOTING:
-            return RunHook("promote", source)
+            return RunHook(Hook.PROMOTE, source)
         case Phase.ROLLBACK_COMMITTING:
             return CommitRoute(source, "rollback", sw.unfenced)
     return None
@@ -278,8 +279,8 @@ def step(sw: Switchover, event: Event, now: float, epoch: int | None = None) -> 
                        evidence=event.evidence, started_at=now)
     if phase.terminal or phase in (Phase.SCHEDULED, Phase.PENDING):
         raise IllegalEvent(f"a {phase} switchover runs no step")
-    record = {"step": str(phase), "member": _subject(sw), "ok": event.ok, "ms": event.ms,
-              "detail": event.detail, "epoch": sw.epoch, "at": now}
+    record = Step(step=str(phase), member=_subject(sw), ok=event.ok, ms=event.ms,
+                  detail=event.detail, epoch=sw.epoch, at=now)
     sw = replace(sw, steps=(*sw.steps, record))
     return _after_step(sw, event, now)
 

@@ -28,7 +28,7 @@ from controller import __version__
 from controller.adapters.election import LeaderElection
 from controller.adapters.hooks import ActionRunner
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
-from controller.adapters.zookeeper import ZkStore
+from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.decide import MemberView, ServiceView, redundancy
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.plan import (
@@ -142,7 +142,7 @@ class Engine:
                 self.metrics.store_errors.labels("zookeeper").inc()
                 self.log.warning("zookeeper_unreachable", error=str(exc))
                 await asyncio.sleep(1.0)
-        self.office.session = "CONNECTED"
+        self.office.session = Session.CONNECTED
         await self.zk.watch_epoch(self._on_epoch_node)
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
@@ -167,14 +167,14 @@ class Engine:
 
     # --- events: ZooKeeper --------------------------------------------------------------
 
-    def _on_session(self, state: str) -> None:
+    def _on_session(self, state: Session) -> None:
         previous, self.office.session = self.office.session, state
         if state == previous:
             return
         self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.office.epoch,
                       granted_timeout=self.zk.granted_session_timeout,
                       lease=round(self.zk.lease_seconds(), 3))
-        if state != "CONNECTED":
+        if state is not Session.CONNECTED:
             # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
             self.office.forget_lease()
             self._cancel_recoveries(f"zookeeper session {state.lower()}")
@@ -625,7 +625,7 @@ class Engine:
     # --- what the API shows -------------------------------------------------------------
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        zk_ok = self.office.session == "CONNECTED"
+        zk_ok = self.office.session is Session.CONNECTED
         detail = {
             "zookeeper": "connected" if zk_ok else f"session {self.office.session.lower()}",
             "redis": "reachable" if self.redis_ok else f"unreachable: {self.redis_error}",

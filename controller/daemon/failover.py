@@ -17,6 +17,7 @@ from controller.adapters.zookeeper import ZkStore
 from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.records import Decided
+from controller.core.steps import Hook, Step, as_dicts
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
@@ -48,7 +49,7 @@ class FailoverRunner:
         # overwrite of a decision this task never saw).
         decided, version = snapshot
         old = service.member(decided.primary)
-        steps: list[dict[str, Any]] = []
+        steps: list[Step] = []
         flog = self._log.bind(service=service.name, epoch=epoch, previous=decided.primary)
         flog.warning("failover_started", reason=str(decision.reason), target=decision.target,
                      evidence=decision.evidence)
@@ -57,7 +58,7 @@ class FailoverRunner:
             await self._timed(steps, "verify_epoch", self._office.confirm(epoch))
             unfenced = set(decided.unfenced)
             if old is not None:
-                fenced = await self._hooks.run(steps, "fence", service.name, old, decided, epoch)
+                fenced = await self._hooks.run(steps, Hook.FENCE, service.name, old, decided, epoch)
                 if not fenced.ok:
                     if self._hooks.answers(service.name, old.name):
                         # It answers, so it may still take writes: do not make a second primary.
@@ -76,7 +77,7 @@ class FailoverRunner:
             committed, _ = await self._timed(
                 steps, "commit", self._zk.commit_decision(service.name, new, epoch, version))
             self._on_decision(service.name, new, committed)
-            detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": steps}
+            detail = {"trigger": "auto", "decision": decision.as_dict(), "steps": as_dicts(steps)}
             published = await self._timed(steps, "publish", self._publish(
                 state, origin="failover", detail=detail))
             repoint = time.monotonic() - trigger_at
@@ -84,21 +85,23 @@ class FailoverRunner:
             self._metrics.repoint_seconds.labels(service.name).observe(repoint)
             flog.warning("failover_done", primary=chosen.name, version=new.version,
                          published=published.outcome if published else "pending",
-                         repoint_ms=round(repoint * 1000, 1), steps=steps)
+                         repoint_ms=round(repoint * 1000, 1), steps=as_dicts(steps))
         except _Abort as abort:
             state.last_failed_attempt = time.time()
-            flog.error("failover_aborted", why=abort.code, detail=abort.detail, steps=steps)
+            flog.error("failover_aborted", why=abort.code, detail=abort.detail,
+                       steps=as_dicts(steps))
             await self._record(state, "failover_failed", by="auto", why=abort.code,
-                              detail=abort.detail, decision=decision.as_dict(), steps=steps)
+                               detail=abort.detail, decision=decision.as_dict(),
+                               steps=as_dicts(steps))
         except NotInOffice as exc:
-            flog.warning("failover_interrupted", why=str(exc), steps=steps)
+            flog.warning("failover_interrupted", why=str(exc), steps=as_dicts(steps))
         except Fenced:
-            flog.error("failover_fenced", steps=steps)
+            flog.error("failover_fenced", steps=as_dicts(steps))
             self._step_down("fenced during failover")
         except (Conflict, StoreError) as exc:
             state.last_failed_attempt = time.time()
             self._metrics.store_errors.labels("zookeeper").inc()
-            flog.error("failover_commit_failed", error=str(exc), steps=steps)
+            flog.error("failover_commit_failed", error=str(exc), steps=as_dicts(steps))
             await self._reread(state)
         finally:
             self._metrics.failovers.labels(service.name, outcome).inc()
@@ -106,7 +109,7 @@ class FailoverRunner:
                 state.end_episode()
 
     async def _promote_first(self, state: ServiceState, decision: Decision,
-                             steps: list[dict[str, Any]], base: tuple[Decided, int],
+                             steps: list[Step], base: tuple[Decided, int],
                              unfenced: set[str], epoch: int
                              ) -> tuple[MemberConfig, tuple[Decided, int]]:
         """Promote the target; if its hook fails, the next candidate (best first).
@@ -126,7 +129,7 @@ class FailoverRunner:
                 continue
             refusal = self._hooks.promote_refusal(service.name, member.name)
             if refusal is not None:  # not worth a write-ahead
-                steps.append({"step": "skip", "member": member.name, "why": refusal})
+                steps.append(Step(step="skip", member=member.name, detail=refusal))
                 continue
             if member.promote is None:
                 return member, base
@@ -136,13 +139,13 @@ class FailoverRunner:
                 service.name, marked, epoch, base[1]))
             self._on_decision(service.name, marked, written)
             base = (marked, written)
-            result = await self._hooks.run(steps, "promote", service.name, member, marked, epoch)
+            result = await self._hooks.run(steps, Hook.PROMOTE, service.name, member, marked, epoch)
             if result.ok:
                 return member, base
             state.exclude(member.name)
             if member.fence is None:
                 continue
-            fenced = await self._hooks.run(steps, "fence", service.name, member, marked, epoch)
+            fenced = await self._hooks.run(steps, Hook.FENCE, service.name, member, marked, epoch)
             if fenced.ok:
                 continue
             if self._hooks.answers(service.name, member.name):
@@ -151,13 +154,13 @@ class FailoverRunner:
             unfenced.add(member.name)
         raise _Abort("promote_failed", "no candidate could be promoted")
 
-    async def _timed(self, steps: list[dict[str, Any]], step: str,
+    async def _timed(self, steps: list[Step], step: str,
                      work: Coroutine[Any, Any, Any]) -> Any:
         started = time.monotonic()
         try:
             return await work
         finally:
-            steps.append({"step": step, "ms": round((time.monotonic() - started) * 1000, 1)})
+            steps.append(Step(step=step, ms=round((time.monotonic() - started) * 1000, 1)))
 
     async def fence_late(self, state: ServiceState, member: MemberConfig, epoch: int,
                          snapshot: tuple[Decided, int]) -> None:
@@ -167,7 +170,7 @@ class FailoverRunner:
         name = state.config.name
         flog = self._log.bind(service=name, member=member.name, epoch=epoch)
         try:
-            result = await self._hooks.run([], "fence", name, member, decided, epoch)
+            result = await self._hooks.run([], Hook.FENCE, name, member, decided, epoch)
             if not result.ok:
                 state.fence_retry_after = time.time() + state.config.policy.retry_backoff
                 flog.warning("fence_retry_failed", detail=result.detail)

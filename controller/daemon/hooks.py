@@ -8,6 +8,7 @@ from typing import Any
 from config.models import MemberConfig
 from controller.adapters.hooks import ActionResult, ActionRunner
 from controller.core.records import Decided
+from controller.core.steps import Hook, Step
 from controller.daemon.office import Office
 from probes.health import Health
 from probes.scheduler import ProbeScheduler
@@ -28,28 +29,33 @@ class HookRunner:
         """Still answering its probes: if it refused a fence, it may still act as primary."""
         return self._probes.health(service, member).health is not Health.DOWN
 
-    async def run(self, steps: list[dict[str, Any]], step: str, service: str,
+    async def run(self, steps: list[Step], hook: Hook, service: str,
                   member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
         """Run ``member``'s fence or promote hook with the template variables filled in.
 
         Every hook passes the office gate first (the epoch confirmed within the lease), and
         a promote goes only to a member healthy in this replica's view (invariant 3).
         """
-        action = member.fence if step == "fence" else member.promote
+        action = member.fence if hook is Hook.FENCE else member.promote
         if action is None:
-            return ActionResult(True, f"no {step} hook configured", 0.0)
-        refusal = self.promote_refusal(service, member.name) if step == "promote" else None
+            return ActionResult(True, f"no {hook} hook configured", 0.0)
+        refusal = self.promote_refusal(service, member.name) if hook is Hook.PROMOTE else None
         if refusal is not None:
             result = ActionResult(False, refusal, 0.0)
-            steps.append({"step": step, "member": member.name, **result.as_dict()})
+            steps.append(_step(hook, member.name, result))
             return result
         variables = {"service": service, "member": member.name, "address": member.address,
                      "epoch": str(epoch), "previous": decided.primary}
         await self._office.confirm(epoch)
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
-        self._log.info("hook_started", hook=step, service=service, member=member.name,
+        self._log.info("hook_started", hook=str(hook), service=service, member=member.name,
                        epoch=epoch, health=str(self._probes.health(service, member.name).health))
         result = await self._actions.run(action, variables)
-        steps.append({"step": step, "member": member.name, **result.as_dict()})
+        steps.append(_step(hook, member.name, result))
         return result
+
+
+def _step(hook: Hook, member: str, result: ActionResult) -> Step:
+    return Step(step=str(hook), member=member, ok=result.ok,
+                ms=round(result.duration * 1000, 1), detail=result.detail)

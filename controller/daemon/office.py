@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from controller.adapters.zookeeper import ZkStore
+from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.lease import Lease
 
@@ -26,7 +26,7 @@ class Office:
         self.in_office = False  # leader, and bootstrap/takeover publish done
         self.taking: int | None = None  # the epoch whose take-office runs
         self.resigning = False  # stepped down; leadership_lost has not come yet
-        self.session = "CONNECTING"
+        self.session = Session.CONNECTING
         self.stopping = False
         self._lease: Lease | None = None  # see verify_epoch
         self._lease_refresh: asyncio.Task[None] | None = None
@@ -37,11 +37,11 @@ class Office:
     @property
     def may_act(self) -> bool:
         """In office, connected, not stopping: may start leader work."""
-        return self.in_office and self.session == "CONNECTED" and not self.stopping
+        return self.in_office and self.session is Session.CONNECTED and not self.stopping
 
     def holds(self, epoch: int | None) -> bool:
         """Leader under ``epoch`` (in office, or taking it), connected, not stopping."""
-        return (epoch is not None and self.epoch == epoch and self.session == "CONNECTED"
+        return (epoch is not None and self.epoch == epoch and self.session is Session.CONNECTED
                 and not self.stopping and (self.in_office or self.taking == epoch))
 
     async def confirm(self, epoch: int | None) -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
+from controller.core.steps import as_dicts
 from controller.core.switchover import (
     AwaitHealthy,
     Checked,
@@ -72,9 +73,8 @@ class SwitchoverRunner:
                              source=record.source, target=record.target, reason=record.reason)
                     continue
                 last = record.steps[-1]
-                log.info("switchover_step", phase=str(record.phase), step=last.get("step"),
-                         member=last.get("member"), ok=last.get("ok"), ms=last.get("ms"),
-                         detail=last.get("detail"))
+                log.info("switchover_step", phase=str(record.phase), step=last.step,
+                         member=last.member, ok=last.ok, ms=last.ms, detail=last.detail)
             await self._finished(state, record)
         except NotInOffice as exc:  # the next leader resumes it from its persisted phase
             log.warning("switchover_interrupted", phase=str(record.phase), why=str(exc))
@@ -203,7 +203,7 @@ class SwitchoverRunner:
         detail = f"route -> {member.name} (version {new.version})"
         # The record rides in the commit's transaction, so the step's duration is unknown
         # there ("ms": null) and filled in by the save after.
-        after = step(record, StepEnded(True, detail, 0.0), now, epoch).with_last_step(ms=None)
+        after = step(record, StepEnded(True, detail, 0.0), now, epoch).with_last_step(None)
         if after.phase.terminal:  # a rollback: the transaction makes the outcome visible
             await self._record_outcome(state, after)
         try:
@@ -222,9 +222,9 @@ class SwitchoverRunner:
         ctx.on_decision(service.name, new, committed)
         committed_ms = round((time.monotonic() - started) * 1000, 1)
         await ctx.publish(state, origin=command.reason, detail={
-            "trigger": record.requested_by, "request": record.id, "steps": list(after.steps)})
+            "trigger": record.requested_by, "request": record.id, "steps": as_dicts(after.steps)})
         total_ms = round((time.monotonic() - started) * 1000, 1)
-        timed = after.with_last_step(ms=total_ms, detail=f"{detail}; ZooKeeper {committed_ms} "
+        timed = after.with_last_step(total_ms, f"{detail}; ZooKeeper {committed_ms} "
                                      f"ms, Redis {round(total_ms - committed_ms, 1)} ms")
         return await self._save(state, timed, saved, epoch, recorded=True)
 
@@ -235,7 +235,7 @@ class SwitchoverRunner:
         level(f"switchover_{record.outcome}", service=name, request=record.id,
               epoch=record.epoch, source=record.source, target=record.target,
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
-              steps=list(record.steps))
+              steps=as_dicts(record.steps))
         await self._prune(state)
 
     async def _record_outcome(self, state: ServiceState, record: Switchover) -> None:
@@ -243,7 +243,7 @@ class SwitchoverRunner:
                                  by=record.requested_by, request=record.id, kind=record.kind,
                                  source=record.source or "", target=record.target or "",
                                  reason=record.reason or "", detail=record.detail or "",
-                                 rolled_back=record.rolled_back, steps=list(record.steps),
+                                 rolled_back=record.rolled_back, steps=as_dicts(record.steps),
                                  evidence=dict(record.evidence))
 
     async def _prune(self, state: ServiceState) -> None:

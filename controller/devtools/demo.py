@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from controller.core.steps import Step
 from controller.devtools.sandbox import (
     Controller,
     Sandbox,
@@ -117,14 +118,14 @@ def _narrate(leader: Controller, killed: float, routed: float) -> None:
         votes = started[-1]["evidence"].get("votes", {})
         say(f"  {ms(clock)}  quorum: {votes.get('failing')} of {votes.get('replicas')} "
             f"replicas see web-a failing ({votes.get('required')} needed): fail over")
-        for step in done[-1]["steps"]:
-            clock += step["ms"] / 1000
+        for step in map(Step.from_dict, done[-1]["steps"]):
+            clock += (step.ms or 0.0) / 1000
             label = {"verify_epoch": "leadership verified (epoch check in ZooKeeper)",
-                     "fence": f"fence web-a: {'ok' if step.get('ok') else 'failed (down)'}",
+                     "fence": f"fence web-a: {'ok' if step.ok else 'failed (down)'}",
                      "write_ahead": "web-b recorded in ZooKeeper as maybe promoted",
-                     "promote": f"promoted {step.get('member')}",
+                     "promote": f"promoted {step.member}",
                      "commit": "decision committed in ZooKeeper",
-                     "publish": "route published to Redis"}.get(step["step"], step["step"])
+                     "publish": "route published to Redis"}.get(step.step, step.step)
             say(f"  {ms(clock)}  {label}")
     say(f"  {ms(routed)}  routed: Redis names web-b (seen by a reader polling every 1 ms)")
 

@@ -96,7 +96,7 @@ def test_happy_path_moves_the_primary_in_order() -> None:
         Phase.PENDING, Phase.FENCING, Phase.WAITING, Phase.PROMOTING, Phase.COMMITTING,
         Phase.VERIFYING, Phase.DONE]
     assert world.hooks == [("fence", "a"), ("promote", "b")]
-    assert [(s["step"], s["member"], s["ok"]) for s in end.steps] == [
+    assert [(s.step, s.member, s.ok) for s in end.steps] == [
         ("fencing", "a", True), ("waiting", "b", True), ("promoting", "b", True),
         ("committing", "b", True), ("verifying", "b", True)]
     assert end.committed and not end.rolled_back and end.epoch == 7
