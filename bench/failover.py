@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from controller.devtools.sandbox import Controller, Sandbox, Web, controller_config, wait_for
+from controller.events import Event
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -127,7 +128,7 @@ def one_failover(client: redis.Redis, webs: dict[str, Web],
     for c in controllers:
         wait_for(lambda c=c: member_health(c, standby) == "healthy"
                  and member_health(c, primary) == "healthy", 10, "both healthy")
-    done_before = len(leader.events("failover_done"))
+    done_before = len(leader.events(Event.FAILOVER_DONE))
     pubsub = client.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("failover:route:web")
     wait_for(lambda: pubsub.subscribed, 5, "subscribed")
@@ -145,7 +146,7 @@ def one_failover(client: redis.Redis, webs: dict[str, Web],
             route_ms = (time.monotonic() - killed) * 1000
             break
     pubsub.close()
-    done = wait_for(lambda: leader.events("failover_done")[done_before:], 5,
+    done = wait_for(lambda: leader.events(Event.FAILOVER_DONE)[done_before:], 5,
                     "failover_done in the leader's log")
     webs[primary].process.start()
     webs[primary].wait_ready()

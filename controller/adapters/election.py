@@ -21,6 +21,7 @@ from kazoo.exceptions import KazooException
 
 from controller.adapters.zookeeper import ZkStore
 from controller.core.errors import StoreError
+from controller.events import Event
 
 log = structlog.get_logger("election")
 
@@ -77,9 +78,9 @@ class LeaderElection:
                 self._election = election
                 election.run(self._lead)
             except (KazooException, StoreError) as exc:
-                log.warning("election_error", error=f"{type(exc).__name__}: {exc}")
+                log.warning(Event.ELECTION_ERROR, error=f"{type(exc).__name__}: {exc}")
             except Exception:
-                log.exception("election_crashed")
+                log.exception(Event.ELECTION_CRASHED)
             finally:
                 self._released.set()
             # Back off a little before contending again (lost session, fenced, error).

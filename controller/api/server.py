@@ -36,6 +36,7 @@ from controller.core.errors import ErrorKind, RequestError
 from controller.core.switchover import Switchover
 from controller.core.timespec import iso, parse_duration, pause_length, schedule_at
 from controller.daemon.engine import Engine
+from controller.events import Event
 
 log = structlog.get_logger("api")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine", Engine)
@@ -65,7 +66,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error(exc.status, exc.reason, None, allow)
     except Exception:
-        log.exception("api_error", path=request.path)
+        log.exception(Event.API_ERROR, path=request.path)
         return error(500, "internal error", "see the controller's log")
 
 

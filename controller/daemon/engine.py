@@ -61,6 +61,7 @@ from controller.daemon.office import Office
 from controller.daemon.operations import Operations
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
+from controller.events import Event
 from probes.health import MemberHealth, readiness
 from probes.scheduler import CheckReport, ProbeReport, ProbeScheduler
 
@@ -131,7 +132,7 @@ class Engine:
         await self.actions.close()
         await self.zk.stop()
         await self.routes.close()
-        self.log.info("stopped")
+        self.log.info(Event.STOPPED)
 
     async def _connect_and_contend(self) -> None:
         while True:
@@ -140,7 +141,7 @@ class Engine:
                 break
             except StoreError as exc:
                 self.metrics.store_errors.labels("zookeeper").inc()
-                self.log.warning("zookeeper_unreachable", error=str(exc))
+                self.log.warning(Event.ZOOKEEPER_UNREACHABLE, error=str(exc))
                 await asyncio.sleep(1.0)
         self.office.session = Session.CONNECTED
         await self.zk.watch_epoch(self._on_epoch_node)
@@ -151,7 +152,7 @@ class Engine:
         await self.zk.watch_views(self.peers.heard)
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
         self.election.start()
-        self.log.info("contending", cluster=self.config.cluster)
+        self.log.info(Event.CONTENDING, cluster=self.config.cluster)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -162,7 +163,7 @@ class Engine:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            self.log.error("task_crashed", task=task.get_name(),
+            self.log.error(Event.TASK_CRASHED, task=task.get_name(),
                            error=repr(task.exception()), exc_info=task.exception())
 
     # --- events: ZooKeeper --------------------------------------------------------------
@@ -171,8 +172,8 @@ class Engine:
         previous, self.office.session = self.office.session, state
         if state == previous:
             return
-        self.log.info("zookeeper_session", state=state, previous=previous, epoch=self.office.epoch,
-                      granted_timeout=self.zk.granted_session_timeout,
+        self.log.info(Event.ZOOKEEPER_SESSION, state=state, previous=previous,
+                      epoch=self.office.epoch, granted_timeout=self.zk.granted_session_timeout,
                       lease=round(self.zk.lease_seconds(), 3))
         if state is not Session.CONNECTED:
             # SUSPENDED: we may no longer be leader and cannot know. Stop acting now.
@@ -188,7 +189,7 @@ class Engine:
         self.office.epoch = epoch
         self.metrics.is_leader.set(1)
         self.metrics.epoch.set(epoch)
-        self.log.info("leadership_gained", epoch=epoch)
+        self.log.info(Event.LEADERSHIP_GAINED, epoch=epoch)
         self.office.resigning = False
         self._begin_office(epoch)
 
@@ -198,7 +199,7 @@ class Engine:
 
     def _on_lost(self) -> None:
         if self.office.epoch is not None:
-            self.log.warning("leadership_lost", epoch=self.office.epoch)
+            self.log.warning(Event.LEADERSHIP_LOST, epoch=self.office.epoch)
         self.office.epoch, self.office.in_office = None, False
         self.office.forget_lease()
         self.office.taking, self.office.resigning = None, False
@@ -242,7 +243,7 @@ class Engine:
     def _on_pause(self, service: str, pause: Pause | None) -> None:
         state = self.services[service]
         if pause != state.pause:
-            self.log.info("pause_changed", service=service, paused=pause is not None,
+            self.log.info(Event.PAUSE_CHANGED, service=service, paused=pause is not None,
                           by=pause.by if pause else None, until=pause.until if pause else None)
         state.pause = pause
         self.metrics.paused.labels(service).set(int(pause is not None))
@@ -282,7 +283,7 @@ class Engine:
     def step_down(self, why: str) -> None:
         if self.office.epoch is None:
             return
-        self.log.warning("stepping_down", epoch=self.office.epoch, why=why)
+        self.log.warning(Event.STEPPING_DOWN, epoch=self.office.epoch, why=why)
         self.office.in_office, self.office.taking, self.office.resigning = False, None, True
         self._cancel_recoveries(why)
         self.election.resign()
@@ -298,13 +299,13 @@ class Engine:
         except NotInOffice:
             return
         except StoreError as exc:
-            self.log.error("takeover_failed", epoch=epoch, error=str(exc))
+            self.log.error(Event.TAKEOVER_FAILED, epoch=epoch, error=str(exc))
             self.step_down("takeover failed")
             return
         if not self.office.holds(epoch):
             return
         self.office.in_office, self.office.taking = True, None
-        self.log.info("in_office", epoch=epoch)
+        self.log.info(Event.IN_OFFICE, epoch=epoch)
         for state in self.services.values():
             await self.publish(state, origin="takeover")
             await self.operations.load(state)
@@ -317,7 +318,7 @@ class Engine:
                           reason="initial", updated_at=time.time())
         await self.office.confirm(epoch)
         if await self.zk.create_decision(name, initial, epoch):
-            self.log.info("bootstrapped", service=name, primary=first.name, epoch=epoch)
+            self.log.info(Event.BOOTSTRAPPED, service=name, primary=first.name, epoch=epoch)
         current = await self.zk.read_decision(name)
         if current is not None:
             self.on_decision(name, *current)
@@ -341,7 +342,7 @@ class Engine:
             return
         m.member_health.labels(report.service, report.member).set(
             HEALTH_VALUES[report.after.health])
-        self.log.info("member_health_changed", service=report.service, member=report.member,
+        self.log.info(Event.MEMBER_HEALTH_CHANGED, service=report.service, member=report.member,
                       health=str(report.after.health), previous=str(report.before.health),
                       evidence=[e.as_dict() for e in report.after.recent])
         state = self.services[report.service]
@@ -359,7 +360,7 @@ class Engine:
         state = self.services[report.service]
         reasons = readiness(self.probes.readiness(report.service, report.member))
         level = self.log.info if after.ok else self.log.warning
-        level("member_readiness_changed", service=report.service, member=report.member,
+        level(Event.MEMBER_READINESS_CHANGED, service=report.service, member=report.member,
               check=report.check, ok=after.ok, detail=after.detail, ready=not reasons,
               not_ready=list(reasons))
         self._member_changed()
@@ -447,7 +448,7 @@ class Engine:
             case ReportRedundancy(redundant=redundant, evidence=evidence):
                 # Every replica says it, so an alert fires before the primary fails.
                 level = self.log.info if redundant else self.log.warning
-                level("redundancy_changed", service=name, redundant=redundant,
+                level(Event.REDUNDANCY_CHANGED, service=name, redundant=redundant,
                       primary=state.decided.primary if state.decided else None, **evidence)
             case FenceLate(member=member_name):
                 member, snapshot = state.config.member(member_name), state.snapshot()
@@ -460,16 +461,16 @@ class Engine:
                 self._start(state, Work.RECOVERY, f"failover:{name}",
                             self.failovers.failover(state, decision, time.monotonic()))
             case ReportDryRun(decision=decision):
-                self.log.warning("dry_run_failover", service=name, epoch=epoch,
+                self.log.warning(Event.DRY_RUN_FAILOVER, service=name, epoch=epoch,
                                  **decision.as_dict())
                 self.office.spawn(self.record(state, "dry_run", by="auto",
                                               decision=decision.as_dict()), "history")
             case ReportSplitView(split=True, member=member_name, summary=summary,
                                  evidence=evidence):
-                self.log.warning("split_view", service=name, member=member_name, epoch=epoch,
+                self.log.warning(Event.SPLIT_VIEW, service=name, member=member_name, epoch=epoch,
                                  summary=summary, evidence=evidence)
             case ReportSplitView(split=False):
-                self.log.info("split_view_cleared", service=name, epoch=epoch)
+                self.log.info(Event.SPLIT_VIEW_CLEARED, service=name, epoch=epoch)
             case LiftPause(pause=pause):
                 self._start(state, Work.LIFT_PAUSE, f"lift-pause:{name}",
                             self.operations.lift_pause(state, pause))
@@ -477,7 +478,7 @@ class Engine:
                 self._start(state, Work.SWITCHOVER, f"switchover:{name}/{request_id}",
                             self.operations.runner.drive(state, request_id))
             case ReportEvacuationDryRun(evacuation=evacuation):
-                self.log.warning("dry_run_evacuation", service=name, **evacuation.as_dict())
+                self.log.warning(Event.DRY_RUN_EVACUATION, service=name, **evacuation.as_dict())
                 self.office.spawn(self.record(state, "dry_run", by="auto:evacuation",
                                               decision=evacuation.as_dict()), "history")
             case RequestEvacuation(evacuation=evacuation):
@@ -528,13 +529,13 @@ class Engine:
         try:
             await self.office.confirm(epoch)
         except NotInOffice as exc:
-            self.log.info("publish_skipped", service=state.config.name, why=str(exc))
+            self.log.info(Event.PUBLISH_SKIPPED, service=state.config.name, why=str(exc))
             return None
         except Fenced:
             self.step_down("fenced before publishing")
             return None
         except StoreError as exc:  # ZooKeeper cannot confirm us: the reconcile loop retries
-            self.log.warning("publish_deferred", service=state.config.name, error=str(exc))
+            self.log.warning(Event.PUBLISH_DEFERRED, service=state.config.name, error=str(exc))
             return None
         decided = state.decided  # read after the gate: the newest committed decision
         if decided is None:
@@ -546,18 +547,18 @@ class Engine:
             # ZooKeeper has the decision; the reconcile loop publishes once Redis is back.
             self.redis_ok, self.redis_error = False, str(exc)
             self.metrics.store_errors.labels("redis").inc()
-            self.log.error("publish_failed", service=state.config.name, epoch=epoch,
+            self.log.error(Event.PUBLISH_FAILED, service=state.config.name, epoch=epoch,
                            version=decided.version, error=str(exc))
             return None
         self.redis_ok, self.redis_error = True, None
         self.metrics.publishes.labels(result.outcome).inc()
         if result.outcome == "applied":
-            self.log.info("route_published", service=state.config.name, epoch=epoch,
+            self.log.info(Event.ROUTE_PUBLISHED, service=state.config.name, epoch=epoch,
                           primary=decided.primary, version=decided.version, origin=origin)
         elif result.refused:
             # "conflict": Redis holds another primary under this very version. Never
             # overwritten by a retry; loud, counted, and repeated by every reconcile.
-            self.log.error("publish_refused", service=state.config.name, epoch=epoch,
+            self.log.error(Event.PUBLISH_REFUSED, service=state.config.name, epoch=epoch,
                            version=decided.version, outcome=result.outcome,
                            stored_epoch=result.stored_epoch,
                            stored_version=result.stored_version)
@@ -572,7 +573,7 @@ class Engine:
             await self.routes.record(state.config.name, event, epoch=str(epoch or ""),
                                      node=self.node_id, **fields)
         except RouteStoreError as exc:
-            self.log.warning("history_write_failed", service=state.config.name, error=str(exc))
+            self.log.warning(Event.HISTORY_WRITE_FAILED, service=state.config.name, error=str(exc))
 
     async def _reconcile_loop(self) -> None:
         """Safety net: repair Redis from ZooKeeper (restart, FLUSHALL, missed writes) and
@@ -588,7 +589,7 @@ class Engine:
                     await asyncio.wait({self.office.spawn(self._reconcile_all(),
                                                               "reconcile-pass")})
             except Exception:  # the safety net must outlive any bug it meets
-                self.log.exception("reconcile_crashed")
+                self.log.exception(Event.RECONCILE_CRASHED)
             await asyncio.sleep(interval)
 
     async def _reconcile_all(self) -> None:
@@ -609,7 +610,7 @@ class Engine:
         self.redis_ok, self.redis_error = True, None
         if (route is None or route.version != decided.version
                 or route.primary != decided.primary or route.epoch < epoch):
-            self.log.warning("route_out_of_sync", service=state.config.name, epoch=epoch,
+            self.log.warning(Event.ROUTE_OUT_OF_SYNC, service=state.config.name, epoch=epoch,
                              redis=None if route is None else f"{route.primary}"
                              f"@{route.epoch}/{route.version}",
                              zookeeper=f"{decided.primary}@{decided.version}")

@@ -22,6 +22,7 @@ from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
+from controller.events import Event
 
 
 class FailoverRunner:
@@ -51,7 +52,7 @@ class FailoverRunner:
         old = service.member(decided.primary)
         steps: list[Step] = []
         flog = self._log.bind(service=service.name, epoch=epoch, previous=decided.primary)
-        flog.warning("failover_started", reason=str(decision.reason), target=decision.target,
+        flog.warning(Event.FAILOVER_STARTED, reason=str(decision.reason), target=decision.target,
                      evidence=decision.evidence)
         outcome = "failed"
         try:
@@ -64,7 +65,7 @@ class FailoverRunner:
                         # It answers, so it may still take writes: do not make a second primary.
                         raise _Abort("fence_failed", fenced.detail)
                     unfenced.add(old.name)
-                    flog.warning("fence_failed_unreachable", member=old.name,
+                    flog.warning(Event.FENCE_FAILED_UNREACHABLE, member=old.name,
                                  detail=fenced.detail)
             chosen, (decided, version) = await self._promote_first(
                 state, decision, steps, (decided, version), unfenced, epoch)
@@ -83,25 +84,25 @@ class FailoverRunner:
             repoint = time.monotonic() - trigger_at
             outcome = "done"
             self._metrics.repoint_seconds.labels(service.name).observe(repoint)
-            flog.warning("failover_done", primary=chosen.name, version=new.version,
+            flog.warning(Event.FAILOVER_DONE, primary=chosen.name, version=new.version,
                          published=published.outcome if published else "pending",
                          repoint_ms=round(repoint * 1000, 1), steps=as_dicts(steps))
         except _Abort as abort:
             state.last_failed_attempt = time.time()
-            flog.error("failover_aborted", why=abort.code, detail=abort.detail,
+            flog.error(Event.FAILOVER_ABORTED, why=abort.code, detail=abort.detail,
                        steps=as_dicts(steps))
             await self._record(state, "failover_failed", by="auto", why=abort.code,
                                detail=abort.detail, decision=decision.as_dict(),
                                steps=as_dicts(steps))
         except NotInOffice as exc:
-            flog.warning("failover_interrupted", why=str(exc), steps=as_dicts(steps))
+            flog.warning(Event.FAILOVER_INTERRUPTED, why=str(exc), steps=as_dicts(steps))
         except Fenced:
-            flog.error("failover_fenced", steps=as_dicts(steps))
+            flog.error(Event.FAILOVER_FENCED, steps=as_dicts(steps))
             self._step_down("fenced during failover")
         except (Conflict, StoreError) as exc:
             state.last_failed_attempt = time.time()
             self._metrics.store_errors.labels("zookeeper").inc()
-            flog.error("failover_commit_failed", error=str(exc), steps=as_dicts(steps))
+            flog.error(Event.FAILOVER_COMMIT_FAILED, error=str(exc), steps=as_dicts(steps))
             await self._reread(state)
         finally:
             self._metrics.failovers.labels(service.name, outcome).inc()
@@ -173,26 +174,26 @@ class FailoverRunner:
             result = await self._hooks.run([], Hook.FENCE, name, member, decided, epoch)
             if not result.ok:
                 state.fence_retry_after = time.time() + state.config.policy.retry_backoff
-                flog.warning("fence_retry_failed", detail=result.detail)
+                flog.warning(Event.FENCE_RETRY_FAILED, detail=result.detail)
                 return
             cleared = replace(decided, unfenced=tuple(
                 m for m in decided.unfenced if m != member.name))
             await self._office.confirm(epoch)
             committed, _ = await self._zk.commit_decision(name, cleared, epoch, version)
             self._on_decision(name, cleared, committed)
-            flog.info("fenced_late", detail=result.detail)
+            flog.info(Event.FENCED_LATE, detail=result.detail)
             await self._record(state, "fenced_late", by="auto", member=member.name,
                               detail=result.detail)
         except NotInOffice as exc:
-            flog.warning("fence_retry_interrupted", why=str(exc))
+            flog.warning(Event.FENCE_RETRY_INTERRUPTED, why=str(exc))
         except Fenced:
             self._step_down("fenced during fence retry")
         except Conflict as exc:  # the decision changed since we read it: look again
-            flog.warning("fence_retry_conflict", error=str(exc))
+            flog.warning(Event.FENCE_RETRY_CONFLICT, error=str(exc))
             await self._reread(state)
         except StoreError as exc:
             state.fence_retry_after = time.time() + state.config.policy.retry_backoff
-            flog.warning("fence_retry_commit_failed", error=str(exc))
+            flog.warning(Event.FENCE_RETRY_COMMIT_FAILED, error=str(exc))
 
 
 class _Abort(Exception):

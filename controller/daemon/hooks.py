@@ -10,6 +10,7 @@ from controller.adapters.hooks import ActionResult, ActionRunner
 from controller.core.records import Decided
 from controller.core.steps import Hook, Step
 from controller.daemon.office import Office
+from controller.events import Event
 from probes.health import Health
 from probes.scheduler import ProbeScheduler
 
@@ -49,7 +50,7 @@ class HookRunner:
         await self._office.confirm(epoch)
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
-        self._log.info("hook_started", hook=str(hook), service=service, member=member.name,
+        self._log.info(Event.HOOK_STARTED, hook=str(hook), service=service, member=member.name,
                        epoch=epoch, health=str(self._probes.health(service, member.name).health))
         result = await self._actions.run(action, variables)
         steps.append(_step(hook, member.name, result))

@@ -15,6 +15,7 @@ from typing import Any
 from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.lease import Lease
+from controller.events import Event
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
@@ -88,7 +89,7 @@ class Office:
             except Fenced:
                 step_down("fenced (lease refresh)")
             except StoreError as exc:
-                self._log.warning("lease_refresh_failed", epoch=epoch, error=str(exc))
+                self._log.warning(Event.LEASE_REFRESH_FAILED, epoch=epoch, error=str(exc))
             finally:
                 self._lease_refresh = None
 
@@ -106,5 +107,5 @@ class Office:
         """Stop every task that acts as leader, now."""
         for task in list(self._tasks):
             if not task.done():
-                self._log.warning("recovery_cancelled", why=why, task=task.get_name())
+                self._log.warning(Event.RECOVERY_CANCELLED, why=why, task=task.get_name())
                 task.cancel()

@@ -42,6 +42,7 @@ from controller.core.timespec import iso
 from controller.daemon.collaborators import Collaborators
 from controller.daemon.state import ServiceState
 from controller.daemon.switchovers import SwitchoverRunner
+from controller.events import Event
 
 
 def unknown_outcome(what: str, exc: StoreError, **about: Any) -> RequestError:
@@ -101,7 +102,7 @@ class Operations:
             raise unknown_outcome("the switchover request may or may not be recorded", exc,
                                   requested_at=now, requested_by=by) from exc
         record = replace(record, id=request_id)
-        ctx.log.info("switchover_requested", service=name, request=request_id, by=by,
+        ctx.log.info(Event.SWITCHOVER_REQUESTED, service=name, request=request_id, by=by,
                         to=to, at=iso(record.at), force=force)
         await ctx.record(state, "switchover_requested", by=by, request=request_id,
                             to=to or "", scheduled_for=iso(record.at) or "",
@@ -139,7 +140,7 @@ class Operations:
         except StoreError as exc:
             raise unknown_outcome("the request may or may not be cancelled", exc,
                                   id=request_id) from exc
-        ctx.log.info("switchover_cancelled", service=name, request=request_id, by=by)
+        ctx.log.info(Event.SWITCHOVER_CANCELLED, service=name, request=request_id, by=by)
         ctx.metrics.switchovers.labels(name, "cancelled").inc()
         await ctx.record(state, "switchover_cancelled", by=by, request=request_id)
         return cancelled, new_version
@@ -158,10 +159,10 @@ class Operations:
         except StoreError as exc:
             raise unknown_outcome("the pause may or may not be in place", exc) from exc
         if current is not None:
-            ctx.log.warning("pause_changed_end", service=name, by=by,
+            ctx.log.warning(Event.PAUSE_CHANGED_END, service=name, by=by,
                             until=iso(pause.until), previous_until=iso(current.until))
             return pause, current
-        ctx.log.warning("paused", service=name, by=by, until=iso(pause.until))
+        ctx.log.warning(Event.PAUSED, service=name, by=by, until=iso(pause.until))
         await ctx.record(state, "paused", by=by, until=iso(pause.until) or "")
         return pause, None
 
@@ -172,7 +173,7 @@ class Operations:
         except StoreError as exc:
             raise unknown_outcome("the service may or may not be resumed", exc) from exc
         if removed:
-            ctx.log.warning("resumed", service=name, by=by)
+            ctx.log.warning(Event.RESUMED, service=name, by=by)
             await ctx.record(state, "resumed", by=by)
         return removed
 
@@ -252,7 +253,7 @@ class Operations:
         try:
             state.switchovers.update(await self.ctx.zk.read_switchovers(state.config.name))
         except StoreError as exc:
-            self.ctx.log.error("switchovers_unreadable", service=state.config.name,
+            self.ctx.log.error(Event.SWITCHOVERS_UNREADABLE, service=state.config.name,
                                   error=str(exc))
 
     async def request_evacuation(self, state: ServiceState, decision: Evacuation) -> None:
@@ -266,7 +267,7 @@ class Operations:
             request_id = await ctx.zk.create_switchover(name, record)
             record = replace(record, id=request_id)
             state.switchovers.setdefault(request_id, (record, 0))
-            ctx.log.warning("evacuation_requested", service=name, request=request_id,
+            ctx.log.warning(Event.EVACUATION_REQUESTED, service=name, request=request_id,
                                target=decision.target, **dict(decision.evidence))
             await ctx.record(state, "evacuation_requested", by=record.requested_by,
                                 request=request_id, to=decision.target or "",
@@ -274,7 +275,7 @@ class Operations:
         except Fenced:
             ctx.step_down("fenced while requesting an evacuation")
         except (NotInOffice, Conflict, StoreError) as exc:
-            ctx.log.error("evacuation_request_failed", service=name, error=str(exc))
+            ctx.log.error(Event.EVACUATION_REQUEST_FAILED, service=name, error=str(exc))
 
     async def lift_pause(self, state: ServiceState, pause: Pause) -> None:
         """Remove ``pause`` (expired) from ZooKeeper, unless another replaced it meanwhile."""
@@ -282,9 +283,9 @@ class Operations:
         try:
             await ctx.office.confirm(ctx.office.epoch)
             if await ctx.zk.clear_pause(state.config.name, expected=pause):
-                ctx.log.warning("resumed", service=state.config.name, by="expiry")
+                ctx.log.warning(Event.RESUMED, service=state.config.name, by="expiry")
                 await ctx.record(state, "resumed", by="expiry", paused_by=pause.by)
         except Fenced:
             ctx.step_down("fenced while lifting a pause")
         except (NotInOffice, Conflict, StoreError) as exc:  # retried on the next evaluation
-            ctx.log.warning("pause_lift_failed", service=state.config.name, error=str(exc))
+            ctx.log.warning(Event.PAUSE_LIFT_FAILED, service=state.config.name, error=str(exc))

@@ -21,7 +21,6 @@ from controller.core.switchover import (
     Command,
     CommitRoute,
     Due,
-    Event,
     Phase,
     RunHook,
     StepEnded,
@@ -35,6 +34,7 @@ from controller.core.switchover import (
 )
 from controller.daemon.collaborators import Collaborators
 from controller.daemon.state import ServiceState
+from controller.events import Event
 from probes.health import Health, readiness
 
 KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
@@ -57,8 +57,9 @@ class SwitchoverRunner:
             if record.phase is Phase.SCHEDULED:
                 record, version = await self._save(state, step(record, Due(), time.time(),
                                                                epoch), version, epoch)
-            log.warning("switchover_resumed" if record.phase.running else "switchover_started",
-                        phase=str(record.phase), to=record.to, by=record.requested_by)
+            log.warning(Event.SWITCHOVER_RESUMED if record.phase.running
+                        else Event.SWITCHOVER_STARTED, phase=str(record.phase), to=record.to,
+                        by=record.requested_by)
             while (command := command_for(record, timing)) is not None:
                 if isinstance(command, CommitRoute):
                     record, version = await self._commit(state, record, version, command,
@@ -69,25 +70,25 @@ class SwitchoverRunner:
                     if durable_before_next(record):
                         record, version = await self._save(state, record, version, epoch)
                 if isinstance(command, CheckSafe):
-                    log.info("switchover_checked", phase=str(record.phase),
+                    log.info(Event.SWITCHOVER_CHECKED, phase=str(record.phase),
                              source=record.source, target=record.target, reason=record.reason)
                     continue
                 last = record.steps[-1]
-                log.info("switchover_step", phase=str(record.phase), step=last.step,
+                log.info(Event.SWITCHOVER_STEP, phase=str(record.phase), step=last.step,
                          member=last.member, ok=last.ok, ms=last.ms, detail=last.detail)
             await self._finished(state, record)
         except NotInOffice as exc:  # the next leader resumes it from its persisted phase
-            log.warning("switchover_interrupted", phase=str(record.phase), why=str(exc))
+            log.warning(Event.SWITCHOVER_INTERRUPTED, phase=str(record.phase), why=str(exc))
         except Fenced:
-            log.error("switchover_fenced", phase=str(record.phase))
+            log.error(Event.SWITCHOVER_FENCED, phase=str(record.phase))
             ctx.step_down("fenced during a switchover")
         except Conflict as exc:  # changed under us (cancelled, or a timed-out write landed)
-            log.warning("switchover_changed_meanwhile", phase=str(record.phase),
+            log.warning(Event.SWITCHOVER_CHANGED_MEANWHILE, phase=str(record.phase),
                         error=str(exc))
             await self._load(state)
         except StoreError as exc:
             # Outcome unknown; the record stays at its phase and is resumed after a pause.
-            log.error("switchover_store_error", phase=str(record.phase), error=str(exc))
+            log.error(Event.SWITCHOVER_STORE_ERROR, phase=str(record.phase), error=str(exc))
             ctx.metrics.store_errors.labels("zookeeper").inc()
             await asyncio.sleep(policy.retry_backoff)
             await self._load(state)
@@ -107,7 +108,7 @@ class SwitchoverRunner:
         return record, new_version
 
     async def _execute(self, state: ServiceState, record: Switchover, command: Command,
-                       epoch: int) -> Event:
+                       epoch: int) -> Checked | StepEnded:
         ctx, service = self.ctx, state.config.name
         if isinstance(command, CheckSafe):
             inputs = ctx.inputs(state)
@@ -232,7 +233,7 @@ class SwitchoverRunner:
         ctx, name = self.ctx, state.config.name
         ctx.metrics.switchovers.labels(name, record.outcome).inc()
         level = ctx.log.warning if record.phase is Phase.DONE else ctx.log.error
-        level(f"switchover_{record.outcome}", service=name, request=record.id,
+        level(Event(f"switchover_{record.outcome}"), service=name, request=record.id,
               epoch=record.epoch, source=record.source, target=record.target,
               reason=record.reason, detail=record.detail, rolled_back=record.rolled_back,
               steps=as_dicts(record.steps))

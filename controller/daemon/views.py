@@ -17,6 +17,7 @@ import structlog
 from controller.adapters.zookeeper import ZkStore, node_name
 from controller.core.errors import StoreError
 from controller.core.views import Votes, count, verdict, what_votes
+from controller.events import Event
 
 VIEW_HEARTBEAT = 0.5  # a replica re-sends its view at least this often
 VIEW_TTL = 3 * VIEW_HEARTBEAT
@@ -40,10 +41,10 @@ class PeerViews:
         previous = self._views.pop(node, None) if timer is not None else None
         if view is None:
             if timer is not None:
-                self._log.info("replica_view_gone", replica=node)
+                self._log.info(Event.REPLICA_VIEW_GONE, replica=node)
         else:
             if timer is None:
-                self._log.info("replica_view_fresh", replica=node)
+                self._log.info(Event.REPLICA_VIEW_FRESH, replica=node)
             self._views[node] = view
             self._expiry[node] = asyncio.get_running_loop().call_later(
                 VIEW_TTL, self._expired, node)
@@ -54,7 +55,7 @@ class PeerViews:
     def _expired(self, node: str) -> None:
         self._expiry.pop(node, None)
         self._views.pop(node, None)
-        self._log.warning("replica_view_stale", replica=node, ttl=VIEW_TTL)
+        self._log.warning(Event.REPLICA_VIEW_STALE, replica=node, ttl=VIEW_TTL)
         self._on_change()
 
     def live(self) -> list[dict[str, Any]]:
@@ -85,4 +86,4 @@ class PeerViews:
             try:
                 await self._zk.publish_view(self._node_id, own_view())
             except StoreError as exc:
-                self._log.debug("view_publish_failed", error=str(exc))
+                self._log.debug(Event.VIEW_PUBLISH_FAILED, error=str(exc))

@@ -26,6 +26,7 @@ from controller.devtools.sandbox import (
     controller_config,
     wait_for,
 )
+from controller.events import Event
 
 POLICY = {"interval": 0.1, "fast_interval": 0.025, "timeout": 0.5, "degraded_latency": 0.25,
           "fall": 3, "rise": 2, "cooldown": 30}
@@ -82,7 +83,7 @@ def _demo(box: Sandbox) -> int:
     routed = time.time()
     # The leader logs its account just after the Redis write this reader has already seen.
     with contextlib.suppress(SandboxError):
-        wait_for(lambda: leader.events("failover_done"), 5, "the leader's account")
+        wait_for(lambda: leader.events(Event.FAILOVER_DONE), 5, "the leader's account")
     _narrate(leader, killed, routed)
     say(f"\nRoute in Redis now: {_route(redis.command('HGETALL', route_key))}")
     entry = redis.command("XREVRANGE", "failover:history:web", "+", "-", "COUNT", "1")
@@ -105,10 +106,10 @@ def _narrate(leader: Controller, killed: float, routed: float) -> None:
     def ms(at: float) -> str:
         return f"{(at - killed) * 1000:7.1f} ms"
 
-    down = [e for e in leader.events("member_health_changed")
+    down = [e for e in leader.events(Event.MEMBER_HEALTH_CHANGED)
             if e.get("member") == "web-a" and e.get("health") == "down"]
-    started = leader.events("failover_started")
-    done = leader.events("failover_done")
+    started = leader.events(Event.FAILOVER_STARTED)
+    done = leader.events(Event.FAILOVER_DONE)
     say(f"  {ms(killed)}  web-a killed")
     if down and started and done:
         detected = _ts(down[-1])

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from controller.events import Event
 from controller.followers.route import parse_servers_state
 
 T = TypeVar("T")
@@ -141,7 +142,7 @@ class Process:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+    def events(self, name: Event | None = None) -> list[dict[str, Any]]:
         """The process's JSON log lines (optionally only one event name)."""
         out = []
         for line in self.output().splitlines():
@@ -472,7 +473,7 @@ class Agent:
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
 
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+    def events(self, name: Event | None = None) -> list[dict[str, Any]]:
         """The agent's JSON log lines (optionally only one event name)."""
         return self.process.events(name)
 
@@ -584,7 +585,7 @@ class Controller:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
-    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+    def events(self, name: Event | None = None) -> list[dict[str, Any]]:
         """The controller's JSON log lines (optionally only one event name)."""
         return self.process.events(name)
 

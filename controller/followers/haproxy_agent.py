@@ -23,6 +23,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from controller.events import Event
 from controller.followers.route import (
     Route,
     ServerState,
@@ -160,7 +161,7 @@ class HaproxyAgent:
                 await self._converge(mapping, route, heard)
             except HaproxyError as exc:
                 self.m_errors.inc()
-                log.error("haproxy_apply_failed", service=mapping.service,
+                log.error(Event.HAPROXY_APPLY_FAILED, service=mapping.service,
                           backend=mapping.backend, error=str(exc))
                 self._record(mapping, route, [f"not verified: {exc}"], ())
                 return
@@ -192,12 +193,12 @@ class HaproxyAgent:
                 await self.runtime.command(line)
             if round_ == 0 and newer:
                 self.m_apply.observe(time.monotonic() - heard)
-                log.info("haproxy_applied", service=service, backend=backend,
+                log.info(Event.HAPROXY_APPLIED, service=service, backend=backend,
                          primary=route.primary, epoch=route.epoch, version=route.version,
                          commands=commands)
             else:
                 self.m_repairs.labels(service).inc()
-                log.warning("haproxy_repaired", service=service, backend=backend,
+                log.warning(Event.HAPROXY_REPAIRED, service=service, backend=backend,
                             primary=route.primary, version=route.version,
                             wrong=[str(f) for f in faults], commands=commands)
             servers = await self._read(mapping)
@@ -214,11 +215,11 @@ class HaproxyAgent:
         self.faults[service], self.serving[service] = tuple(faults), serving
         self.m_verified.labels(service).set(0 if faults else 1)
         if faults and tuple(faults) != before:
-            log.error("haproxy_unrepaired", service=service, backend=mapping.backend,
+            log.error(Event.HAPROXY_UNREPAIRED, service=service, backend=mapping.backend,
                       primary=route.primary, version=route.version, wrong=faults,
                       serving=list(serving))
         elif not faults and before:
-            log.info("haproxy_verified", service=service, backend=mapping.backend,
+            log.info(Event.HAPROXY_VERIFIED, service=service, backend=mapping.backend,
                      primary=route.primary, version=route.version, serving=list(serving))
 
     async def _resync_loop(self) -> None:

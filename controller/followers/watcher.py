@@ -28,6 +28,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from controller.events import Event
 from controller.followers.route import Following, Route
 
 Listener = Callable[[str, Route], None]
@@ -128,7 +129,7 @@ class RouteWatcher:
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=self._timeout * 3)
             for task in pending:
-                self._log.warning("route_watcher_task_stuck", task=task.get_name())
+                self._log.warning(Event.ROUTE_WATCHER_TASK_STUCK, task=task.get_name())
         await self._client.aclose()
 
     def current(self, service: str) -> Route | None:
@@ -158,7 +159,7 @@ class RouteWatcher:
         state, newer = state.offer(route)
         self._state[service] = state
         if newer and route is not None:
-            self._log.info("route_applied", service=service, primary=route.primary,
+            self._log.info(Event.ROUTE_APPLIED, service=service, primary=route.primary,
                      epoch=route.epoch, version=route.version)
             for listener in self._listeners:
                 listener(service, route)

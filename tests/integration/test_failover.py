@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.devtools.sandbox import wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ def test_slow_or_failing_primary_fails_over(cluster: Cluster, mode: str) -> None
     cluster.wait_primary("web-b")
     leader = cluster.leader()
     assert leader.status()["services"]["web"]["members"]["web-a"]["health"] == "degraded"
-    started = leader.events("failover_started")
+    started = leader.events(Event.FAILOVER_STARTED)
     verdict = "slow" if mode == "slow" else "bad_answer"
     probes = started[-1]["evidence"]["primary_probes"]
     assert [p["verdict"] for p in probes] == [verdict] * 3
@@ -78,7 +79,7 @@ def test_both_members_down_promotes_nothing(cluster: Cluster) -> None:
     route = cluster.route()
     assert (route["primary"], route["version"]) == ("web-a", before["version"])
     assert cluster.promotions("web-b") == []
-    assert leader.events("failover_started") == []
+    assert leader.events(Event.FAILOVER_STARTED) == []
 
 
 def test_flapping_primary_fails_over_at_most_once_per_cooldown(cluster: Cluster) -> None:
@@ -110,7 +111,7 @@ def test_failed_promotion_falls_back_to_the_next_candidate(cluster: Cluster) -> 
     route = cluster.wait_primary("web-c")
     assert [c["failed"] for c in cluster.promotions("web-b")] == [True]
     assert len(cluster.promotions("web-c")) == 1
-    done = cluster.leader().events("failover_done")[-1]
+    done = cluster.leader().events(Event.FAILOVER_DONE)[-1]
     promotes = [(s["member"], s["ok"]) for s in done["steps"] if s["step"] == "promote"]
     assert promotes == [("web-b", False), ("web-c", True)]
     assert route["version"] == "2"

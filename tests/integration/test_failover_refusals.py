@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from controller.devtools.sandbox import Controller, wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -28,7 +29,7 @@ def test_an_old_primary_that_answers_and_refuses_its_fence_is_not_replaced(
     cluster.web("web-a").set_mode("error", fail_hooks=["fence"])
     [attempt, *_] = wait_for(lambda: failed_attempts(leader), 10, "a failed attempt")
     assert (attempt["by"], attempt["why"]) == ("auto", "fence_failed")
-    aborted = wait_for(lambda: leader.events("failover_aborted"), 5, "the abort in the log")
+    aborted = wait_for(lambda: leader.events(Event.FAILOVER_ABORTED), 5, "the abort in the log")
     assert aborted[0]["why"] == "fence_failed"
     assert cluster.promotions("web-b") == []
     route = cluster.route()

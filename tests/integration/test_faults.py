@@ -10,6 +10,7 @@ import redis.sentinel
 
 from controller.core.records import Decided
 from controller.devtools.sandbox import wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -48,7 +49,7 @@ def test_frozen_leader_wakes_up_fenced_and_changes_nothing(cluster: Cluster) -> 
     # The old leader resumes believing it leads, sees web-a down in its own stale view...
     frozen.process.signal(signal.SIGCONT)
     wait_for(lambda: not frozen.status()["leader"], 10, "old leader steps down")
-    wait_for(lambda: frozen.events("leadership_lost"), 5, "old leader logged its loss")
+    wait_for(lambda: frozen.events(Event.LEADERSHIP_LOST), 5, "old leader logged its loss")
     assert survivor.status()["leader"]
     # ...and nothing it did reached Redis or the members.
     assert cluster.route()["primary"] == "web-b"

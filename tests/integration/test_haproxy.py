@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from controller.devtools.sandbox import LOOPBACK, Agent, Haproxy, wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 from tests.integration.test_operators import metric
 
@@ -111,7 +112,7 @@ def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> No
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")
     wait_for(lambda: agent_state(agent)["primary"] == "web-b", 5, "agent applied the failover")
-    sent = len(agent.events("haproxy_applied")) + len(agent.events("haproxy_repaired"))
+    sent = len(agent.events(Event.HAPROXY_APPLIED)) + len(agent.events(Event.HAPROXY_REPAIRED))
     steady = time.monotonic()
     cluster.redis.restart()
     # A stale route, published straight to the channel (bypassing the fenced script).
@@ -122,7 +123,8 @@ def test_redis_restart_and_stale_messages_change_nothing(traffic: Traffic) -> No
     wait_for(lambda: len(load.since(steady)) >= 100, 10, "100 answers")
     assert set(load.since(steady)) == {served_by(cluster, "web-b")}
     # nothing was sent to HAProxy
-    assert len(agent.events("haproxy_applied")) + len(agent.events("haproxy_repaired")) == sent
+    assert len(agent.events(Event.HAPROXY_APPLIED)) + len(
+        agent.events(Event.HAPROXY_REPAIRED)) == sent
     assert proxy.serving("web") == {"web-b"}
 
 
@@ -236,9 +238,9 @@ def test_a_server_enabled_behind_the_agent_is_repaired(traffic: Traffic) -> None
         assert proxy.serving("web") == {"web-a", "web-b"}
     finally:
         agent.process.signal(signal.SIGCONT)
-    wait_for(lambda: agent.events("haproxy_repaired"), 5, "the agent's repair")
+    wait_for(lambda: agent.events(Event.HAPROXY_REPAIRED), 5, "the agent's repair")
     assert proxy.serving("web") == {"web-a"}
-    [repaired] = agent.events("haproxy_repaired")
+    [repaired] = agent.events(Event.HAPROXY_REPAIRED)
     assert repaired["wrong"] == ["web-b: unrouted_serving (op=RUNNING admin=0x00)"]
     assert repaired["commands"] == ["set server web/web-b state maint"]
     assert metric(agent, "failover_agent_repairs_total", service="web") == 1
@@ -261,9 +263,9 @@ def test_a_routed_server_haproxy_holds_down_makes_the_agent_unhealthy(
     assert metric(agent, "failover_agent_haproxy_verified", service="web") == 0
     # nothing it could send
     assert metric(agent, "failover_agent_repairs_total", service="web") == 0
-    [unrepaired] = agent.events("haproxy_unrepaired")  # once, not at every resync
+    [unrepaired] = agent.events(Event.HAPROXY_UNREPAIRED)  # once, not at every resync
     assert unrepaired["wrong"] == web["wrong"]
     proxy.command("set server web/web-a health up")
     wait_for(lambda: agent.healthz()[0] == 200, 5, "agent healthy again")
-    assert agent.events("haproxy_verified")
-    assert len(agent.events("haproxy_unrepaired")) == 1
+    assert agent.events(Event.HAPROXY_VERIFIED)
+    assert len(agent.events(Event.HAPROXY_UNREPAIRED)) == 1

@@ -20,6 +20,7 @@ from controller.devtools.sandbox import (
     free_port,
     wait_for,
 )
+from controller.events import Event
 from tests.integration.cluster import Cluster, hold
 
 pytestmark = pytest.mark.integration
@@ -72,7 +73,7 @@ def test_zookeeper_unreachable_changes_nothing(isolated_cluster: Cluster,
     hold(leader, "web-a", probes=20)
     assert cluster.route()["primary"] == "web-a"
     assert leader.status()["services"]["web"]["recovery_in_flight"] is False
-    assert [c.events("failover_started") for c in cluster.controllers] == [[], []]
+    assert [c.events(Event.FAILOVER_STARTED) for c in cluster.controllers] == [[], []]
     assert cluster.promotions("web-b") == []
     # ZooKeeper back: a leader (old or new) acts on the same facts, exactly once.
     own_zk.process.signal(signal.SIGCONT)
@@ -123,7 +124,7 @@ def test_replica_started_before_zookeeper_joins_when_it_comes_up(sandbox: Sandbo
         wait_for(lambda: controller.status()["leader"], 20, "it leads once ZooKeeper is up")
         wait_for(lambda: redis.command("HGET", "failover:route:web", "primary") == "web-a", 10,
                  "the first route")
-        assert len(controller.events("leadership_gained")) == 1
+        assert len(controller.events(Event.LEADERSHIP_GAINED)) == 1
     except BaseException:
         print(controller.process.output()[-5000:])
         raise

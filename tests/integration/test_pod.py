@@ -48,6 +48,7 @@ from controller.devtools.sandbox import (
     free_port,
     wait_for,
 )
+from controller.events import Event
 from tests.chart.test_chart import CHART, by_kind, render
 from tests.kubelet import KUBERNETES_SERVICE, links_of
 
@@ -439,7 +440,7 @@ def test_the_chart_pod_leads_and_publishes_the_route(
         assert result.returncode == 0, result.stdout + result.stderr
         assert "web" in result.stdout
 
-        ignored = controller.events("env_not_overrides")
+        ignored = controller.events(Event.ENV_NOT_OVERRIDES)
         if service_links:
             [line] = ignored
             assert set(line["ignored"]) == set(links)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from controller.devtools.sandbox import Controller, wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster, hold
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,7 @@ def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
     assert web_a(leader)["votes"] == {"failing": 1, "healthy": 2, "replicas": 3}
     assert sorted(web_a(leader)["views"].values()) == ["degraded", "healthy", "healthy"]
     assert web_a(leader)["views"][node(leader)] == "degraded"
-    [event] = leader.events("split_view")
+    [event] = leader.events(Event.SPLIT_VIEW)
     assert (event["member"], event["epoch"]) == ("web-a", leader.status()["epoch"])
     assert event["evidence"]["primary_health"] == "degraded"
     assert event["evidence"]["votes"] == {"failing": 1, "replicas": 3, "required": 2}
@@ -51,13 +52,13 @@ def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
     assert cluster.observer is not None
     assert [c.version for c in cluster.observer.changes()] == [int(before["version"])]
     assert cluster.promotions("web-b") == []
-    assert leader.events("failover_started") == []
+    assert leader.events(Event.FAILOVER_STARTED) == []
     # A second replica agrees: that is a majority, and it fails over, once.
     follower = cluster.followers()[0]
     cluster.web("web-a").set_mode(fail_for=[node(leader), node(follower)])
     cluster.wait_primary("web-b")
     assert len(cluster.promotions("web-b")) == 1
-    started = leader.events("failover_started")[-1]
+    started = leader.events(Event.FAILOVER_STARTED)[-1]
     assert started["evidence"]["votes"]["failing"] >= 2
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from config.models import ExecProbeConfig
 from controller.devtools.sandbox import wait_for
+from controller.events import Event
 from probes.kinds import ExecProbe, ProbeContext
 from probes.scheduler import bounded
 from tests.integration.cluster import Cluster
@@ -82,9 +83,9 @@ def test_only_a_not_ready_standby_and_a_dead_primary_promotes_it_and_says_why(
                 if "route_changed" in li and "web-a -> web-b" in li)
     assert "promoted web-b although not ready: backup-fresh: exit 1: last backup 30 h old" \
         in line
-    done = leader.events("failover_done")[-1]
+    done = leader.events(Event.FAILOVER_DONE)[-1]
     assert done["steps"][0]["step"] == "verify_epoch"
-    started = leader.events("failover_started")[-1]
+    started = leader.events(Event.FAILOVER_STARTED)[-1]
     assert started["evidence"]["last_resort"] is True
 
 
@@ -121,13 +122,13 @@ def test_redundancy_status_metric_and_log_flip_with_the_only_standby(cluster: Cl
     assert metric(follower, "failover_redundant", service="web") == 0
     assert metric(follower, "failover_member_ready", service="web", member="web-b") == 0
     assert metric(follower, "failover_member_ready", service="web", member="web-a") == 1
-    lost = wait_for(lambda: follower.events("redundancy_changed"), 5, "the log event")
+    lost = wait_for(lambda: follower.events(Event.REDUNDANCY_CHANGED), 5, "the log event")
     assert lost[-1]["redundant"] is False and lost[-1]["ready_standbys"] == []
     explanation = json.loads(cli(follower, "explain", "web", "--json").stdout)
     assert explanation["redundancy"]["redundant"] is False
     flags.heal("web-b", "disk")
     wait_for(lambda: service(follower)["redundant"] is True, 5, "redundant again")
-    assert follower.events("redundancy_changed")[-1]["redundant"] is True
+    assert follower.events(Event.REDUNDANCY_CHANGED)[-1]["redundant"] is True
 
 
 def window(around: float, inside: bool) -> str:

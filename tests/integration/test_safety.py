@@ -19,6 +19,7 @@ from config.models import ZooKeeperConfig
 from controller.adapters.zookeeper import ZkStore
 from controller.core.records import Decided
 from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 
 pytestmark = pytest.mark.integration
@@ -59,13 +60,13 @@ def test_a_late_fence_never_overwrites_a_newer_decision(cluster: Cluster) -> Non
     cluster.wait_primary("web-b")
     wait_for(lambda: leader.status()["services"]["web"]["members"]["web-a"]["unfenced"], 5,
              "web-a marked unfenced")
-    fences_before = len(leader.events("hook_started"))
+    fences_before = len(leader.events(Event.HOOK_STARTED))
     web_a = cluster.web("web-a")
     web_a.process.start()
     web_a.wait_ready()
     web_a.set_mode(hook_delay=0.8)  # the late fence takes a while
     wait_for(lambda: any(e["hook"] == "fence" and e["member"] == "web-a"
-                         for e in leader.events("hook_started")[fences_before:]), 10,
+                         for e in leader.events(Event.HOOK_STARTED)[fences_before:]), 10,
              "the late fence of web-a to start")
     cluster.web("web-b").set_mode("error")  # web-b fails while the fence is in flight
     wait_for(lambda: int(cluster.route().get("version", 0)) >= 3, 15,
@@ -75,10 +76,10 @@ def test_a_late_fence_never_overwrites_a_newer_decision(cluster: Cluster) -> Non
     # web-a, fenced at last, is a standby like any other (and the best by priority).
     assert service["primary"] in ("web-a", "web-c") and service["version"] == 3
     assert not service["members"]["web-a"]["unfenced"]
-    assert leader.events("fenced_late")
+    assert leader.events(Event.FENCED_LATE)
     promotes = {name: len(cluster.promotions(name)) for name in THREE}
     assert promotes["web-b"] == 1 and sum(promotes.values()) == 2, promotes
-    assert not leader.events("publish_refused")
+    assert not leader.events(Event.PUBLISH_REFUSED)
     assert cluster.observer is not None
     cluster.observer.assert_monotonic()
     assert [s.version for s in cluster.observer.changes()] == [1, 2, 3]
@@ -108,15 +109,15 @@ def test_a_deposed_leader_sends_no_hook_after_the_next_leaders(cluster: Cluster)
         assert int(route["epoch"]) > first_epoch
     finally:
         first.process.signal(signal.SIGCONT)
-    wait_for(lambda: first.events("leadership_lost"), 10, "the first leader to step down")
+    wait_for(lambda: first.events(Event.LEADERSHIP_LOST), 10, "the first leader to step down")
     wait_for(lambda: not first.status()["leader"], 5, "the first leader to say so")
     # How the woken leader's failover ended: cancelled, interrupted or fenced, never done.
-    ends = ("failover_done", "failover_fenced", "failover_interrupted", "failover_aborted",
-            "failover_commit_failed")
+    ends = (Event.FAILOVER_DONE, Event.FAILOVER_FENCED, Event.FAILOVER_INTERRUPTED,
+            Event.FAILOVER_ABORTED, Event.FAILOVER_COMMIT_FAILED)
     ended = wait_for(lambda: [e["event"] for e in first.events() if e["event"] in ends or (
-        e["event"] == "recovery_cancelled" and e["task"] == "failover:web")], 5,
+        e["event"] == Event.RECOVERY_CANCELLED and e["task"] == "failover:web")], 5,
         "the first leader's failover to end")
-    assert "failover_done" not in ended, ended
+    assert Event.FAILOVER_DONE not in ended, ended
     promotes = cluster.promotions("web-b")
     assert [int(p["epoch"]) for p in promotes] == [int(route["epoch"])], promotes
     hooks_went_up(cluster)
@@ -192,7 +193,7 @@ def test_a_woken_leader_does_not_republish_its_stale_route_after_flushall(
         cluster.redis.command("FLUSHALL")
     finally:
         first.process.signal(signal.SIGCONT)
-    wait_for(lambda: first.events("leadership_lost"), 10, "the first leader to step down")
+    wait_for(lambda: first.events(Event.LEADERSHIP_LOST), 10, "the first leader to step down")
     restored = cluster.wait_primary("web-b", timeout=5)
     assert restored["version"] == after["version"]
     wait_for(lambda: stores_agree(cluster, second), 5, "ZooKeeper and Redis to agree")
@@ -200,7 +201,7 @@ def test_a_woken_leader_does_not_republish_its_stale_route_after_flushall(
     cluster.observer.assert_monotonic()
     assert all(s.primary == "web-b" for s in cluster.observer.seen
                if s.version >= int(after["version"]))
-    assert not [e for e in first.events("route_published") if e.get("origin") == "reconcile"]
+    assert not [e for e in first.events(Event.ROUTE_PUBLISHED) if e.get("origin") == "reconcile"]
 
 
 def test_redis_refuses_another_primary_under_the_same_version(cluster: Cluster) -> None:
@@ -246,7 +247,7 @@ def test_a_switchover_target_that_may_be_promoted_and_cannot_be_fenced_stays_mar
     web_b.set_mode("ok")
     wait_for(lambda: not leader.status()["services"]["web"]["members"]["web-b"]["unfenced"],
              15, "the late fence of web-b")
-    assert [e["member"] for e in leader.events("fenced_late")] == ["web-b"]
+    assert [e["member"] for e in leader.events(Event.FENCED_LATE)] == ["web-b"]
     assert cluster.route()["primary"] == "web-a"
     hooks_went_up(cluster)
 

@@ -61,6 +61,7 @@ from controller.devtools.sandbox import (
     controller_config,
     wait_for,
 )
+from controller.events import Event
 from tests.soak import checker, netns
 from tests.soak.checker import Answer, Applied, Seen
 from tests.soak.links import ProxyLinks
@@ -604,7 +605,7 @@ class Soak:
             violations += checker.never_goes_back(reader)
         violations += checker.distinct_leader_epochs(self.record.leader_claims)
         promotes, fences = self.calls("promote"), self.calls("fence")
-        hooks = [e for c in self.controllers for e in c.events("hook_started")]
+        hooks = [e for c in self.controllers for e in c.events(Event.HOOK_STARTED)]
         violations += checker.promotions_were_healthy(promotes, hooks)
         violations += checker.calls_were_logged(fences, hooks, "fence")
         violations += checker.hook_epochs_never_go_down(
@@ -655,9 +656,10 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
     resumed: Counter[str] = Counter()  # switchovers a new leader took over, by phase
     for c in soak.controllers:
         for e in c.events():
-            if e.get("event") in ("failover_done", "switchover_done", "switchover_failed"):
+            if e.get("event") in (Event.FAILOVER_DONE, Event.SWITCHOVER_DONE,
+                                  Event.SWITCHOVER_FAILED):
                 reasons[e["event"]] += 1
-            elif e.get("event") == "switchover_resumed":
+            elif e.get("event") == Event.SWITCHOVER_RESUMED:
                 resumed[str(e.get("phase"))] += 1
     pct = (lambda p: took[min(len(took) - 1, round(p / 100 * (len(took) - 1)))]) if took \
         else (lambda p: float("nan"))
