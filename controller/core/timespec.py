@@ -1,7 +1,9 @@
 """Durations and points in time as operators type them. Pure: ``now`` is an argument.
 
-Durations: ``90``, ``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``. Times: ISO 8601 with a zone
-(``2026-11-24T02:00:00Z``, ``...+01:00``), or a duration from now (``+15m``, ``in 15m``).
+Durations: ``90``, ``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``, ``0.5s``: ASCII digits, each
+unit at most once and from the largest down (``d``, ``h``, ``m``, ``s``), nothing between
+them. Times: ISO 8601 with a zone (``2026-11-24T02:00:00Z``, ``...+01:00``), or a duration
+from now (``+15m``, ``in 15m``).
 """
 
 from __future__ import annotations
@@ -9,23 +11,37 @@ from __future__ import annotations
 import datetime
 import re
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)([smhd]))")
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+# Python's float() would also take "1_000", "1e3", "nan", " inf" and non-ASCII digits;
+# only these forms are durations.
+_PLAIN = re.compile(_NUMBER)
+_UNITS = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+_COMPOSED = re.compile("".join(f"(?:({_NUMBER}){unit})?" for unit, _ in _UNITS))
+_MAX_SECONDS = 1e12
+_ACCEPTED = "examples: 90, 90s, 15m, 1h30m, 1d; units d, h, m, s once each, largest first"
+
+
+class DurationError(ValueError):
+    """A text that is not a duration; the message says what is accepted."""
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``text``; ValueError saying what is accepted."""
+    """Seconds in ``text`` (above 0 and finite); DurationError otherwise."""
     value = text.strip().lower()
-    try:
+    if not value:
+        raise DurationError(f"an empty duration ({_ACCEPTED})")
+    if not value.isascii():
+        raise DurationError(f"not a duration: {text!r} (ASCII digits only; {_ACCEPTED})")
+    if _PLAIN.fullmatch(value):
         seconds = float(value)
-    except ValueError:
-        parts = _DURATION.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise ValueError(f"not a duration: {text!r} (examples: 90s, 15m, 1h30m, 1d)"
-                             ) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not 0 < seconds < 1e12:  # also refuses nan and inf
-        raise ValueError(f"a duration must be positive and finite, got {text!r}")
+    else:
+        composed = _COMPOSED.fullmatch(value)
+        if composed is None or not any(composed.groups()):
+            raise DurationError(f"not a duration: {text!r} ({_ACCEPTED})")
+        seconds = sum(float(number) * scale for number, (_, scale)
+                      in zip(composed.groups(), _UNITS, strict=True) if number)
+    if not 0 < seconds < _MAX_SECONDS:  # a long digit string is inf as a float
+        raise DurationError(f"a duration must be above 0 and finite, got {text!r}")
     return seconds
 
 
