@@ -6,21 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from controller.cli.answers import Explained
 
-def render(explained: Mapping[str, Any]) -> list[str]:
-    verdict = (f"would fail over to {explained['target']} now" if explained["would_fail_over"]
-               else f"would not fail over: {explained['reason']}")
-    lines = [f"{explained['service']}: {verdict}  (mode {explained['mode']}; asked "
-             f"{explained['node']}, leader {explained.get('leader_node') or '(none)'}, "
-             f"epoch {explained.get('epoch')})"]
-    width = max((len(c["check"]) for c in explained["conditions"]), default=0)
-    for condition in explained["conditions"]:
-        ok = "yes" if condition["ok"] else "NO "
-        reason = f"  {condition['reason']}" if condition.get("reason") else ""
-        until = f" until {condition['until_iso']}" if condition.get("until_iso") else ""
-        lines.append(f"  {ok}  {condition['check']:<{width}}{reason}{until}")
-        lines += [f"         {line}" for line in evidence_lines(condition["evidence"])]
-    lines.append(f"(all of it as JSON: failoverctl explain {explained['service']} --json)")
+
+def render(explained: Explained) -> list[str]:
+    verdict = (f"would fail over to {explained.target} now" if explained.would_fail_over
+               else f"would not fail over: {explained.reason}")
+    lines = [f"{explained.service}: {verdict}  (mode {explained.mode}; asked "
+             f"{explained.node}, leader {explained.leader_node or '(none)'}, "
+             f"epoch {explained.epoch})"]
+    width = max((len(c.check) for c in explained.conditions), default=0)
+    for condition in explained.conditions:
+        ok = "yes" if condition.ok else "NO "
+        reason = f"  {condition.reason}" if condition.reason else ""
+        until = f" until {condition.until_iso}" if condition.until_iso else ""
+        lines.append(f"  {ok}  {condition.check:<{width}}{reason}{until}")
+        lines += [f"         {line}" for line in evidence_lines(condition.evidence)]
+    lines.append(f"(all of it as JSON: failoverctl explain {explained.service} --json)")
     return lines
 
 

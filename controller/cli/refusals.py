@@ -8,8 +8,10 @@ from typing import Any
 
 
 def sentence(service: str, to: str | None, reason: str, evidence: Mapping[str, Any]) -> str:
-    members = evidence.get("members") or {}
-    member: Mapping[str, Any] = members.get(to) or {} if to else {}
+    members = evidence.get("members")
+    member = members.get(to) if isinstance(members, Mapping) and to else None
+    if not isinstance(member, Mapping):  # evidence of another shape: say what is known
+        member = {}
     replicas, majority = evidence.get("replicas", "?"), evidence.get("majority", "?")
     votes = (f"{member.get('healthy_votes', '?')} of {replicas} replicas see it healthy, "
              f"{majority} needed")
@@ -23,7 +25,9 @@ def sentence(service: str, to: str | None, reason: str, evidence: Mapping[str, A
             return (f"{to} is awaiting a fence (its last fence failed): it is not promoted "
                     f"until a fence succeeds")
         case "target_not_ready":
-            why = "; ".join(member.get("not_ready") or []) or "its readiness checks fail"
+            not_ready = member.get("not_ready")
+            why = ("; ".join(str(n) for n in not_ready) if isinstance(not_ready, list)
+                   else "") or "its readiness checks fail"
             return f"{to} is not ready: {why}{force}"
         case "already_primary":
             return f"{to} is already the primary of {service}"

@@ -5,62 +5,61 @@ evacuations and waiting switchovers. Pure: data in, rows and lines out."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
 from typing import Any
+
+from controller.cli.answers import Status
 
 Row = tuple[str, ...]
 
 
 def when(unix: Any) -> str:
-    if not isinstance(unix, int | float | str) or unix in ("", None):
+    if isinstance(unix, bool) or not isinstance(unix, int | float | str) or unix == "":
         return "-"
     try:
         at = datetime.datetime.fromtimestamp(float(unix), datetime.UTC)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return str(unix)
     return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def status_rows(status: Mapping[str, Any]) -> tuple[list[Row], list[str]]:
+def status_rows(status: Status) -> tuple[list[Row], list[str]]:
     rows: list[Row] = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "READY", "LATENCY")]
     notes: list[str] = []
-    for name, service in status["services"].items():
-        primary, members = service["primary"], service["members"]
-        primary_health = (members.get(primary) or {}).get("health")
-        if service.get("paused"):
-            paused = service["paused"]
-            until = when(paused["until"]) + " UTC" if paused.get("until") else "resumed"
-            notes.append(f"{name}: paused by {paused['by']} until {until}")
+    for name, service in status.services.items():
+        primary, members = service.primary, service.members
+        primary_health = members[primary].health if primary in members else None
+        if service.paused:
+            paused = service.paused
+            until = when(paused.until) + " UTC" if paused.until else "resumed"
+            notes.append(f"{name}: paused by {paused.by} until {until}")
             if primary_health in ("down", "degraded"):
-                notes.append(f"{name}: PAUSED WITH THE PRIMARY {primary} {primary_health.upper()}:"
-                             f" nothing fails over until it is resumed "
-                             f"(failoverctl resume {name})")
-        if service.get("redundant", True):
+                notes.append(f"{name}: PAUSED WITH THE PRIMARY {primary} "
+                             f"{str(primary_health).upper()}: nothing fails over until it "
+                             f"is resumed (failoverctl resume {name})")
+        if service.redundant:
             notes.append(f"{name}: redundant: a healthy, ready standby could take over")
         else:
             notes.append(f"{name}: NOT REDUNDANT: no healthy, ready standby could take over")
-        evacuation = service.get("evacuation") or {}
-        if evacuation.get("reason") not in (None, "not_configured", "no_condition"):
-            wake = f" (next look {when(evacuation['wake_at'])} UTC)" \
-                if evacuation.get("wake_at") else ""
-            notes.append(f"{name}: evacuation of the primary: {evacuation['reason']}{wake}")
+        evacuation = service.evacuation
+        if evacuation and evacuation.reason not in (None, "not_configured", "no_condition"):
+            wake = f" (next look {when(evacuation.wake_at)} UTC)" if evacuation.wake_at else ""
+            notes.append(f"{name}: evacuation of the primary: {evacuation.reason}{wake}")
         for member, info in members.items():
-            health = info["health"]
-            latency = info.get("latency_ms")
+            health = info.health
             # A down member's last latency is that of its failure: no latency to show.
-            shown = "-" if latency is None or health == "down" else f"{latency:.1f}ms"
-            if info.get("unfenced"):
+            shown = ("-" if info.latency_ms is None or health == "down"
+                     else f"{info.latency_ms:.1f}ms")
+            if info.unfenced:
                 health += ", awaiting fence"
                 notes.append(f"{name}: {member} awaits a fence (it may still act as primary):"
                              f" never promoted until a fence succeeds")
             mark = "*" if member == primary else " "
-            rows.append((name, primary or "-", service["mode"], f"{mark}{member}", health,
-                         "yes" if info.get("ready", True) else "NO", shown))
-            for reason in info.get("not_ready", []):
-                notes.append(f"{name}: {member} not ready: {reason}")
-        for request in service.get("switchovers", []):
-            at = f" at {when(request['at'])} UTC" if request.get("at") else ""
-            notes.append(f"{name}: switchover {request['id']} to "
-                         f"{request.get('target') or request.get('to') or '(best)'}{at}, "
-                         f"{request['phase']}, by {request['requested_by']}")
+            rows.append((name, primary or "-", service.mode, f"{mark}{member}", health,
+                         "yes" if info.ready else "NO", shown))
+            notes += [f"{name}: {member} not ready: {reason}" for reason in info.not_ready]
+        for request in service.switchovers:
+            at = f" at {when(request.at)} UTC" if request.at else ""
+            notes.append(f"{name}: switchover {request.id} to "
+                         f"{request.target or request.to or '(best)'}{at}, "
+                         f"{request.phase}, by {request.requested_by}")
     return rows, notes

@@ -67,7 +67,7 @@ def test_body_limit_malformed_json_and_unknown_fields(cluster: Cluster) -> None:
     assert api.status()["services"]["web"]["mode"] == "auto"  # nothing was applied
     out = failoverctl("switchover", "web", "--at", "tomorrow", "--api", api.api, "--token",
                       TOKEN)
-    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "--at" in out.stderr
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--at" in out.stderr
 
 
 def test_tls_api_and_cli_verification(cluster: Cluster, tmp_path: Path) -> None:

@@ -1,16 +1,20 @@
-"""failoverctl's own surfaces: check-config, run refusing bad config, status/history."""
+"""failoverctl's own surfaces: check-config, run refusing bad config, status/history, and
+what the operator commands do with bad arguments and odd answers."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.devtools.sandbox import free_port
+from controller.devtools.sandbox import TOKEN, free_port
 from tests.integration.cluster import Cluster, failoverctl
 from tests.unit.test_config import GOOD
 
@@ -93,3 +97,90 @@ def test_an_unreachable_api_says_how_to_point_at_one() -> None:
     out = failoverctl("status", "--api", f"http://127.0.0.1:{free_port()}", "--timeout", "2")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "cannot reach" in out.stderr and "set --api or FAILOVER_API_URL" in out.stderr
+
+
+def test_switchover_wait_json_prints_only_json_and_pause_refuses_an_empty_duration(
+        cluster: Cluster) -> None:
+    cluster.start(controllers=1, policy={"verify_window": 0.5})
+    api = cluster.controllers[0].api
+    out = failoverctl("switchover", "web", "--to", "web-b", "--wait", "--json", "--api", api,
+                      "--token", TOKEN)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)  # stdout is the final record and nothing else
+    assert (record["phase"], record["source"], record["target"]) == ("done", "web-a", "web-b")
+    for step in ("accepted", "fencing", "promoting", "committing", "verifying", "done"):
+        assert step in out.stderr  # progress stays visible, on stderr
+    cluster.wait_primary("web-b", timeout=2)
+    for duration in ("", " ", "0", "1d1d", "30s1h", "-5m"):
+        out = failoverctl("pause", "web", "--for", duration, "--api", api, "--token", TOKEN)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.count("\n") == 1 and "argument --for" in out.stderr, out.stderr
+    assert cluster.controllers[0].status()["services"]["web"]["mode"] == "auto"  # not paused
+
+
+def test_names_are_quoted_into_paths(cluster: Cluster) -> None:
+    cluster.start(controllers=1)
+    api = cluster.controllers[0].api
+    for command in ("explain", "history", "pause", "resume"):
+        out = failoverctl(command, "web?x=1", "--api", api, "--token", TOKEN)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        # The API was asked about the service named "web?x=1", not about "web".
+        assert "404 unknown service (service=web?x=1, services=web)" in out.stderr, (
+            command, out.stderr)
+    out = failoverctl("explain", "web?x=1", "--json", "--api", api)
+    assert out.returncode == 1 and json.loads(out.stdout)["detail"]["service"] == "web?x=1"
+    out = failoverctl("cancel", "web", "sw-0000000009?x=1", "--api", api, "--token", TOKEN)
+    assert out.returncode == 1 and "404" in out.stderr and "sw-0000000009?x=1" in out.stderr, (
+        out.stderr)
+    assert cluster.controllers[0].status()["services"]["web"]["mode"] == "auto"
+
+
+class _Odd(http.server.BaseHTTPRequestHandler):
+    """An HTTP server that is not the controller's API, or another version of it."""
+
+    answers: dict[str, bytes] = {
+        "/v1/status": b'{"node": "x"}',
+        "/v1/services/web/explain": b'{"service": "web", "mode": "auto", '
+                                    b'"would_fail_over": false, "conditions": [{"check": 1}]}',
+        "/v1/services/web/history": b'{"entries": "none"}',
+        "/v1/services/web/pause": b"[]",
+        "/v1/services/web/resume": b"<html>hello</html>",
+        "/v1/services/web/switchover": b'{"id": "sw-1", "phase": "sideways", "version": 0}',
+    }
+
+    def do_GET(self) -> None:
+        body = self.answers.get(self.path.split("?")[0], b"{}")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def odd_api() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Odd)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    (("status",), "GET /v1/status: unexpected answer (services: field required)"),
+    (("explain", "web"), "unexpected answer (conditions.0.check: input should be a valid str"),
+    (("history", "web"), "unexpected answer (entries: input should be a valid tuple)"),
+    (("pause", "web"), "unexpected answer (the answer: input should be a valid dictionary"),
+    (("resume", "web"), "the answer is not JSON"),
+    (("switchover", "web"), "unexpected answer (phase: input should be"),
+])
+def test_an_unexpected_answer_is_one_line_not_a_traceback(
+        odd_api: str, command: tuple[str, ...], said: str) -> None:
+    out = failoverctl(*command, "--api", odd_api, "--token", TOKEN)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("\n") == 1 and said in out.stderr, out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.cli.answers import Explained
 from controller.cli.explain import render
 
 DETAIL = "Cannot connect to host 10.0.0.11:80 ssl:default [Connect call failed " + "x" * 80
@@ -24,7 +25,7 @@ EXPLAINED = {
 
 
 def test_every_condition_and_all_its_evidence_are_shown_uncut() -> None:
-    text = "\n".join(render(EXPLAINED))
+    text = "\n".join(render(Explained.model_validate(EXPLAINED)))
     assert text.splitlines()[0].startswith("web: would not fail over: quorum_not_reached")
     assert f"probe: no_answer 0.8 ms  {DETAIL}" in text  # the primary's probes, whole
     assert "probe: no_answer  timed out" in text

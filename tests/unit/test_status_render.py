@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from controller.cli.answers import Status
 from controller.cli.status import status_rows
 
 
-def status(paused: bool, redundant: bool) -> dict[str, Any]:
-    return {"services": {"web": {
+def status(paused: bool, redundant: bool) -> Status:
+    return Status.model_validate({"services": {"web": {
         "primary": "web-a", "mode": "paused" if paused else "auto", "redundant": redundant,
         "paused": {"by": "operator:alice", "until": None} if paused else None,
         "switchovers": [], "evacuation": {"reason": "no_condition"},
@@ -16,7 +15,7 @@ def status(paused: bool, redundant: bool) -> dict[str, Any]:
             "web-a": {"health": "down", "latency_ms": 500.2, "ready": True},
             "web-b": {"health": "healthy", "latency_ms": 1.3, "ready": True},
             "web-c": {"health": "healthy", "latency_ms": 1.1, "ready": True,
-                      "unfenced": True}}}}}
+                      "unfenced": True}}}}})
 
 
 def test_a_paused_service_whose_primary_is_down_says_so_loudly() -> None:
