@@ -70,6 +70,7 @@ def build() -> Parser:
     command("resume", "automatic failover again", actions.cmd_resume)
 
     agent = sub.add_parser("agent", help="make a proxy follow the routes in Redis")
+    agent.set_defaults(help_parser=agent)  # `failoverctl agent` alone: the proxies it knows
     kinds = agent.add_subparsers(metavar="PROXY")
     haproxy = kinds.add_parser("haproxy", help="apply routes to HAProxy's Runtime API")
     haproxy.add_argument("--redis", required=True, metavar="URL")

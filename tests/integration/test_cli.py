@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -146,6 +148,9 @@ class _Odd(http.server.BaseHTTPRequestHandler):
         "/v1/services/web/pause": b"[]",
         "/v1/services/web/resume": b"<html>hello</html>",
         "/v1/services/web/switchover": b'{"id": "sw-1", "phase": "sideways", "version": 0}',
+        "/v1/services/big/history": json.dumps({"entries": [
+            {"event": "paused", "at": 1796000000 + i, "by": "operator:alice"}
+            for i in range(5000)]}).encode(),
     }
 
     def do_GET(self) -> None:
@@ -184,3 +189,13 @@ def test_an_unexpected_answer_is_one_line_not_a_traceback(
     out = failoverctl(*command, "--api", odd_api, "--token", TOKEN)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("\n") == 1 and said in out.stderr, out.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(odd_api: str) -> None:
+    """`failoverctl history web | head -1`: the pipe closes before the table is written."""
+    cli = subprocess.Popen([sys.executable, "-m", "controller.cli", "history", "big", "--api",
+                            odd_api], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert cli.stdout is not None and cli.stderr is not None
+    cli.stdout.close()  # the table (about 300 kB) is more than a pipe holds
+    assert cli.wait(timeout=60) == 1
+    assert cli.stderr.read() == b""

@@ -4,6 +4,8 @@ is refused before any request, in one line naming it."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller.cli import main
 from controller.cli.arguments import build
@@ -75,3 +77,20 @@ def test_help_names_each_environment_variable(capsys: pytest.CaptureFixture[str]
         for name in ("--api URL", "$FAILOVER_API_URL", "--token TOKEN", "$FAILOVER_API_TOKEN",
                      "--cacert FILE", "$FAILOVER_API_CACERT", "--timeout SECONDS"):
             assert name in text, (command, name)
+
+
+@pytest.mark.parametrize("argv", [("status", "--timeout"), ("pause", "web", "--for"),
+                                  ("history", "web", "--count"), ("status", "--api"),
+                                  ("switchover", "web", "--at"), ("switchover", "web", "--to"),
+                                  ("status", "--token"), ("cancel", "web")])
+@given(value=st.text(max_size=40))
+def test_any_value_is_taken_or_refused_in_one_line(argv: tuple[str, ...], value: str) -> None:
+    try:
+        build().parse_args([*argv, value])
+    except SystemExit as exited:
+        assert exited.code == 2
+
+
+def test_agent_alone_shows_its_proxies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["agent"]) == 2
+    assert "failoverctl agent" in capsys.readouterr().out
