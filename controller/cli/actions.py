@@ -34,13 +34,13 @@ def cmd_switchover(args: argparse.Namespace) -> int:
         answer = call(api, "POST", path, body)
     except ApiAnswered as refused:
         detail = refused.answer.get("detail") if isinstance(refused.answer, dict) else None
-        if (refused.status != 409 or not isinstance(detail, dict) or "reason" not in detail
-                or args.json):
+        if refused.status != 409 or not isinstance(detail, dict) or "reason" not in detail:
             raise
         why = parse(Refused, detail, f"POST {path}")
-        raise CliError(f"switchover of {args.service} refused ({why.reason}): "
-                       f"{sentence(args.service, args.to, why.reason, why.evidence)}"
-                       ) from None
+        # The same answer (whole on stdout with --json), said as one sentence.
+        raise ApiAnswered(f"switchover of {args.service} refused ({why.reason}): "
+                          f"{sentence(args.service, args.to, why.reason, why.evidence)}",
+                          refused.status, refused.answer) from None
     if args.json and not args.wait:
         return print_json(answer)
     record = parse(Switchover, answer, f"POST {path}")

@@ -113,6 +113,11 @@ def test_switchover_wait_json_prints_only_json_and_pause_refuses_an_empty_durati
     for step in ("accepted", "fencing", "promoting", "committing", "verifying", "done"):
         assert step in out.stderr  # progress stays visible, on stderr
     cluster.wait_primary("web-b", timeout=2)
+    out = failoverctl("switchover", "web", "--to", "web-b", "--json", "--api", api, "--token",
+                      TOKEN)
+    assert out.returncode == 1 and json.loads(out.stdout)["detail"]["reason"] == "already_primary"
+    assert out.stderr == ("failoverctl: switchover of web refused (already_primary): web-b is "
+                          "already the primary of web\n")
     for duration in ("", " ", "0", "1d1d", "30s1h", "-5m"):
         out = failoverctl("pause", "web", "--for", duration, "--api", api, "--token", TOKEN)
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
