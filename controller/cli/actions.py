@@ -15,7 +15,15 @@ from controller.cli.answers import (
     Switchover,
     parse,
 )
-from controller.cli.client import Api, ApiAnswered, CliError, Unreachable, call, service_path
+from controller.cli.client import (
+    Api,
+    ApiAnswered,
+    CliError,
+    Unreachable,
+    call,
+    one_line,
+    service_path,
+)
 from controller.cli.output import print_json
 from controller.cli.refusals import sentence
 
@@ -33,14 +41,14 @@ def cmd_switchover(args: argparse.Namespace) -> int:
     try:
         answer = call(api, "POST", path, body)
     except ApiAnswered as refused:
-        detail = refused.answer.get("detail") if isinstance(refused.answer, dict) else None
-        if refused.status != 409 or not isinstance(detail, dict) or "reason" not in detail:
+        detail = refused.conflict("reason")
+        if detail is None:
             raise
         why = parse(Refused, detail, f"POST {path}")
         # The same answer (whole on stdout with --json), said as one sentence.
-        raise ApiAnswered(f"switchover of {args.service} refused ({why.reason}): "
-                          f"{sentence(args.service, args.to, why.reason, why.evidence)}",
-                          refused.status, refused.answer) from None
+        raise refused.said(f"switchover of {args.service} refused ({why.reason}): "
+                           f"{sentence(args.service, args.to, why.reason, why.evidence)}"
+                           ) from None
     if args.json and not args.wait:
         return print_json(answer)
     record = parse(Switchover, answer, f"POST {path}")
@@ -99,7 +107,14 @@ def _follow(api: Api, args: argparse.Namespace, record: Switchover, progress: Te
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     path = service_path(args.service, "switchovers", args.id)
-    answer = call(Api.of(args), "DELETE", path)
+    try:
+        answer = call(Api.of(args), "DELETE", path)
+    except ApiAnswered as refused:
+        detail = refused.conflict("why")
+        if detail is None:
+            raise
+        raise refused.said(f"switchover {args.id} of {args.service} not cancelled: "
+                           f"{one_line(detail['why'])}") from None
     if args.json:
         return print_json(answer)
     print(f"switchover {parse(Switchover, answer, f'DELETE {path}').id} cancelled")

@@ -31,6 +31,17 @@ class ApiAnswered(CliError):
         super().__init__(line)
         self.status, self.answer = status, answer
 
+    def conflict(self, key: str) -> dict[str, Any] | None:
+        """A 409's detail when it holds ``key``: a refusal a command can say in words."""
+        detail = self.answer.get("detail") if isinstance(self.answer, dict) else None
+        if self.status == 409 and isinstance(detail, dict) and key in detail:
+            return detail
+        return None
+
+    def said(self, line: str) -> ApiAnswered:
+        """The same answer, said as ``line``."""
+        return ApiAnswered(line, self.status, self.answer)
+
 
 @dataclass(frozen=True, slots=True)
 class Api:

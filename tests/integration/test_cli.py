@@ -118,6 +118,10 @@ def test_switchover_wait_json_prints_only_json_and_pause_refuses_an_empty_durati
     assert out.returncode == 1 and json.loads(out.stdout)["detail"]["reason"] == "already_primary"
     assert out.stderr == ("failoverctl: switchover of web refused (already_primary): web-b is "
                           "already the primary of web\n")
+    out = failoverctl("cancel", "web", record["id"], "--api", api, "--token", TOKEN)
+    assert (out.returncode, out.stderr) == (1, f"failoverctl: switchover {record['id']} of web "
+                                               f"not cancelled: cannot cancel a switchover "
+                                               f"that is done\n")
     for duration in ("", " ", "0", "1d1d", "30s1h", "-5m"):
         out = failoverctl("pause", "web", "--for", duration, "--api", api, "--token", TOKEN)
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
