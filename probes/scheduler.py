@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 
 from config.models import MemberConfig, PolicyConfig, ReadinessConfig, ServiceConfig
+from controller.events import Event
 from probes.health import (
     CheckState,
     MemberHealth,
@@ -70,7 +71,7 @@ async def bounded(probe: Probe, limit: float, where: str) -> Outcome:
     except TimeoutError:
         return Outcome(False, False, f"no answer within {limit:g}s")
     except Exception as exc:  # a probe bug must not stop probing
-        log.exception("probe_crashed", where=where)
+        log.exception(Event.PROBE_CRASHED, where=where)
         return Outcome(False, False, f"probe error: {type(exc).__name__}")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
 from controller import __version__
+from controller.events import Event
 
 
 def _load_or_report(path: str) -> Config | None:
@@ -62,24 +63,24 @@ async def _run(config: Config) -> int:
     try:
         runner = await serve(engine, config)
     except OSError as exc:  # ssl.SSLError too: a bad certificate or key
-        log.error("api_listen_failed", listen=config.api.listen, error=str(exc))
+        log.error(Event.API_LISTEN_FAILED, listen=config.api.listen, error=str(exc))
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("starting", node=node_id, version=__version__, api=config.api.listen,
+    log.info(Event.STARTING, node=node_id, version=__version__, api=config.api.listen,
              services=[s.name for s in config.services])
     ignored = ignored_env_names(os.environ)
     if ignored:  # e.g. Kubernetes service links: say so once, a mistyped override shows here
-        log.info("env_not_overrides", ignored=ignored)
+        log.info(Event.ENV_NOT_OVERRIDES, ignored=ignored)
     runtime.tune_gc()
     await engine.start()
     settle = max(s.policy.interval for s in config.services) * 4 + 1.0
     freeze = asyncio.create_task(runtime.freeze_after(settle))
     await stop.wait()
     freeze.cancel()
-    log.info("shutting_down", node=node_id)
+    log.info(Event.SHUTTING_DOWN, node=node_id)
     await engine.stop()
     await runner.cleanup()
     return 0
