@@ -30,8 +30,9 @@ from enum import StrEnum
 from config.windows import Window
 from controller.core.decide import Action, Decision, Mode, Reason, ServiceView, decide, redundancy
 from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
+from controller.core.preflight import Refusal, preflight
 from controller.core.records import Pause
-from controller.core.switchover import Phase, Refusal, Switchover, preflight
+from controller.core.switchover import Phase, Switchover
 from probes.health import CheckState, Health
 
 

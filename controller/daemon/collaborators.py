@@ -13,7 +13,7 @@ from controller.core.plan import Inputs
 from controller.core.records import Decided
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
-from controller.daemon.office import Office
+from controller.daemon.office import Leader, Office
 from controller.daemon.state import ServiceState
 from probes.scheduler import ProbeScheduler
 
@@ -32,7 +32,7 @@ class Collaborators:
     log: Any  # structlog's logger, bound to the node
     # Leadership, and the gate in front of every leader write and hook.
     office: Office
-    leadership: Callable[[], tuple[bool, str | None, int | None]]
+    leadership: Callable[[], Leader]
     step_down: Callable[[str], None]
     # The service: its snapshot for the core, its decision, hooks, route and history.
     inputs: Callable[[ServiceState], Inputs]

@@ -10,12 +10,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NamedTuple
 
 from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.lease import Lease
 from controller.events import Event
+
+
+class Leader(NamedTuple):
+    """Who leads, as this replica knows it."""
+
+    us: bool  # this replica holds an epoch
+    node: str | None  # the leader's node id
+    epoch: int | None  # the newest epoch known
+
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 

@@ -28,16 +28,9 @@ from controller.core.errors import (
 )
 from controller.core.evacuate import Evacuation
 from controller.core.plan import busy, evacuation
+from controller.core.preflight import Refusal, preflight
 from controller.core.records import Pause
-from controller.core.switchover import (
-    CancelRequested,
-    IllegalEvent,
-    Phase,
-    Refusal,
-    Switchover,
-    preflight,
-    step,
-)
+from controller.core.switchover import CancelRequested, IllegalEvent, Phase, Switchover, step
 from controller.core.timespec import iso
 from controller.daemon.collaborators import Collaborators
 from controller.daemon.state import ServiceState

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
+from controller.core.preflight import preflight
 from controller.core.steps import as_dicts
 from controller.core.switchover import (
     AwaitHealthy,
@@ -29,7 +30,6 @@ from controller.core.switchover import (
     Verify,
     command_for,
     durable_before_next,
-    preflight,
     step,
 )
 from controller.daemon.collaborators import Collaborators

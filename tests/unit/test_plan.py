@@ -34,8 +34,9 @@ from controller.core.plan import (
     plan,
     recovering,
 )
+from controller.core.preflight import Refusal
 from controller.core.records import Pause
-from controller.core.switchover import Phase, Refusal, Switchover
+from controller.core.switchover import Phase, Switchover
 from probes.health import CheckState, Health
 
 H, D, X = Health.HEALTHY, Health.DEGRADED, Health.DOWN

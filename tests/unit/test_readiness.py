@@ -8,7 +8,7 @@ from dataclasses import replace
 from config.windows import parse_window
 from controller.core.decide import Action, MemberView, Mode, Reason, ServiceView, decide, redundancy
 from controller.core.evacuate import EvacReason, EvacuationView, decide_evacuation
-from controller.core.switchover import Refusal, preflight
+from controller.core.preflight import Refusal, preflight
 from probes.health import CheckState, Health, fold_check, readiness
 
 H, D, X = Health.HEALTHY, Health.DEGRADED, Health.DOWN

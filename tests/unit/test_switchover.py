@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.core.decide import MemberView, ServiceView
+from controller.core.preflight import Refusal, preflight
 from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
@@ -24,7 +25,6 @@ from controller.core.switchover import (
     Due,
     IllegalEvent,
     Phase,
-    Refusal,
     RunHook,
     StepEnded,
     Switchover,
@@ -32,7 +32,6 @@ from controller.core.switchover import (
     Verify,
     command_for,
     durable_before_next,
-    preflight,
     step,
 )
 from probes.health import Health
