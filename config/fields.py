@@ -1,0 +1,219 @@
+"""Value types of the config: numbers with documented bounds, names, addresses, secrets.
+
+Numbers are strict: ``true`` is not 1 and ``3.0`` is not a whole number. Text is read as a
+number or a boolean only where one is expected and only when written as one (``5``, ``0.5``,
+``-2``, ``1e3``, ``true``, ``false``), so a value from the environment (always text) works for
+a numeric key while a secret that looks like a number stays text. Every message says what is
+expected in a user's words, never a type's internal name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SecretStr,
+    Strict,
+)
+from pydantic_core import PydanticCustomError
+
+from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_MAX_DIGITS = 30  # beyond every bound below; longer text is refused before int() sees it
+
+
+class Block(BaseModel):
+    """Every block: unknown keys are errors (a typo is located, not ignored); frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def fail(message: str) -> PydanticCustomError:
+    """A refusal whose message is shown as written (no "Value error, " prefix)."""
+    return PydanticCustomError("config", message)
+
+
+def number_of(value: Any) -> float | None:
+    """A finite number from a YAML number or number-shaped text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return float(value) if abs(value) < 10**_MAX_DIGITS else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str) and len(value) <= 2 * _MAX_DIGITS and _FLOAT_TEXT.fullmatch(value):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _bounds(low: float, high: float, unit: str) -> str:
+    return f"must be from {low:g} to {high:g}{unit}"
+
+
+def parse_whole(value: Any, low: int, high: int) -> int:
+    """A whole number within [low, high] from a YAML integer or number-shaped text."""
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        value = value.strip()
+        if len(value.lstrip("+-")) > _MAX_DIGITS:
+            raise fail(_bounds(low, high, ""))
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(f"expected a whole number from {low} to {high}")
+    if not low <= value <= high:
+        raise fail(_bounds(low, high, ""))
+    return value
+
+
+def parse_decimal(value: Any, low: float, high: float, unit: str) -> float:
+    """A finite number within [low, high] from a YAML number or number-shaped text."""
+    if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(f"expected a number from {low:g} to {high:g}{unit}")
+    if isinstance(value, int) and abs(value) >= 10**9:
+        raise fail(_bounds(low, high, unit))  # before float() could overflow
+    if not (math.isfinite(value) and low <= value <= high):
+        raise fail(_bounds(low, high, unit))
+    return float(value)
+
+
+def parse_flag(value: Any, *others: str) -> Any:
+    """true or false (or text of one), or one of ``others`` as written."""
+    if isinstance(value, str) and value not in others:
+        value = {"true": True, "false": False}.get(value.strip(), value)
+    if not isinstance(value, bool) and value not in others:
+        choices = ["true", "false", *(repr(o) for o in others)]
+        raise fail(f"expected {', '.join(choices[:-1])} or {choices[-1]}")
+    return value
+
+
+def whole_in(low: int, high: int) -> BeforeValidator:
+    return BeforeValidator(lambda value: parse_whole(value, low, high))
+
+
+def decimal_in(low: float, high: float, unit: str = " seconds") -> BeforeValidator:
+    return BeforeValidator(lambda value: parse_decimal(value, low, high, unit))
+
+
+Flag = Annotated[bool, BeforeValidator(parse_flag)]
+
+
+def _name(value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise fail(f"{value[:80]!r} is not a name: 1 to 63 letters, digits, '_', '.', '-', "
+                   "starting with a letter or digit")
+    return value
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """Parse ``host:port`` or ``[v6]:port``; raise ValueError saying what is wrong."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})|([^:\[\]\s/]+):([0-9]{1,5})", value)
+    if not match:
+        raise ValueError(f"expected host:port (or [ipv6]:port), got {value[:200]!r}")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is outside 1-65535")
+    if match.group(1):
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    return host, port
+
+
+def _host_port(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"expected an http:// or https:// URL with a host, got {value[:200]!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise fail(f"bad port in {value[:200]!r}") from None
+    return value
+
+
+def _template_of(variables: frozenset[str]) -> Any:
+    def check(value: str) -> str:
+        problem = template_problem(value, variables)
+        if problem:
+            raise fail(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def token_problem(value: str) -> str | None:
+    """What is wrong with an API token, never echoing it."""
+    if not value.strip():
+        return "a token must not be empty or only whitespace"
+    if value != value.strip():
+        return "a token must not start or end with whitespace"
+    if any(not " " <= c <= "~" for c in value):
+        return "a token must be one line of printable ASCII (no line breaks or control " \
+               "characters)"
+    return None
+
+
+def password_problem(value: str) -> str | None:
+    if not value or "\n" in value or "\r" in value:
+        return "a password must be one non-empty line"
+    return None
+
+
+def _secret(check: Any) -> BeforeValidator:
+    def validate(value: Any) -> Any:
+        problem = check(value) if isinstance(value, str) else None
+        if problem:
+            raise fail(problem)
+        return value
+
+    return BeforeValidator(validate)
+
+
+Name = Annotated[str, Strict(), AfterValidator(_name)]
+HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]
+HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
+Template = Annotated[str, Strict(), _template_of(HOOK_VARIABLES)]  # fence and promote hooks
+CheckTemplate = Annotated[str, Strict(), _template_of(CHECK_VARIABLES)]  # exec probes, checks
+HookUrl = Annotated[str, Strict(), AfterValidator(_http_url), _template_of(HOOK_VARIABLES)]
+Token = Annotated[SecretStr, _secret(token_problem)]
+Password = Annotated[SecretStr, _secret(password_problem)]
+
+
+# The documented limits (README, "Limits"): generous for any real deployment, and every one
+# finite, so no socket, timer or ZooKeeper client is ever handed an absurd value.
+ProbeInterval = Annotated[float, decimal_in(0.01, 3600)]  # interval, fast_interval
+ProbeTimeout = Annotated[float, decimal_in(0.01, 600)]  # timeout, degraded_latency
+Cooldown = Annotated[float, decimal_in(0, 7 * 86400)]
+LongWait = Annotated[float, decimal_in(0.1, 7 * 86400)]  # retry_backoff, evacuate_after
+SwitchoverWait = Annotated[float, decimal_in(0.1, 3600)]  # ready_timeout, verify_window
+HookTimeout = Annotated[float, decimal_in(0.1, 3600)]
+CheckInterval = Annotated[float, decimal_in(0.1, 86400)]
+CheckTimeout = Annotated[float, decimal_in(0.1, 3600)]
+NetworkTimeout = Annotated[float, decimal_in(0.01, 300)]  # ZooKeeper requests, Redis sockets
+SessionTimeout = Annotated[float, decimal_in(1, 120)]
+Count = Annotated[int, whole_in(1, 100)]  # fall, rise
+Priority = Annotated[int, whole_in(-1_000_000, 1_000_000)]
+Port = Annotated[int, whole_in(1, 65535)]
+Status = Annotated[int, whole_in(100, 599)]
+# A probe may wait up to this many intervals for its answer: beyond, detection of a hung
+# member (fall answers that never come) would take longer than anyone configured for.
+TIMEOUT_PER_INTERVAL = 10

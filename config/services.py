@@ -1,0 +1,118 @@
+"""A service: its failover policy, its members and where its route is also published."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from config.fields import (
+    Block,
+    Cooldown,
+    Count,
+    HostPort,
+    LongWait,
+    Name,
+    Priority,
+    ProbeInterval,
+    ProbeTimeout,
+    SwitchoverWait,
+    fail,
+    parse_flag,
+    parse_whole,
+)
+from config.hooks import ActionConfig
+from config.probing import ProbeConfig, ReadinessConfig
+from config.relations import (
+    POLICY_DEFAULTS,
+    member_problems,
+    policy_problems,
+    raise_relations,
+    service_problems,
+)
+from config.windows import parse_window
+
+
+def _quorum(value: Any) -> Any:
+    if value == "majority":
+        return value
+    try:
+        return parse_whole(value, 1, 1000)
+    except PydanticCustomError:
+        raise fail("expected 'majority' or a whole number from 1 to 1000") from None
+
+
+def _window(text: str) -> str:
+    try:
+        parse_window(text)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    return text
+
+
+AutoFailover = Annotated[bool | Literal["dry-run"],
+                         BeforeValidator(lambda value: parse_flag(value, "dry-run"))]
+
+
+class PolicyConfig(Block):
+    interval: ProbeInterval = POLICY_DEFAULTS["interval"]
+    fast_interval: ProbeInterval = POLICY_DEFAULTS["fast_interval"]
+    timeout: ProbeTimeout = POLICY_DEFAULTS["timeout"]
+    fall: Count = POLICY_DEFAULTS["fall"]
+    rise: Count = 2
+    degraded_latency: ProbeTimeout = POLICY_DEFAULTS["degraded_latency"]
+    cooldown: Cooldown = 60.0
+    # After a failed attempt (promote hook refused, fence of a reachable primary failed) the
+    # leader waits this long before trying again, so a broken hook is not hammered.
+    retry_backoff: LongWait = 5.0
+    auto_failover: AutoFailover = True
+    # Switchover: how long to wait for the target to be healthy after fencing the old
+    # primary, and how long the new primary must stay healthy before it counts as done.
+    ready_timeout: SwitchoverWait = 10.0
+    verify_window: SwitchoverWait = POLICY_DEFAULTS["verify_window"]
+    quorum: Annotated[int | Literal["majority"], BeforeValidator(_quorum)] = "majority"
+
+    @model_validator(mode="after")
+    def _relations(self) -> PolicyConfig:
+        return raise_relations(self, policy_problems)
+
+
+class MemberConfig(Block):
+    name: Name
+    address: HostPort
+    priority: Priority = 0
+    probe: ProbeConfig
+    promote: ActionConfig | None = None
+    fence: ActionConfig | None = None
+    readiness: list[ReadinessConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _relations(self) -> MemberConfig:
+        return raise_relations(self, member_problems)
+
+
+class TraefikConfig(Block):
+    service: Name
+    root_key: str = Field(default="traefik", min_length=1)
+    scheme: Literal["http", "https"] = "http"
+
+
+class ServiceConfig(Block):
+    name: Name
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    members: list[MemberConfig] = Field(min_length=2)
+    traefik: TraefikConfig | None = None
+    # Pre-emptive switchover: when these readiness checks of the primary keep failing for
+    # evacuate_after seconds and a ready standby exists, move off it (inside a window).
+    evacuate_on: list[Name] = Field(default_factory=list)
+    evacuate_after: LongWait = 60.0
+    # "Sun 02:00-04:00 UTC"; none: any time
+    windows: list[Annotated[str, AfterValidator(_window)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _relations(self) -> ServiceConfig:
+        return raise_relations(self, service_problems)
+
+    def member(self, name: str) -> MemberConfig | None:
+        return next((m for m in self.members if m.name == name), None)
