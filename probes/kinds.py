@@ -15,6 +15,7 @@ import aiohttp
 from yarl import URL
 
 from config.models import ExecProbeConfig, HttpProbeConfig, ProbeConfig, TcpProbeConfig
+from config.templates import render
 from probes.process import run_argv
 
 
@@ -121,7 +122,7 @@ class ExecProbe:
     the detail ("raid: md0 degraded [U_]"). The scheduler's timeout kills it."""
 
     def __init__(self, config: ExecProbeConfig, context: ProbeContext) -> None:
-        self._argv = [arg.format_map(context.variables) for arg in config.argv]
+        self._argv = [render(arg, context.variables) for arg in config.argv]
 
     async def check(self) -> Outcome:
         try:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
+from config.templates import render
 from probes.process import run_argv
 
 
@@ -56,9 +57,9 @@ class ActionRunner:
                 headers={"User-Agent": self._user_agent},
                 timeout=aiohttp.ClientTimeout(total=None),
             )
-        url = action.url.format_map(variables)
-        headers = {k: v.format_map(variables) for k, v in action.headers.items()}
-        body = action.body.format_map(variables) if action.body is not None else None
+        url = render(action.url, variables)
+        headers = {k: render(v, variables) for k, v in action.headers.items()}
+        body = render(action.body, variables) if action.body is not None else None
         try:
             async with self._session.request(action.method, url, headers=headers,
                                              data=body) as response:
@@ -70,7 +71,7 @@ class ActionRunner:
 
 
 async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple[bool, str]:
-    argv = [arg.format_map(variables) for arg in action.argv]
+    argv = [render(arg, variables) for arg in action.argv]
     try:
         status, output = await run_argv(argv)
     except OSError as exc:
