@@ -26,7 +26,7 @@ from config.models import Config
 from config.problems import ConfigError, Report, describe
 from config.relations import Loc, format_path, relation_problems
 from config.source import CONFIG_LIMIT, SECRET_LIMIT, Unreadable, read_text
-from config.yamltree import YamlRefused, load_yaml
+from config.yamltree import Refused, YamlRefused, load_yaml
 
 __all__ = ["CLI_VARIABLES", "ENV_PREFIX", "ConfigError", "format_path", "ignored_env_names",
            "load_config", "node_identity", "override_path", "parse_config"]
@@ -71,17 +71,35 @@ def _parse(raw: dict[str, Any], env: Mapping[str, str], report: Report) -> Confi
     data = expand(raw, env, (), report)
     apply_overrides(data, env, report)
     _read_secret_files(data, report)
-    for loc, message in relation_problems(data):
-        if not report.is_claimed(loc):
-            report.at(loc, message, claim=False)
+    config: Config | None = None
+    exc: ValidationError | None = None
+    refused: set[Loc] = set()
     try:
         config = Config.model_validate(data)
-    except ValidationError as exc:
-        describe(exc, data, report)
-        raise report.error() from None
+    except ValidationError as error:
+        refused = describe(error, data, report)
+        exc = error
+    # Rules between keys, on the raw input so none waits for another fix; a value already
+    # refused takes no part (an interval of 1e-9 is reported once, as out of range).
+    for loc, message in relation_problems(_without(data, refused)):
+        if not report.is_claimed(loc):
+            report.at(loc, message, claim=False)
     if report.lines:
         raise report.error()
+    if config is None:  # refused by a rule the raw pass did not see: say pydantic's words
+        raise ConfigError([f"(top level): {' '.join(str(exc).split())}"])
     return config
+
+
+def _without(value: Any, refused: set[Loc], loc: Loc = ()) -> Any:
+    """``value`` with each refused value replaced by a placeholder no rule reads."""
+    if loc in refused:
+        return Refused()
+    if isinstance(value, dict):
+        return {k: _without(v, refused, (*loc, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without(v, refused, (*loc, i)) for i, v in enumerate(value)]
+    return value
 
 
 def node_identity(config: Config) -> str:

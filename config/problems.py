@@ -56,8 +56,8 @@ class Report:
         """One line per problem, by key path (list indexes in numeric order)."""
         lines = dict.fromkeys(" ".join(p.split()) for p in self.lines)
         return ConfigError(sorted(lines, key=lambda line: [
-            (int(part), "") if part.isdigit() else (-1, part)
-            for part in re.split(r"(\d+)", line.partition(": ")[0])]))
+            (int(part), "") if re.fullmatch("[0-9]+", part) else (-1, part)
+            for part in re.split("([0-9]+)", line.partition(": ")[0])]))
 
 
 def origin(loc: Loc, origins: Origins, below: bool = False) -> str | None:
@@ -78,11 +78,14 @@ def located(loc: Loc, origin: str | None) -> str:
     return f"{origin}: {format_path(loc)}" if origin else format_path(loc)
 
 
-def describe(exc: ValidationError, data: Any, report: Report) -> None:
+def describe(exc: ValidationError, data: Any, report: Report) -> set[Loc]:
+    """Report each of pydantic's errors; return the key paths of the values refused."""
+    refused: set[Loc] = set()
     for error in exc.errors(include_url=False, include_input=False):
         if error["type"] == RELATION:
             continue  # the loader runs the same rules on the raw input, with full paths
         loc = _strip_union_tags(tuple(error["loc"]), data)
+        refused.add(loc)
         if report.is_claimed(loc):
             continue
         unknown = error["type"] == "extra_forbidden"
@@ -93,6 +96,7 @@ def describe(exc: ValidationError, data: Any, report: Report) -> None:
             message += (" (a Kubernetes service link? Services named failover-<section>--*"
                         " need enableServiceLinks: false)")
         report.line(f"{where}: {message}")
+    return refused
 
 
 def _said(kind: str, msg: str, ctx: dict[str, Any]) -> str:

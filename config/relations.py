@@ -8,6 +8,7 @@ the models run the same functions so a config built in code obeys them too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -28,9 +29,15 @@ RELATION = "relation"  # the error type the loader skips: it reports these with 
 
 
 def format_path(loc: tuple[Any, ...]) -> str:
+    """``services[0].members[1].address``; a key that is no plain name is quoted: ``['a b']``."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not re.fullmatch(r"[A-Za-z0-9_-]+", str(part)):
+            out += f"[{str(part)[:60]!r}]"
+        else:
+            out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 

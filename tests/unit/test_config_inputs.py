@@ -198,3 +198,16 @@ def test_cli_variables_do_not_break_run(tmp_path: Path, monkeypatch: pytest.Monk
     assert main(["run", "-c", str(write(tmp_path, data))]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "services[0].policy.fall: must be from 1 to 100", "not started: fix the config above"]
+
+
+def test_a_refused_value_takes_no_part_in_the_rules_between_keys(tmp_path: Path) -> None:
+    data = good()
+    data["services"][0]["policy"] = {"interval": 1e-9, "timeout": 100}
+    assert problems(tmp_path, data) == [
+        "services[0].policy.interval: must be from 0.01 to 3600 seconds"]
+
+
+def test_odd_keys_are_quoted_in_the_path_and_sorted_without_error(tmp_path: Path) -> None:
+    text = yaml.safe_dump(GOOD) + '"": 1\n"a b": 2\n"x²": 3\n'
+    assert problems(tmp_path, text) == [
+        "['']: unknown key", "['a b']: unknown key", "['x²']: unknown key"]

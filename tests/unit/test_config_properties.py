@@ -44,8 +44,8 @@ ENVIRONMENTS = st.dictionaries(OVERRIDE_NAMES | st.just("X"),
                                max_size=4)
 INTERNAL = re.compile(r"constrained-|literal\[|instance of|Input should|Value error|Traceback")
 # A key path, the variable that set it (FAILOVER_...), or the file and line.
-LOCATION = re.compile(r"(FAILOVER_[A-Z0-9_]+(:\d+)*: |(\(top level\)|[a-z0-9_-]+(\.[a-zA-Z0-9_-]+"
-                      r"|\[\d+\])*|.*config\.yaml(:\d+)*): )")
+LOCATION = re.compile(r"(FAILOVER_[A-Z0-9_]+(:\d+)*: |(\(top level\)|([a-z0-9_-]+|\[.*?\])"
+                      r"(\.[a-zA-Z0-9_-]+|\[.*?\])*|.*config\.yaml(:\d+)*): )")
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
