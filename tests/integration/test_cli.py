@@ -33,8 +33,8 @@ def test_check_config(tmp_path: Path) -> None:
     result = failoverctl("check-config", str(bad))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "services[0].members: List should have at least 2 items after validation, not 0",
         "services[0].extra: unknown key",
+        "services[0].members: expected at least 2 items",
     ]
 
 
