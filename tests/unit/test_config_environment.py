@@ -147,12 +147,12 @@ def test_check_config_reports_every_problem_in_one_pass_in_user_words(tmp_path: 
     service["members"][0]["address"] = "nohostport"
     data["redis"] = {"url": "http://redis:6379"}
     data["api"]["tokens"] = [{"name": "bob", "token": "t1"}, {"name": "bob", "token": "t2"},
-                             {"name": "eve", "token": "t3", "role": 7}]
+                             {"name": "eve", "token": "t3", "roel": "viewer"}]
     data["services"].append(5)
     found = problems(tmp_path, data)
     assert found == [
         "api.tokens: duplicate token name(s): bob",
-        "api.tokens[2].role: unknown key",
+        "api.tokens[2].roel: unknown key",
         "redis.url: must be redis://, rediss:// or unix://, got 'http://redis:6379'",
         "services[0].evacuate_on[0]: no member has a readiness check named 'smart'",
         "services[0].members[0].address: expected host:port (or [ipv6]:port), got 'nohostport'",
