@@ -86,7 +86,8 @@ def describe(exc: ValidationError, data: Any, report: Report) -> set[Loc]:
             continue  # the loader runs the same rules on the raw input, with full paths
         loc = _strip_union_tags(tuple(error["loc"]), data)
         refused.add(loc)
-        if report.is_claimed(loc):
+        if report.is_claimed(loc) or (error["type"].startswith("union_tag")
+                                      and report.is_claimed((*loc, "kind"))):
             continue
         unknown = error["type"] == "extra_forbidden"
         where = located(loc, origin(loc, report.origins, below=unknown))

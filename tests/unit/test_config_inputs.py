@@ -211,3 +211,11 @@ def test_odd_keys_are_quoted_in_the_path_and_sorted_without_error(tmp_path: Path
     text = yaml.safe_dump(GOOD) + '"": 1\n"a b": 2\n"x²": 3\n'
     assert problems(tmp_path, text) == [
         "['']: unknown key", "['a b']: unknown key", "['x²']: unknown key"]
+
+
+def test_a_refused_kind_is_reported_once(tmp_path: Path) -> None:
+    text = yaml.safe_dump(GOOD).replace("kind: tcp", "kind: !!binary dGNw")
+    line = text[: text.index("!!binary")].count("\n") + 1
+    assert problems(tmp_path, text) == [
+        f"services[0].members[1].probe.kind: line {line}: unsupported YAML tag !!binary; "
+        "write plain values"]
