@@ -7,6 +7,7 @@ finds what an operator needs.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
@@ -25,7 +26,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     if json:  # tracebacks as one string field; the console renderer prints them itself
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        processors.append(structlog.dev.ConsoleRenderer())
+        processors.append(structlog.dev.ConsoleRenderer(exception_formatter=exception_formatter()))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -36,3 +37,11 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     # kazoo logs through the standard library; keep its warnings, in one line each.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def exception_formatter() -> structlog.typing.ExceptionRenderer:
+    """Tracebacks on the console, never with the frames' locals: structlog's default (Rich,
+    or better-exceptions) prints them, and they hold tokens and passwords."""
+    if importlib.util.find_spec("rich") is None:
+        return structlog.dev.plain_traceback
+    return structlog.dev.RichTracebackFormatter(show_locals=False)

@@ -1,0 +1,55 @@
+"""Console logging never prints a traceback's locals: they hold tokens and passwords."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from controller.daemon import logs
+
+SECRET = "s3cret-token-in-a-local"
+
+
+@pytest.fixture
+def console() -> Iterator[None]:
+    handlers = list(logging.getLogger().handlers)
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers[:] = handlers
+
+
+def _fail_holding(token: str) -> None:
+    presented = token  # a local of the failing frame, as in the API's authorize()
+    raise RuntimeError(f"boom after {len(presented)} characters")
+
+
+def _logged_exception(capsys: pytest.CaptureFixture[str]) -> str:
+    logs.configure("info", json=False)
+    try:
+        _fail_holding(SECRET)
+    except RuntimeError:
+        structlog.get_logger("test").exception("api_error")
+    return re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err)  # no colours
+
+
+@pytest.mark.usefixtures("console")
+def test_console_tracebacks_with_rich_show_no_locals(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    assert importlib.util.find_spec("rich") is not None  # the case the test is about
+    out = _logged_exception(capsys)
+    assert "boom after 23 characters" in out and "_fail_holding" in out
+    assert SECRET not in out
+
+
+@pytest.mark.usefixtures("console")
+def test_console_tracebacks_without_rich_show_no_locals(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert logs.exception_formatter() is structlog.dev.plain_traceback
+    out = _logged_exception(capsys)
+    assert "boom after 23 characters" in out and SECRET not in out
