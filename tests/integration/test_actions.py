@@ -1,10 +1,12 @@
-"""Hooks: exec runs argv without a shell, fills templates per argument, honours its timeout."""
+"""Hooks: exec runs argv without a shell, fills templates per argument, honours its timeout,
+leaves nothing running and keeps a bounded part of its output."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 from config.models import ExecActionConfig, HttpActionConfig
@@ -74,3 +76,37 @@ def test_missing_program_and_unreachable_url_fail_cleanly() -> None:
     ok, detail, _ = run(HttpActionConfig(kind="http", url="http://127.0.0.1:1/promote",
                                          timeout=1.0))
     assert not ok and "127.0.0.1:1" in detail
+
+
+def test_exec_output_kept_in_memory_is_bounded() -> None:
+    # 50 MB of output: the detail keeps its tail, and the daemon never holds it all.
+    script = "import sys\nfor _ in range(50): sys.stdout.write('x' * 999_999 + 'y')"
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c", script], timeout=60)
+    tracemalloc.start()
+    try:
+        ok, detail, _ = run(action)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000, f"{peak} bytes allocated at the peak"
+    kept = len(detail)
+    assert kept < 400, kept
+    assert ok and detail.endswith("x" * 50 + "y"), detail
+
+
+def test_exec_that_exits_leaves_nothing_running(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    # Two background children: one holds the hook's output pipe, one does not. The hook's
+    # own exit ends the run at once (not the timeout), ok, and both children with it.
+    script = ("import os, subprocess, sys; sleep = [sys.executable, '-c', "
+              "'import time; time.sleep(60)']; "
+              "a = subprocess.Popen(sleep); "
+              "b = subprocess.Popen(sleep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+              f"open({str(pids)!r}, 'w').write('%d %d' % (a.pid, b.pid)); print('started')")
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c", script], timeout=20)
+    started = time.monotonic()
+    ok, detail, _ = run(action)
+    assert ok and detail.endswith("exited 0 started"), detail
+    assert time.monotonic() - started < 10
+    for pid in pids.read_text().split():
+        wait_for(lambda pid=pid: not _alive(int(pid)), 2, f"process {pid} to be gone")
