@@ -2,12 +2,15 @@
 
 Every action has a hard timeout and reports (ok, detail, duration) rather than raising.
 ``exec`` runs its argv directly, never through a shell, so a member name can never become a
-command; template variables are substituted per argument.
+command; template variables are substituted per argument. It gets a minimal environment, not
+the daemon's (which holds the API token and the store passwords), and is killed with all it
+started once it exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +20,12 @@ import aiohttp
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
 from config.templates import render
 from probes.process import run_argv
+
+# The daemon's variables a hook gets: where programs are, where their own configuration lives
+# (ssh's known_hosts, kubectl's config), and the locale to read and print text in. None of
+# them is a secret; whatever else a hook needs, its config's ``env`` adds.
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,14 @@ class ActionRunner:
 async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple[bool, str]:
     argv = [render(arg, variables) for arg in action.argv]
     try:
-        status, output = await run_argv(argv)
-    except OSError as exc:
-        return False, f"{argv[0]}: cannot run: {exc.strerror or exc}"
+        status, output = await run_argv(argv, hook_environment(os.environ, action.env))
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
+        return False, f"{argv[0]}: cannot run: {getattr(exc, 'strerror', None) or exc}"
     return status == 0, f"{argv[0]} exited {status} {output}".strip()
+
+
+def hook_environment(daemon: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
+    """An exec hook's whole environment: PASSED_ENVIRONMENT from the daemon's (PATH always),
+    then what its config adds."""
+    passed = {name: daemon[name] for name in PASSED_ENVIRONMENT if name in daemon}
+    return {"PATH": DEFAULT_PATH, **passed, **added}

@@ -1,13 +1,16 @@
 """Hooks: exec runs argv without a shell, fills templates per argument, honours its timeout,
-leaves nothing running and keeps a bounded part of its output."""
+gets a minimal environment, leaves nothing running and keeps a bounded part of its output."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import tracemalloc
 from pathlib import Path
+
+import pytest
 
 from config.models import ExecActionConfig, HttpActionConfig
 from controller.adapters.hooks import ActionRunner
@@ -78,6 +81,30 @@ def test_missing_program_and_unreachable_url_fail_cleanly() -> None:
     assert not ok and "127.0.0.1:1" in detail
 
 
+SECRETS = {"FAILOVER_API__TOKEN": "api-t0ken-secret", "FAILOVER_REDIS__PASSWORD": "r3dis-secret",
+           "FAILOVER_ZOOKEEPER__PASSWORD": "zk-secret", "REDISCLI_AUTH": "r3dis-secret"}
+
+
+def test_exec_environment_holds_no_secret_of_the_daemon(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", "/var/lib/failover")
+    out = tmp_path / "environ"
+    # /proc/self/environ: the environment exactly as exec'd, before Python adds to it.
+    script = ("import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
+              "pathlib.Path('/proc/self/environ').read_bytes())")
+    action = ExecActionConfig(kind="exec", argv=[sys.executable, "-c", script, str(out)],
+                              env={"FENCE_TOKEN": "for-the-fence", "LANG": "C.UTF-8"})
+    ok, detail, _ = run(action)
+    assert ok, detail
+    environ = dict(entry.split("=", 1) for entry in out.read_text().split("\0") if entry)
+    assert environ["FENCE_TOKEN"] == "for-the-fence" and environ["LANG"] == "C.UTF-8"
+    assert environ["PATH"] == os.environ["PATH"] and environ["HOME"] == "/var/lib/failover"
+    assert set(environ) <= {"PATH", "HOME", "LANG", "LC_ALL", "FENCE_TOKEN"}
+    assert not set(SECRETS.values()) & set(environ.values())
+
+
 def test_exec_output_kept_in_memory_is_bounded() -> None:
     # 50 MB of output: the detail keeps its tail, and the daemon never holds it all.
     script = "import sys\nfor _ in range(50): sys.stdout.write('x' * 999_999 + 'y')"
@@ -110,3 +137,8 @@ def test_exec_that_exits_leaves_nothing_running(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     for pid in pids.read_text().split():
         wait_for(lambda pid=pid: not _alive(int(pid)), 2, f"process {pid} to be gone")
+
+
+def test_exec_argument_with_a_nul_byte_fails_cleanly() -> None:
+    ok, detail, _ = run(ExecActionConfig(kind="exec", argv=["/bin/true", "a\0b"]))
+    assert not ok and "cannot run" in detail
