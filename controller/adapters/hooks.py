@@ -5,12 +5,17 @@ Every action has a hard timeout and reports (ok, detail, duration) rather than r
 command; template variables are substituted per argument. It gets a minimal environment, not
 the daemon's (which holds the API token and the store passwords), and is killed with all it
 started once it exits.
+
+What the world answers is kept bounded (a few KiB of output or body), and every detail is
+redacted before it goes anywhere (steps, history, logs, the read endpoints): the user info
+and query values of a URL are often credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +31,11 @@ from probes.process import run_argv
 # them is a secret; whatever else a hook needs, its config's ``env`` adds.
 PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+KEPT_BODY_BYTES = 1024  # of an HTTP hook's answer; the rest is never read
+KEPT_BODY_CHARACTERS = 200
+# A URL, or a path with a query: up to a space or quote, and not the punctuation of the
+# sentence it ends ("...?key=k3y: status 403").
+_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|/)[^\s'\"<>]*[^\s'\"<>:,.;)\]]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +67,7 @@ class ActionRunner:
                     ok, detail = await _exec(action, variables)
         except TimeoutError:
             ok, detail = False, f"timed out after {action.timeout:g}s"
-        return ActionResult(ok, detail, time.monotonic() - started)
+        return ActionResult(ok, redact_urls(detail), time.monotonic() - started)
 
     async def _http(self, action: HttpActionConfig,
                     variables: Mapping[str, str]) -> tuple[bool, str]:
@@ -72,7 +82,8 @@ class ActionRunner:
         try:
             async with self._session.request(action.method, url, headers=headers,
                                              data=body) as response:
-                text = (await response.text(errors="replace"))[:200]
+                head = await _read_at_most(response.content, KEPT_BODY_BYTES)
+                text = _decode(head, response.charset)[:KEPT_BODY_CHARACTERS]
                 detail = f"{action.method} {url}: status {response.status} {text}".strip()
                 return 200 <= response.status < 300, detail
         except (aiohttp.ClientError, OSError) as exc:
@@ -93,3 +104,45 @@ def hook_environment(daemon: Mapping[str, str], added: Mapping[str, str]) -> dic
     then what its config adds."""
     passed = {name: daemon[name] for name in PASSED_ENVIRONMENT if name in daemon}
     return {"PATH": DEFAULT_PATH, **passed, **added}
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    data = bytearray()
+    while len(data) < limit and (chunk := await stream.read(limit - len(data))):
+        data += chunk
+    return bytes(data)
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    try:
+        return data.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return data.decode("utf-8", errors="replace")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user info, query values and fragment replaced by ``***``:
+    ``http://admin:pa55@host/promote?key=k3y`` -> ``http://***@host/promote?key=***``, and
+    ``/promote?key=k3y`` -> ``/promote?key=***`` (a server quoting the request). Done on the
+    text itself, so that no URL, however malformed, is let through unredacted."""
+    head, hash_, _ = url.partition("#")
+    head, question, query = head.partition("?")
+    scheme, separator, rest = head.partition("://")
+    if separator and "@" in rest:  # the last "@": a password may hold an unescaped "/"
+        head = f"{scheme}://***@{rest.rpartition('@')[2]}"
+    if question:
+        query = "&".join(_redact_parameter(p) for p in query.split("&"))
+    return f"{head}{question}{query}{hash_ and '#***'}"
+
+
+def _redact_parameter(parameter: str) -> str:
+    key, equals, _ = parameter.partition("=")
+    if equals:
+        return f"{key}=***"
+    return parameter and "***"  # a bare value ("?s3cret") may be the secret itself
+
+
+def redact_urls(text: str) -> str:
+    """Every URL and path in ``text`` (a hook's detail: its own URL, an error or an answer
+    quoting it, a command's output) through redact_url."""
+    return _URL.sub(lambda match: redact_url(match.group(0)), text)

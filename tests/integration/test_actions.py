@@ -1,5 +1,6 @@
 """Hooks: exec runs argv without a shell, fills templates per argument, honours its timeout,
-gets a minimal environment, leaves nothing running and keeps a bounded part of its output."""
+gets a minimal environment and leaves nothing running; what hooks answer is kept bounded and
+their URLs' credentials never reach a detail."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 import sys
 import time
 import tracemalloc
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from config.models import ExecActionConfig, HttpActionConfig
 from controller.adapters.hooks import ActionRunner
@@ -142,3 +145,55 @@ def test_exec_that_exits_leaves_nothing_running(tmp_path: Path) -> None:
 def test_exec_argument_with_a_nul_byte_fails_cleanly() -> None:
     ok, detail, _ = run(ExecActionConfig(kind="exec", argv=["/bin/true", "a\0b"]))
     assert not ok and "cannot run" in detail
+
+
+def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+            action: Callable[[int], HttpActionConfig]) -> tuple[bool, str, float]:
+    """Run the HTTP hook ``action(port)`` against a real server answering with ``handler``."""
+    async def go() -> tuple[bool, str, float]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        actions = ActionRunner("failoverctl/test")
+        try:
+            result = await actions.run(action(port), VARIABLES)
+            return result.ok, result.detail, result.duration
+        finally:
+            await actions.close()
+            await runner.cleanup()
+
+    return asyncio.run(go())
+
+
+async def endless(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    await response.prepare(request)
+    while True:  # until the client goes away
+        await response.write(b"promoted " * 7000)
+
+
+def test_http_hook_reads_a_bounded_part_of_the_answer() -> None:
+    ok, detail, duration = serving(endless, lambda port: HttpActionConfig(
+        kind="http", url=f"http://127.0.0.1:{port}/promote", timeout=10))
+    assert ok and detail.endswith("status 200 " + ("promoted " * 30)[:200].strip()), detail
+    assert duration < 5  # it did not read on until the timeout
+
+
+async def refuse(request: web.Request) -> web.Response:
+    return web.Response(status=403, text=f"refused {request.path_qs} from {request.url}")
+
+
+def test_http_hook_detail_never_shows_the_urls_credentials_or_query_values() -> None:
+    ok, detail, _ = serving(refuse, lambda port: HttpActionConfig(
+        kind="http", url=f"http://admin:pa55@127.0.0.1:{port}/promote?key=k3y&epoch={{epoch}}"))
+    assert not ok and "status 403" in detail
+    assert detail.startswith("POST http://***@127.0.0.1:")
+    assert "/promote?key=***&epoch=***: status 403 refused /promote?key=***" in detail
+    assert "pa55" not in detail and "k3y" not in detail and "admin" not in detail
+    ok, detail, _ = run(HttpActionConfig(kind="http", url="http://admin:pa55@127.0.0.1:1/p?k=k3y",
+                                         timeout=2))
+    assert not ok and "127.0.0.1:1" in detail and "pa55" not in detail and "k3y" not in detail

@@ -1,4 +1,5 @@
-"""What environment an exec hook gets, and what its config may add."""
+"""What a hook's detail may show of a URL; what environment an exec hook gets, and what
+its config may add."""
 
 from __future__ import annotations
 
@@ -6,8 +7,38 @@ import pytest
 
 from config import ConfigError, parse_config
 from config.models import ExecActionConfig
-from controller.adapters.hooks import DEFAULT_PATH, hook_environment
+from controller.adapters.hooks import DEFAULT_PATH, hook_environment, redact_url, redact_urls
 from tests.unit.test_config import GOOD
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://admin:pa55@host/promote?key=k3y", "http://***@host/promote?key=***"),
+    ("https://host:8443/fence?epoch=7&token=abc&token=def",
+     "https://host:8443/fence?epoch=***&token=***&token=***"),
+    ("http://user@host", "http://***@host"),
+    ("http://host/promote", "http://host/promote"),
+    ("http://host/p?s3cret", "http://host/p?***"),  # a bare value may be the secret itself
+    ("http://host/p?a=&&b", "http://host/p?a=***&&***"),
+    ("http://host/p#frag=x", "http://host/p#***"),
+    ("http://u:p/ss@host/x?k=v", "http://***@host/x?k=***"),  # "/" in a password
+    ("http://u:p%40ss@[::1]:80/x", "http://***@[::1]:80/x"),
+    ("/promote?key=k3y", "/promote?key=***"),
+    ("not a url", "not a url"),
+    ("", ""),
+])
+def test_redact_url_hides_user_info_query_values_and_fragment(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_url(shown) == shown  # redacting twice changes nothing
+
+
+def test_redact_urls_finds_every_url_in_a_detail_and_keeps_the_sentence() -> None:
+    detail = ("POST http://admin:pa55@10.0.0.1:9000/promote?key=k3y: status 500 see "
+              "'https://ops:hunter2@wiki/runbook?id=4'. or (ftp://a:b@c/d), no /promote?key=k3y.")
+    assert redact_urls(detail) == (
+        "POST http://***@10.0.0.1:9000/promote?key=***: status 500 see "
+        "'https://***@wiki/runbook?id=***'. or (ftp://***@c/d), no /promote?key=***.")
+    plain = "/usr/local/bin/fence exited 0 fenced web-a at epoch 7 (3/3 done), why? because"
+    assert redact_urls(plain) == plain
 
 
 def test_hook_environment_passes_only_the_harmless_variables_and_adds_the_configs() -> None:
