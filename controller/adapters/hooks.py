@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
@@ -67,7 +68,10 @@ class ActionRunner:
                     ok, detail = await _exec(action, variables)
         except TimeoutError:
             ok, detail = False, f"timed out after {action.timeout:g}s"
-        return ActionResult(ok, redact_urls(detail), time.monotonic() - started)
+        detail = redact_urls(detail)
+        if isinstance(action, HttpActionConfig):  # the answer may quote them in any form
+            detail = scrub(detail, url_secrets(action.url))
+        return ActionResult(ok, detail, time.monotonic() - started)
 
     async def _http(self, action: HttpActionConfig,
                     variables: Mapping[str, str]) -> tuple[bool, str]:
@@ -146,3 +150,22 @@ def redact_urls(text: str) -> str:
     """Every URL and path in ``text`` (a hook's detail: its own URL, an error or an answer
     quoting it, a command's output) through redact_url."""
     return _URL.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def url_secrets(url: str) -> frozenset[str]:
+    """The secrets a configured hook URL holds: its password and the query values no template
+    fills, as written and percent-decoded; what a server quoting the request in its answer
+    (as JSON, say) repeats. Values under 3 characters are left: scrubbing "1" everywhere
+    would garble the detail, and they protect nothing."""
+    parts = urlsplit(url)
+    values = [parts.password or ""] + [
+        parameter.partition("=")[2] for parameter in parts.query.split("&")]
+    found = {form for value in values if "{" not in value for form in (value, unquote(value))}
+    return frozenset(value for value in found if len(value) >= 3)
+
+
+def scrub(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

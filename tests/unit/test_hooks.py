@@ -7,7 +7,14 @@ import pytest
 
 from config import ConfigError, parse_config
 from config.models import ExecActionConfig
-from controller.adapters.hooks import DEFAULT_PATH, hook_environment, redact_url, redact_urls
+from controller.adapters.hooks import (
+    DEFAULT_PATH,
+    hook_environment,
+    redact_url,
+    redact_urls,
+    scrub,
+    url_secrets,
+)
 from tests.unit.test_config import GOOD
 
 
@@ -39,6 +46,16 @@ def test_redact_urls_finds_every_url_in_a_detail_and_keeps_the_sentence() -> Non
         "'https://***@wiki/runbook?id=***'. or (ftp://***@c/d), no /promote?key=***.")
     plain = "/usr/local/bin/fence exited 0 fenced web-a at epoch 7 (3/3 done), why? because"
     assert redact_urls(plain) == plain
+
+
+def test_a_hook_urls_literal_secrets_are_scrubbed_in_whatever_form_an_answer_quotes_them(
+        ) -> None:
+    url = "http://admin:pa%2F55@{address}/promote?key=k3y&epoch={epoch}&force=1&t=a%20b"
+    assert url_secrets(url) == {"pa%2F55", "pa/55", "k3y", "a%20b", "a b"}
+    answer = '{"key": "k3y", "epoch": "7", "force": "1", "t": "a b"} auth pa/55 ok'
+    assert scrub(answer, url_secrets(url)) == (
+        '{"key": "***", "epoch": "7", "force": "1", "t": "***"} auth *** ok')
+    assert url_secrets("http://host/promote") == frozenset()
 
 
 def test_hook_environment_passes_only_the_harmless_variables_and_adds_the_configs() -> None:

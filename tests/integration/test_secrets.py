@@ -1,0 +1,53 @@
+"""Secrets in a hook's URL never leave the controller: not in steps, history, explain, status,
+the switchover requests, the CLI's output or the log."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from controller.devtools.sandbox import TOKEN
+from tests.integration.cluster import Cluster, failoverctl
+
+pytestmark = pytest.mark.integration
+
+PASSWORD, KEY = "pa55w0rd", "k3y-in-query"
+
+
+def test_hook_url_credentials_and_query_values_never_reach_any_output(cluster: Cluster
+                                                                       ) -> None:
+    def hook(call: str) -> dict[str, dict[str, str]]:
+        return {call: {"url": f"http://admin:{PASSWORD}@{{address}}/{call}?key={KEY}"
+                              "&epoch={epoch}"}}
+
+    cluster.start(controllers=1, members=("web-a", "web-b", "web-c"),
+                  member_blocks={"web-a": hook("fence"), "web-b": hook("promote"),
+                                 "web-c": hook("promote")})
+    # web-b refuses its promotion with an answer that quotes the request (as JSON, so
+    # not as a URL); web-a is failing but reachable, so it is fenced first.
+    cluster.web("web-b").set_mode(fail_hooks=["promote"])
+    cluster.web("web-a").set_mode("error")
+    cluster.wait_primary("web-c")
+    assert cluster.promotions("web-b")[0]["key"] == KEY  # the members did get the secrets
+    leader = cluster.leader()
+    done = leader.events("failover_done")[-1]
+    details = {(s["step"], s["member"]): s["detail"] for s in done["steps"] if "member" in s}
+    assert details[("fence", "web-a")].startswith("POST http://***@127.0.0.1:")
+    assert "/fence?key=***&epoch=***: status 200" in details[("fence", "web-a")]
+    assert '"key": "***"' in details[("promote", "web-b")]  # the quoted answer, scrubbed
+
+    api = ["--api", leader.api, "--token", TOKEN]
+    shown = {
+        "history": json.dumps(leader.call("GET", "/v1/services/web/history")[1]),
+        "explain": json.dumps(leader.call("GET", "/v1/services/web/explain")[1]),
+        "status": json.dumps(leader.status()),
+        "switchovers": json.dumps(leader.call("GET", "/v1/services/web/switchovers")[1]),
+        "cli history": failoverctl("history", "web", *api).stdout,
+        "cli history --json": failoverctl("history", "web", "--json", *api).stdout,
+        "cli explain": failoverctl("explain", "web", *api).stdout,
+        "log": leader.process.output(),
+    }
+    assert "fence?key=***" in shown["history"] and "fence?key=***" in shown["log"]
+    for where, text in shown.items():
+        assert PASSWORD not in text and KEY not in text, where
