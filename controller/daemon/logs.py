@@ -12,6 +12,7 @@ import logging
 import sys
 
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 
 
 def configure(level: str = "info", json: bool | None = None) -> None:
@@ -37,6 +38,15 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     # kazoo logs through the standard library; keep its warnings, in one line each.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.server").addFilter(not_a_malformed_request)
+
+
+def not_a_malformed_request(record: logging.LogRecord) -> bool:
+    """aiohttp logs each malformed request at ERROR, with a traceback quoting the offending
+    bytes, a bearer token among them: the client has its 400, the log gets nothing (and
+    cannot be flooded with tracebacks by anyone who can reach the port)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, HttpProcessingError)
 
 
 def exception_formatter() -> structlog.typing.ExceptionRenderer:

@@ -1,4 +1,5 @@
-"""Console logging never prints a traceback's locals: they hold tokens and passwords."""
+"""Logs never print a traceback's locals, nor a malformed request's bytes: both may hold
+tokens and passwords."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from aiohttp.http_exceptions import BadHttpMessage
 
 from controller.daemon import logs
 
@@ -21,6 +23,7 @@ def console() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     logging.getLogger().handlers[:] = handlers
+    logging.getLogger("aiohttp.server").removeFilter(logs.not_a_malformed_request)
 
 
 def _fail_holding(token: str) -> None:
@@ -53,3 +56,18 @@ def test_console_tracebacks_without_rich_show_no_locals(
     assert logs.exception_formatter() is structlog.dev.plain_traceback
     out = _logged_exception(capsys)
     assert "boom after 23 characters" in out and SECRET not in out
+
+
+@pytest.mark.usefixtures("console")
+def test_malformed_requests_are_not_logged_but_server_errors_are(
+        caplog: pytest.LogCaptureFixture) -> None:
+    logs.configure("info", json=True)
+    server = logging.getLogger("aiohttp.server")
+    for exc in (BadHttpMessage(f"Invalid header value char: Bearer {SECRET}\x00"),
+                RuntimeError("handler crashed")):
+        try:
+            raise exc
+        except Exception:
+            server.exception("Error handling request from 127.0.0.1")
+    assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [exc]
+    assert SECRET not in caplog.text
