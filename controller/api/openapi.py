@@ -59,7 +59,8 @@ def spec() -> dict[str, Any]:
         "info": {"title": "failover-controller", "version": __version__,
                  "description": "Every replica serves this API; the leader acts on what any "
                                 "replica records. Errors are {error, detail} with a 4xx or "
-                                "503 status."},
+                                "503 status, never a 5xx otherwise; any endpoint answers 417 "
+                                "to an Expect header other than 100-continue."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {

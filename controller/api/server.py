@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -68,6 +69,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception(Event.API_ERROR, path=request.path)
         return error(500, "internal error", "see the controller's log")
+
+
+async def expect(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue`` is honoured; any other expectation gets a JSON 417. aiohttp's
+    own handler runs before the middleware and answers 500 to a value that is not UTF-8."""
+    if request.version != HttpVersion11:
+        return None
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+        return error(417, "expectation failed", "only Expect: 100-continue is supported")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # the interim answer is no part of the response
+    return None
 
 
 # --- auth ---------------------------------------------------------------------------------
@@ -143,7 +156,12 @@ class PauseBody(Body):
 
 
 async def body(request: web.Request, model: type[Body]) -> Any:
-    raw = await request.read()  # aiohttp answers 413 past client_max_size
+    try:
+        raw = await request.read()  # aiohttp answers 413 past client_max_size
+    except web.RequestPayloadError as exc:  # e.g. Content-Encoding: gzip, and it is not
+        cause = exc.__cause__
+        detail = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+        raise RequestError(ErrorKind.INVALID, "unreadable body", detail) from None
     if not raw.strip():
         data: Any = {}
     else:
@@ -151,6 +169,9 @@ async def body(request: web.Request, model: type[Body]) -> Any:
             data = json.loads(raw, parse_constant=_no_constants)
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(ErrorKind.INVALID, "malformed JSON body", str(exc)) from None
+        except RecursionError:  # a small body can nest deeper than the parser goes
+            raise RequestError(ErrorKind.INVALID, "malformed JSON body",
+                               "nested too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(ErrorKind.INVALID, "the body must be a JSON object", type(data).__name__)
     try:
@@ -311,7 +332,9 @@ def build_app(engine: Engine, config: Config) -> web.Application:
     app[TOKENS] = {name: secret.encode()
                    for name, secret in config.api.named_tokens().items()}
     app[READ_AUTH] = config.api.read_auth
-    add = app.router.add_route
+    def add(method: str, path: str, handler: Handler) -> None:
+        app.router.add_route(method, path, handler, expect_handler=expect)
+
     add("GET", "/healthz", healthz)
     add("GET", "/readyz", readyz)
     add("GET", "/metrics", reader(metrics))
