@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ TOKENS: web.AppKey[dict[str, bytes]] = web.AppKey("tokens", dict)
 READ_AUTH: web.AppKey[bool] = web.AppKey("read_auth", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LONG_POLL_MAX = 30.0
+REQUEST_ID = re.compile(r"sw-[0-9]{10}")  # ZooKeeper's sequential nodes: sw-0000000042
 
 
 def error(status: int, message: str, detail: object = None,
@@ -257,13 +259,23 @@ async def switchovers(request: web.Request) -> web.Response:
     return web.json_response({"service": name, "switchovers": listed})
 
 
+def request_id(request: web.Request) -> str:
+    """The path's request id once its service is known (404 otherwise), or 404 if it is not
+    of the shape ZooKeeper gives ids: "." or ".." would name another node, or none."""
+    engine, name = request.app[ENGINE], request.match_info["name"]
+    engine.operations.service(name)
+    found = request.match_info["id"]
+    if not REQUEST_ID.fullmatch(found):
+        raise ApiError(404, "unknown switchover", {"service": name, "id": found})
+    return found
+
+
 async def switchover_get(request: web.Request) -> web.Response:
     """One request; with ``wait``, held until its version passes ``after`` (long poll)."""
-    engine, name = request.app[ENGINE], request.match_info["name"]
+    engine, name, found = request.app[ENGINE], request.match_info["name"], request_id(request)
     after = int(number(request, "after", -1, -1, 2**31, integer=True))
     wait = number(request, "wait", 0, 0, LONG_POLL_MAX)
-    record, version = await engine.operations.wait_for_change(
-        name, request.match_info["id"], after, wait)
+    record, version = await engine.operations.wait_for_change(name, found, after, wait)
     return web.json_response(shown(record, version))
 
 
@@ -295,9 +307,8 @@ async def switchover(request: web.Request) -> web.Response:
 
 async def switchover_cancel(request: web.Request) -> web.Response:
     by = authorize(request)
-    engine = request.app[ENGINE]
-    record, version = await engine.operations.cancel(request.match_info["name"],
-                                                     request.match_info["id"], by)
+    engine, found = request.app[ENGINE], request_id(request)
+    record, version = await engine.operations.cancel(request.match_info["name"], found, by)
     return web.json_response(shown(record, version))
 
 
