@@ -92,6 +92,8 @@ class ActionRunner:
                 return 200 <= response.status < 300, detail
         except (aiohttp.ClientError, OSError) as exc:
             return False, f"{action.method} {url}: {type(exc).__name__}: {exc}"
+        except ValueError as exc:  # a header or body that cannot be sent ("\n", a surrogate)
+            return False, f"{action.method} {url}: cannot send: {exc}"
 
 
 async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple[bool, str]:

@@ -197,3 +197,13 @@ def test_http_hook_detail_never_shows_the_urls_credentials_or_query_values() -> 
     ok, detail, _ = run(HttpActionConfig(kind="http", url="http://admin:pa55@127.0.0.1:1/p?k=k3y",
                                          timeout=2))
     assert not ok and "127.0.0.1:1" in detail and "pa55" not in detail and "k3y" not in detail
+
+
+def test_http_hook_that_cannot_be_sent_fails_cleanly() -> None:
+    for action in (
+            lambda port: HttpActionConfig(kind="http", url=f"http://127.0.0.1:{port}/promote",
+                                          headers={"X-Token": "t0ken\nX-Injected: 1"}),
+            lambda port: HttpActionConfig(kind="http", url=f"http://127.0.0.1:{port}/promote",
+                                          body="\udcff")):
+        ok, detail, _ = serving(refuse, action)
+        assert not ok and ": cannot send: " in detail and "t0ken" not in detail, detail
