@@ -1,13 +1,16 @@
-"""Secrets in a hook's URL never leave the controller: not in steps, history, explain, status,
-the switchover requests, the CLI's output or the log."""
+"""Secrets never leave the controller through its hooks: not the ones in a hook's URL (in
+steps, history, explain, status, the switchover requests, the CLI's output or the log), and
+not the controller's own (in an exec hook's environment)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from controller.devtools.sandbox import TOKEN
+from controller.devtools.sandbox import TOKEN, Sandbox, wait_for
 from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration
@@ -51,3 +54,29 @@ def test_hook_url_credentials_and_query_values_never_reach_any_output(cluster: C
     assert "fence?key=***" in shown["history"] and "fence?key=***" in shown["log"]
     for where, text in shown.items():
         assert PASSWORD not in text and KEY not in text, where
+
+
+def test_an_exec_hook_of_a_running_controller_gets_none_of_its_secrets(
+        isolated_cluster: Cluster, sandbox: Sandbox, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller gets its API token, Redis password and ZooKeeper credentials from the
+    environment, as under Kubernetes or systemd; its fence hook sees none of them."""
+    secrets = {"FAILOVER_API__TOKEN": "api-secret-from-env",
+               "FAILOVER_REDIS__PASSWORD": "redis-secret-from-env",
+               "FAILOVER_ZOOKEEPER__PASSWORD": "zk-secret-from-env"}
+    for name, value in {**secrets, "FAILOVER_ZOOKEEPER__USERNAME": "failover"}.items():
+        monkeypatch.setenv(name, value)  # the controller's environment is the test's
+    cluster = isolated_cluster
+    cluster.redis.process.stop()
+    cluster.redis = sandbox.redis(password=secrets["FAILOVER_REDIS__PASSWORD"])
+    dump = tmp_path / "environ"
+    script = ("import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
+              "pathlib.Path('/proc/self/environ').read_bytes())")
+    cluster.start(controllers=1, fence=False, member_blocks={"web-a": {"fence": {
+        "kind": "exec", "argv": [sys.executable, "-c", script, str(dump)]}}})
+    cluster.web("web-a").set_mode("error")  # failing but reachable: fenced, then replaced
+    cluster.wait_primary("web-b")
+    wait_for(dump.exists, 5, "the fence hook to have run")
+    environ = dict(e.split("=", 1) for e in dump.read_text().split("\0") if e)
+    assert set(environ) <= {"PATH", "HOME", "LANG", "LC_ALL"}, sorted(environ)
+    assert not [v for v in secrets.values() if any(v in e for e in environ.values())]
