@@ -266,7 +266,8 @@ def request_id(request: web.Request) -> str:
     engine.operations.service(name)
     found = request.match_info["id"]
     if not REQUEST_ID.fullmatch(found):
-        raise ApiError(404, "unknown switchover", {"service": name, "id": found})
+        raise RequestError(ErrorKind.NOT_FOUND, "unknown switchover",
+                           {"service": name, "id": found})
     return found
 
 
