@@ -33,7 +33,7 @@ from controller.adapters.routes import RouteStore
 from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.decide import ServiceView
 from controller.core.errors import StoreError
-from controller.core.plan import Inputs, Memory, Work, plan
+from controller.core.plan import Inputs, Work, plan
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
 from controller.daemon import report
@@ -46,7 +46,7 @@ from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Leader, Office
 from controller.daemon.operations import Operations
 from controller.daemon.publishing import Publisher
-from controller.daemon.snapshot import snapshot
+from controller.daemon.snapshot import own_view, snapshot
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from controller.events import Event
@@ -221,21 +221,7 @@ class Engine:
         self.evaluate_all()
 
     def _own_view(self) -> dict[str, Any]:
-        members = {}
-        wall_minus_mono = time.time() - time.monotonic()  # health.since is monotonic
-        for (service, member), prober in self.probes.probers.items():
-            state, last = prober.state, prober.state.last
-            members[f"{service}/{member}"] = {
-                "health": str(state.health),
-                "since": round(state.since + wall_minus_mono, 3) if state.since else None,
-                "latency_ms": round(last.latency * 1000, 1) if last else None,
-                "detail": last.detail if last else None,
-            }
-        # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
-        recovering = [name for name, state in self.services.items()
-                      if self.office.may_act and Work.RECOVERY in state.tasks]
-        return {"node": self.node_id, "at": time.time(), "members": members,
-                "recovering": recovering}
+        return own_view(self.node_id, self.probes, self.services, self.office.may_act)
 
     # --- events: probes -----------------------------------------------------------------
 
@@ -314,7 +300,7 @@ class Engine:
         inputs = self.inputs(state, now)
         planned = plan(inputs, state.memory, now)
         state.memory = planned.memory
-        self._gauges(inputs.view, planned.memory)
+        report.set_gauges(self.metrics, inputs.view, planned.memory)
         for effect in planned.effects:
             self.effects.carry_out(state, effect)
         if state.timer is not None:
@@ -323,16 +309,6 @@ class Engine:
         if planned.wake_at is not None:
             state.timer = asyncio.get_running_loop().call_later(
                 max(0.0, planned.wake_at - now), self.evaluate, state)
-
-    def _gauges(self, view: ServiceView, memory: Memory) -> None:
-        name, m = view.name, self.metrics
-        m.redundant.labels(name).set(int(bool(memory.redundant)))
-        for member in view.members:  # members without readiness checks are ready
-            m.member_ready.labels(name, member.name).set(int(member.ready))
-        m.split_view.labels(name).set(int(memory.split_view))
-        primary = view.member(view.primary)
-        if primary is not None:
-            m.failing_votes.labels(name).set(primary.failing)
 
     # --- the safety net -----------------------------------------------------------------
 

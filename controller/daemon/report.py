@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from controller.adapters.zookeeper import Session
-from controller.core.decide import redundancy
-from controller.core.plan import Inputs, evacuation
+from controller.core.decide import ServiceView, redundancy
+from controller.core.plan import Inputs, Memory, evacuation
+from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
@@ -75,3 +76,15 @@ def status(*, node_id: str, leader: Leader, services: Mapping[str, ServiceState]
         }
     return {"node": node_id, "leader": leader.us, "leader_node": leader.node,
             "epoch": leader.epoch, "services": shown}
+
+
+def set_gauges(metrics: Metrics, view: ServiceView, memory: Memory) -> None:
+    """The service's gauges, after every evaluation."""
+    name = view.name
+    metrics.redundant.labels(name).set(int(bool(memory.redundant)))
+    for member in view.members:  # members without readiness checks are ready
+        metrics.member_ready.labels(name, member.name).set(int(member.ready))
+    metrics.split_view.labels(name).set(int(memory.split_view))
+    primary = view.member(view.primary)
+    if primary is not None:
+        metrics.failing_votes.labels(name).set(primary.failing)

@@ -1,10 +1,15 @@
-"""A frozen snapshot of one service for the core: what the probes, the other replicas'
-views and the stored requests say now (core/plan.Inputs)."""
+"""What this replica sees: a frozen snapshot of one service for the core (what the probes,
+the other replicas' views and the stored requests say now: core/plan.Inputs), and its own
+view as it publishes it to the other replicas."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from typing import Any
+
 from controller.core.decide import MemberView, ServiceView
-from controller.core.plan import EvacuationFacts, Inputs, mode_of, recovering
+from controller.core.plan import EvacuationFacts, Inputs, Work, mode_of, recovering
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from probes.health import readiness
@@ -48,3 +53,23 @@ def snapshot(state: ServiceState, probes: ProbeScheduler, peers: PeerViews, lead
             conditions=tuple(config.evacuate_on), hold=config.evacuate_after,
             checks=probes.readiness(config.name, primary) if primary else {},
             windows=state.windows))
+
+
+def own_view(node_id: str, probes: ProbeScheduler, services: Mapping[str, ServiceState],
+             leading: bool) -> dict[str, Any]:
+    """This replica's verdict on every member, for the others' quorum."""
+    members = {}
+    wall_minus_mono = time.time() - time.monotonic()  # health.since is monotonic
+    for (service, member), prober in probes.probers.items():
+        state, last = prober.state, prober.state.last
+        members[f"{service}/{member}"] = {
+            "health": str(state.health),
+            "since": round(state.since + wall_minus_mono, 3) if state.since else None,
+            "latency_ms": round(last.latency * 1000, 1) if last else None,
+            "detail": last.detail if last else None,
+        }
+    # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
+    recovering_now = [name for name, state in services.items()
+                      if leading and Work.RECOVERY in state.tasks]
+    return {"node": node_id, "at": time.time(), "members": members,
+            "recovering": recovering_now}
