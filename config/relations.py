@@ -23,7 +23,8 @@ Rule = Callable[[Mapping[str, Any]], Found]
 Model = TypeVar("Model", bound=BaseModel)
 
 POLICY_DEFAULTS: dict[str, Any] = {"interval": 0.5, "fast_interval": 0.1, "timeout": 1.0,
-                                   "fall": 3, "degraded_latency": 0.5, "verify_window": 5.0}
+                                   "fall": 3, "rise": 2, "degraded_latency": 0.5,
+                                   "verify_window": 5.0}
 CHECK_DEFAULTS: dict[str, Any] = {"interval": 30.0, "timeout": 10.0}
 RELATION = "relation"  # the error type the loader skips: it reports these with their paths
 
@@ -111,8 +112,28 @@ def member_problems(block: Mapping[str, Any]) -> Found:
     return _unique(block, "readiness", "readiness check")
 
 
+def _primary_probe_problems(block: Mapping[str, Any]) -> Found:
+    """A switchover's verify step waits for the new primary's primary_probe to pass ``rise``
+    times from a fresh start (probed at once, then every fast_interval): the window must
+    leave room for that, or every switchover to a member with one would fail."""
+    with_one = [j for j, m in _items(block.get("members")) if m.get("primary_probe")]
+    raw = block.get("policy")
+    policy = {**POLICY_DEFAULTS, **(raw if isinstance(raw, dict) else {})}
+    rise, fast = _positive(policy["rise"]), _positive(policy["fast_interval"])
+    timeout, window = _positive(policy["timeout"]), _positive(policy["verify_window"])
+    if not with_one or None in (rise, fast, timeout, window):
+        return []
+    assert rise is not None and fast is not None and timeout is not None
+    needed = rise * (fast + timeout)
+    if window is not None and window < needed:
+        return [(("members", with_one[0], "primary_probe"),
+                 f"needs policy.verify_window ({window:g}) at least rise * (fast_interval + "
+                 f"timeout) ({needed:g}), for a new primary's primary_probe to pass in it")]
+    return []
+
+
 def service_problems(block: Mapping[str, Any]) -> Found:
-    found = _unique(block, "members", "member")
+    found = _unique(block, "members", "member") + _primary_probe_problems(block)
     seen: dict[str, int] = {}
     for j, member in _items(block.get("members")):
         address = member.get("address")

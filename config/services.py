@@ -60,7 +60,7 @@ class PolicyConfig(Block):
     fast_interval: ProbeInterval = POLICY_DEFAULTS["fast_interval"]
     timeout: ProbeTimeout = POLICY_DEFAULTS["timeout"]
     fall: Count = POLICY_DEFAULTS["fall"]
-    rise: Count = 2
+    rise: Count = POLICY_DEFAULTS["rise"]
     degraded_latency: ProbeTimeout = POLICY_DEFAULTS["degraded_latency"]
     cooldown: Cooldown = 60.0
     # After a failed attempt (promote hook refused, fence of a reachable primary failed) the
@@ -82,7 +82,11 @@ class MemberConfig(Block):
     name: Name
     address: HostPort
     priority: Priority = 0
+    # Liveness, always run: "is it up, and could it take over?". A standby must pass it.
     probe: ProbeConfig
+    # Run only while this member is the routed primary (a write canary): a failing one makes
+    # the primary degraded; on a standby it is not run at all (it would fail when fenced).
+    primary_probe: ProbeConfig | None = None
     promote: ActionConfig | None = None
     fence: ActionConfig | None = None
     readiness: list[ReadinessConfig] = Field(default_factory=list)

@@ -54,6 +54,13 @@ class Thresholds:
     degraded_latency: float
 
 
+class ProbeRole(StrEnum):
+    """Which of a member's probes a result came from (its config key)."""
+
+    LIVENESS = "probe"  # always run: alive, and could take over
+    PRIMARY = "primary_probe"  # run only while the member is the routed primary
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """A probe result as the decision records it: small, serialisable."""
@@ -61,9 +68,12 @@ class Evidence:
     verdict: Verdict
     latency_ms: float
     detail: str
+    probe: ProbeRole = ProbeRole.LIVENESS
+    at: float = 0.0  # monotonic, to merge two probes' evidence in order; not recorded
 
     def as_dict(self) -> dict[str, object]:
-        return {"verdict": str(self.verdict), "latency_ms": self.latency_ms, "detail": self.detail}
+        return {"verdict": str(self.verdict), "latency_ms": self.latency_ms,
+                "detail": self.detail, "probe": str(self.probe)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +105,12 @@ def classify(result: ProbeResult, thresholds: Thresholds) -> Verdict:
     return Verdict.PASS
 
 
-def assess(state: MemberHealth, result: ProbeResult, thresholds: Thresholds) -> MemberHealth:
-    """Fold one result into a member's health."""
+def assess(state: MemberHealth, result: ProbeResult, thresholds: Thresholds,
+           probe: ProbeRole = ProbeRole.LIVENESS) -> MemberHealth:
+    """Fold one result of one of a member's probes into that probe's health."""
     verdict = classify(result, thresholds)
-    evidence = Evidence(verdict, round(result.latency * 1000, 1), result.detail)
+    evidence = Evidence(verdict, round(result.latency * 1000, 1), result.detail, probe,
+                        result.at)
     recent = (*state.recent, evidence)[-max(thresholds.fall, thresholds.rise) :]
     if verdict.failing:
         failures, passes = state.failures + 1, 0

@@ -187,6 +187,7 @@ class Engine:
         state = self.services[service]
         if znode_version >= state.znode_version:
             state.decided, state.znode_version = decided, znode_version
+            self.probes.route_changed(service, decided.primary if decided else None)
 
     async def reread(self, state: ServiceState) -> None:
         with contextlib.suppress(StoreError):
@@ -226,14 +227,12 @@ class Engine:
     # --- events: probes -----------------------------------------------------------------
 
     def _on_probe(self, report: ProbeReport) -> None:
-        result = report.after.last
-        if result is None:  # a report always follows a probe; nothing to count otherwise
-            return
-        m = self.metrics
-        m.probe_latency.labels(report.service, report.member).observe(result.latency)
-        m.probe_results.labels(report.service, report.member,
-                               report.after.recent[-1].verdict).inc()
-        m.probe_lag.observe(max(0.0, report.lag))
+        result, m = report.result, self.metrics
+        if result is not None:  # None: the route moved, which changed the member's health
+            m.probe_latency.labels(report.service, report.member).observe(result.latency)
+            m.probe_results.labels(report.service, report.member,
+                                   report.after.recent[-1].verdict).inc()
+            m.probe_lag.observe(max(0.0, report.lag))
         decided = self.services[report.service].decided
         if (report.after.failures == 1 and decided is not None
                 and decided.primary == report.member):

@@ -60,8 +60,9 @@ def own_view(node_id: str, probes: ProbeScheduler, services: Mapping[str, Servic
     """This replica's verdict on every member, for the others' quorum."""
     members = {}
     wall_minus_mono = time.time() - time.monotonic()  # health.since is monotonic
-    for (service, member), prober in probes.probers.items():
-        state, last = prober.state, prober.state.last
+    for service, member in probes.probers:
+        state = probes.health(service, member)  # liveness and, on the primary, its role
+        last = state.last
         members[f"{service}/{member}"] = {
             "health": str(state.health),
             "since": round(state.since + wall_minus_mono, 3) if state.since else None,

@@ -36,6 +36,7 @@ from controller.daemon.collaborators import Collaborators
 from controller.daemon.state import ServiceState
 from controller.events import Event
 from probes.health import Health, readiness
+from probes.roles import verified
 
 KEEP_FINISHED = 20  # finished requests kept in ZooKeeper per service (history keeps all)
 
@@ -162,17 +163,23 @@ class SwitchoverRunner:
 
     async def _verify(self, service: str, member: str, window: float) -> tuple[bool, str]:
         """The new primary must not turn failing during ``window`` (its probes, as they
-        come), and must be healthy at its end."""
+        come, its primary_probe included), and must be healthy at its end, with its
+        primary_probe passed ``rise`` times since the route moved (probes/roles.py)."""
         deadline = time.monotonic() + window
         while True:
             health = self.ctx.probes.health(service, member)
             if health.health.failing:
-                probes = "; ".join(f"{e.verdict} {e.detail}" for e in health.recent)
+                probes = "; ".join(f"{e.probe} {e.verdict} {e.detail}" for e in health.recent)
                 return False, f"{member} turned {health.health}: {probes}"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                role = self.ctx.probes.primary_check(service, member)
+                if health.health is Health.HEALTHY and verified(role):
+                    return True, f"{member} stayed healthy for {window:g}s" + (
+                        "; its primary_probe passed" if role is not None else "")
                 if health.health is Health.HEALTHY:
-                    return True, f"{member} stayed healthy for {window:g}s"
+                    return False, (f"{member}'s primary_probe has no verdict at the end of "
+                                   f"{window:g}s")
                 return False, f"{member} is {health.health} at the end of {window:g}s"
             await self.ctx.wait_health_change(remaining)
 

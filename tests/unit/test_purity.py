@@ -12,7 +12,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ELSEWHERE = ["probes/health.py", "config/windows.py", "controller/followers/route.py"]
+ELSEWHERE = ["probes/health.py", "probes/roles.py", "config/windows.py",
+             "controller/followers/route.py"]
 ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "itertools",
            "json", "math", "re", "typing", "controller.core", "probes.health",
            "config.windows"}
