@@ -25,6 +25,7 @@ class Member(Answer):
     ready: bool = True
     unfenced: bool = False
     not_ready: tuple[str, ...] = ()
+    primary_probe: str | None = None  # None: it has none; "standby": not run
 
 
 class Paused(Answer):

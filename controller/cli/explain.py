@@ -30,7 +30,9 @@ def evidence_lines(evidence: Mapping[str, Any]) -> list[str]:
     out = []
     for key, value in evidence.items():
         if key == "primary_probes" and isinstance(value, list):
-            out += [f"probe: {_probe(p)}" for p in value if isinstance(p, Mapping)]
+            # which of the member's probes: "probe" (liveness) or "primary_probe"
+            out += [f"{p.get('probe', 'probe')}: {_probe(p)}" for p in value
+                    if isinstance(p, Mapping)]
         elif isinstance(value, Mapping) and value and all(
                 isinstance(v, Mapping) for v in value.values()):
             out += [f"{key} {name}: {_flat(item)}" for name, item in value.items()]

@@ -32,8 +32,9 @@ def probe_summary(probes: Sequence[Any]) -> str:
     if shown:
         parts.append("slow " + "/".join(shown) + " ms")
     failed = [p for p in probes if p.get("verdict") in ("bad_answer", "no_answer")]
-    if failed:
-        parts.append(f"last: {failed[-1].get('detail', '')}")
+    if failed:  # a write canary's failure is named as such: the member still answers reads
+        source = "primary_probe " if failed[-1].get("probe") == "primary_probe" else ""
+        parts.append(f"last: {source}{failed[-1].get('detail', '')}")
     return "; ".join(p for p in parts if p)
 
 

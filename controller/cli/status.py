@@ -49,6 +49,8 @@ def status_rows(status: Status) -> tuple[list[Row], list[str]]:
             # A down member's last latency is that of its failure: no latency to show.
             shown = ("-" if info.latency_ms is None or health == "down"
                      else f"{info.latency_ms:.1f}ms")
+            if info.primary_probe in ("degraded", "down"):  # the write path, not liveness
+                health += " (primary_probe)"
             if info.unfenced:
                 health += ", awaiting fence"
                 notes.append(f"{name}: {member} awaits a fence (it may still act as primary):"

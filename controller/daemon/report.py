@@ -44,8 +44,12 @@ def status(*, node_id: str, leader: Leader, services: Mapping[str, ServiceState]
             if voted is None:  # the view holds every configured member
                 continue
             last = health.last
+            role = probes.primary_check(name, member.name)
             members[member.name] = {
                 "health": str(health.health),
+                # its primary_probe's own verdict while routed primary; "standby": not run
+                "primary_probe": None if role is None else (
+                    str(role.health) if view.primary == member.name else "standby"),
                 "latency_ms": round(last.latency * 1000, 1) if last else None,
                 "ready": voted.ready,
                 "not_ready": list(voted.not_ready),

@@ -34,3 +34,15 @@ def test_every_condition_and_all_its_evidence_are_shown_uncut() -> None:
     assert "candidates: web-b" in text
     assert "NO   cooldown" in text and "until 2026-11-30T03:00:00Z" in text
     assert text.splitlines()[-1] == "(all of it as JSON: failoverctl explain web --json)"
+
+
+def test_each_probe_line_names_the_probe_it_came_from() -> None:
+    explained = {**EXPLAINED, "conditions": [
+        {"check": "primary_failing", "ok": True, "reason": None, "until_iso": None,
+         "evidence": {"primary_health": "degraded", "primary_probes": [
+             {"verdict": "pass", "latency_ms": 1.0, "detail": "status 200", "probe": "probe"},
+             {"verdict": "bad_answer", "latency_ms": 1.2, "detail": "status 503: fenced",
+              "probe": "primary_probe"}]}}]}
+    lines = render(Explained.model_validate(explained))
+    assert "         probe: pass 1.0 ms  status 200" in lines
+    assert "         primary_probe: bad_answer 1.2 ms  status 503: fenced" in lines

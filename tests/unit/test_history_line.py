@@ -17,3 +17,11 @@ def test_a_bad_answer_keeps_what_the_member_said() -> None:
     probes = [{"verdict": "bad_answer", "latency_ms": 1.2,
                "detail": "status 500: read-only file system"}] * 3
     assert probe_summary(probes) == "3 x bad_answer; last: status 500: read-only file system"
+
+
+def test_a_failing_write_canary_is_named() -> None:
+    probes = [{"verdict": "pass", "latency_ms": 1.0, "detail": "status 200", "probe": "probe"},
+              *[{"verdict": "bad_answer", "latency_ms": 1.1, "detail": "status 503: fenced",
+                 "probe": "primary_probe"}] * 3]
+    assert probe_summary(probes) == (
+        "1 x pass, 3 x bad_answer; last: primary_probe status 503: fenced")

@@ -40,3 +40,15 @@ def test_redundancy_is_always_said() -> None:
     assert "web: redundant: a healthy, ready standby could take over" in notes
     _, notes = status_rows(status(paused=False, redundant=False))
     assert "web: NOT REDUNDANT: no healthy, ready standby could take over" in notes
+
+
+def test_a_primary_degraded_by_its_primary_probe_is_marked() -> None:
+    rows, _ = status_rows(Status.model_validate({"services": {"web": {
+        "primary": "web-a", "mode": "auto", "redundant": True, "paused": None,
+        "switchovers": [], "evacuation": {"reason": "no_condition"},
+        "members": {
+            "web-a": {"health": "degraded", "latency_ms": 1.0, "primary_probe": "degraded"},
+            "web-b": {"health": "healthy", "latency_ms": 1.0, "primary_probe": "standby"}}}}}))
+    by_member = {row[3].strip("* "): row for row in rows[1:]}
+    assert by_member["web-a"][4] == "degraded (primary_probe)"
+    assert by_member["web-b"][4] == "healthy"
