@@ -1,7 +1,9 @@
 """A toy web member for the demo, the tests and the benchmarks.
 
 It serves ``/`` (says who answered), ``/healthz`` (healthy, slow, or 500 as if its disk went
-read-only, switchable at run time through ``POST /control``), and records every call to its
+read-only, switchable at run time through ``POST /control``; ``GET /canary-read`` answers the
+same), ``POST /canary-write`` (a write: 503 while fenced, from a successful ``/fence`` until a
+successful ``/promote``, or while ``{"writes": "error"}``), and records every call to its
 ``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9. ``POST
 /control`` can also make it answer 500 to given hooks (``{"fail_hooks": ["promote"]}``).
 As every hook target should, it keeps the highest ``?epoch=`` it has accepted (across
@@ -44,6 +46,15 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+async def canary_write(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state["fenced"]:
+        return web.Response(status=503, text="fenced: read-only\n")
+    if state["writes"] == "error":
+        return web.Response(status=503, text="write failed\n")
+    return web.Response(text="ok\n")
+
+
 async def hook(request: web.Request) -> web.Response:
     state = request.app[STATE]
     call = request.match_info["call"]
@@ -75,6 +86,8 @@ async def hook(request: web.Request) -> web.Response:
         return web.json_response(entry, status=409)
     if call == "promote" and state["break_on_promote"] and not entry["failed"]:
         state["mode"] = "error"
+    if not entry["failed"]:  # as a real member: fenced, it refuses writes until promoted
+        state["fenced"] = call == "fence"
     return web.json_response(entry, status=500 if entry["failed"] else 200)
 
 
@@ -83,6 +96,9 @@ async def control(request: web.Request) -> web.Response:
     body = await request.json()
     if body.get("mode") not in (None, "ok", "slow", "error"):
         return web.json_response({"error": "mode must be ok, slow or error"}, status=400)
+    if body.get("writes") not in (None, "ok", "error"):
+        return web.json_response({"error": "writes must be ok or error"}, status=400)
+    state["writes"] = body.get("writes", state["writes"])
     state["mode"] = body.get("mode", state["mode"])
     state["delay"] = float(body.get("delay", state["delay"]))
     state["fail_for"] = list(body.get("fail_for", state["fail_for"]))
@@ -108,9 +124,12 @@ def build(name: str, calls: str) -> web.Application:
     app = web.Application()
     app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "fail_hooks": [],
                   "hook_delay": 0.0, "break_on_promote": False, "calls": calls,
+                  "fenced": False, "writes": "ok",
                   "highest_epoch": highest_epoch(calls)}
     app.router.add_get("/", root)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/canary-read", healthz)
+    app.router.add_post("/canary-write", canary_write)
     app.router.add_post("/control", control)
     app.router.add_post("/{call:promote|fence}", hook)
     return app

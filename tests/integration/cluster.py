@@ -139,8 +139,9 @@ class Cluster:
               api_block: dict[str, Any] | None = None,
               readiness: dict[str, list[dict[str, Any]]] | None = None,
               member_blocks: dict[str, dict[str, Any]] | None = None) -> None:
-        for name in members:
-            self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
+        for name in members:  # a test may have started some itself (to know their URLs)
+            if name not in self.webs:
+                self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
         self.policy = {**FAST_POLICY, **(policy or {})}
         member_entries = []
         for i, name in enumerate(members):

@@ -1,0 +1,137 @@
+"""Role-aware probes end to end, with the README example's probes against real members
+(demo_web: ``GET /canary-read``; ``POST /canary-write``, which answers 503 while the member
+is fenced): a member fenced for a switchover can be switched back to, and a primary whose
+write canary answers 503 is degraded and replaced."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.devtools.sandbox import TOKEN, Controller, Web, wait_for
+from controller.events import Event
+from tests.integration.cluster import Cluster, failoverctl
+
+pytestmark = pytest.mark.integration
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLE_HOSTS = {"web-a": "http://10.0.0.11", "web-b": "http://10.0.0.12"}
+# verify_window: at least rise * (fast_interval + timeout) for a member with a primary_probe
+POLICY = {"verify_window": 1.5, "ready_timeout": 3.0}
+
+
+def readme_probes(webs: dict[str, Web]) -> dict[str, dict[str, Any]]:
+    """Each README example member's probe and primary_probe, pointed at our members."""
+    text = README.read_text()
+    section = text[text.index("## Configuration"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    members = yaml.safe_load(block.group(1))["services"][0]["members"]
+    out = {}
+    for member in members:
+        name = member["name"]
+        blocks = {key: member[key] for key in ("probe", "primary_probe")}
+        text = json.dumps(blocks).replace(EXAMPLE_HOSTS[name], webs[name].url)
+        out[name] = json.loads(text)
+    assert out["web-a"]["primary_probe"]["url"].endswith("/canary-write")
+    return out
+
+
+def start(cluster: Cluster, policy: dict[str, Any] | None = None) -> Controller:
+    for name in EXAMPLE_HOSTS:
+        cluster.webs[name] = cluster.sandbox.web(f"{cluster.name}-{name}")
+    probes = readme_probes(cluster.webs)
+    cluster.start(controllers=2, policy={**POLICY, **(policy or {})}, member_blocks=probes)
+    return cluster.followers()[0]
+
+
+def members(controller: Controller) -> dict[str, Any]:
+    return dict(controller.status()["services"]["web"]["members"])
+
+
+def write_status(web: Web) -> int:
+    request = urllib.request.Request(web.url + "/canary-write", method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def fail_writes(web: Web, failing: bool) -> None:
+    body = json.dumps({"writes": "error" if failing else "ok"}).encode()
+    request = urllib.request.Request(web.url + "/control", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=2) as response:
+        assert response.status == 200
+
+
+def switchover(controller: Controller, *args: str) -> Any:
+    return failoverctl("switchover", "web", *args, "--wait", "--api", controller.api,
+                       "--token", TOKEN, timeout=60)
+
+
+def test_switchover_there_and_back_with_the_readme_probes(cluster: Cluster) -> None:
+    """a -> b -> a. Before role-aware probes, the fenced web-a failed its write canary for
+    ever and the switch back was refused (409 target_not_healthy)."""
+    follower = start(cluster)
+    wait_for(lambda: members(follower)["web-a"]["primary_probe"] == "healthy", 5,
+             "web-a's write canary passing")
+    assert members(follower)["web-b"]["primary_probe"] == "standby"
+    out = switchover(follower, "--to", "web-b")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "done: web-a -> web-b" in out.stdout
+    cluster.wait_primary("web-b", timeout=2)
+    # web-a is fenced: its writes fail, and it is still a healthy standby
+    assert write_status(cluster.web("web-a")) == 503
+
+    def swapped() -> bool:
+        seen = members(follower)
+        return (seen["web-a"]["health"] == "healthy"
+                and seen["web-a"]["primary_probe"] == "standby"
+                and seen["web-b"]["primary_probe"] == "healthy")
+
+    wait_for(swapped, 5, "web-a a healthy standby, web-b's write canary passing")
+    verified = next(s for s in history_steps(follower) if s["step"] == "verifying")
+    assert "primary_probe passed" in verified["detail"], verified
+    out = switchover(follower, "--to", "web-a")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "done: web-b -> web-a" in out.stdout
+    cluster.wait_primary("web-a", timeout=2)
+    assert write_status(cluster.web("web-a")) == 200 and write_status(cluster.web("web-b")) == 503
+    assert cluster.observer is not None
+    assert [c.primary for c in cluster.observer.wait_changes(3)] == ["web-a", "web-b", "web-a"]
+
+
+def history_steps(controller: Controller) -> list[dict[str, Any]]:
+    entries = controller.call("GET", "/v1/services/web/history?count=50")[1]["entries"]
+    done = [e for e in entries if e["event"] == "switchover_done"]
+    steps = done[-1]["steps"]
+    return list(json.loads(steps) if isinstance(steps, str) else steps)
+
+
+def test_a_primary_whose_write_canary_answers_503_is_degraded_and_replaced(
+        cluster: Cluster) -> None:
+    follower = start(cluster)
+    leader = cluster.leader()
+    fail_writes(cluster.web("web-b"), True)  # a standby's write canary is not run
+    fail_writes(cluster.web("web-a"), True)
+    cluster.wait_primary("web-b", timeout=10)
+    started = leader.events(Event.FAILOVER_STARTED)[-1]["evidence"]["primary_probes"]
+    failed = [p for p in started if p["probe"] == "primary_probe"]
+    assert [p["verdict"] for p in failed][-3:] == ["bad_answer"] * 3, started
+    assert failed[-1]["detail"] == "status 503: write failed"
+    assert all(p["verdict"] == "pass" for p in started if p["probe"] == "probe"), started
+    # Standby again, web-a answers reads: healthy, though its writes still fail.
+    wait_for(lambda: members(follower)["web-a"]["health"] == "healthy", 5,
+             "web-a a healthy standby")
+    # web-b's write canary, now run, fails too: web-b is seen degraded by its primary_probe.
+    wait_for(lambda: (m := members(follower)["web-b"])["health"] == "degraded"
+             and m["primary_probe"] == "degraded", 5, "web-b degraded by its write canary")
