@@ -135,3 +135,22 @@ def test_a_primary_whose_write_canary_answers_503_is_degraded_and_replaced(
     # web-b's write canary, now run, fails too: web-b is seen degraded by its primary_probe.
     wait_for(lambda: (m := members(follower)["web-b"])["health"] == "degraded"
              and m["primary_probe"] == "degraded", 5, "web-b degraded by its write canary")
+
+
+def test_verify_watches_the_new_primarys_write_canary_and_rolls_back(cluster: Cluster) -> None:
+    """web-b reads fine (a healthy standby, so the switchover starts) but cannot write: the
+    verify step sees its primary_probe fail and puts web-a back, writing again."""
+    follower = start(cluster)
+    fail_writes(cluster.web("web-b"), True)
+    out = switchover(follower, "--to", "web-b")
+    assert out.returncode == 1
+    assert "failed: verification_failed (rolled back)" in out.stderr
+    route = cluster.wait_primary("web-a", timeout=2)
+    assert route["reason"] == "rollback"
+    entries = follower.call("GET", "/v1/services/web/history?count=50")[1]["entries"]
+    failed = next(e for e in entries if e["event"] == "switchover_failed")
+    assert "primary_probe bad_answer status 503: write failed" in str(failed["detail"]), failed
+    # web-a, fenced for the switchover and promoted again by the rollback, writes again
+    wait_for(lambda: members(follower)["web-a"]["primary_probe"] == "healthy", 5,
+             "web-a's write canary passing again")
+    assert write_status(cluster.web("web-a")) == 200
