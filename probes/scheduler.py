@@ -276,7 +276,8 @@ class ProbeScheduler:
         self._tasks.clear()
         self._roles.clear()
         if self._session is not None:
-            await self._session.close()
+            session, self._session = self._session, None  # no primary_probe starts after
+            await session.close()
 
 
 def _variables(service: ServiceConfig, member: MemberConfig) -> dict[str, str]:
