@@ -5,18 +5,24 @@ write canary answers 503 is degraded and replaced."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
 
+from config.models import ServiceConfig
 from controller.devtools.sandbox import TOKEN, Controller, Web, wait_for
 from controller.events import Event
+from probes.health import Health, MemberHealth, ProbeRole
+from probes.scheduler import ProbeReport, ProbeScheduler
 from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration
@@ -154,3 +160,87 @@ def test_verify_watches_the_new_primarys_write_canary_and_rolls_back(cluster: Cl
     wait_for(lambda: members(follower)["web-a"]["primary_probe"] == "healthy", 5,
              "web-a's write canary passing again")
     assert write_status(cluster.web("web-a")) == 200
+
+
+async def until(condition: Callable[[], bool], probed: asyncio.Event, what: str) -> None:
+    """Until ``condition`` holds, looked at after every probe (``probed``), at most 5 s."""
+    try:
+        async with asyncio.timeout(5):
+            while not condition():
+                probed.clear()
+                await probed.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def verdict(scheduler: ProbeScheduler, member: str) -> Health:
+    """The member's primary_probe's own health."""
+    return (scheduler.primary_check("web", member) or MemberHealth()).health
+
+
+async def test_the_scheduler_moves_the_primary_probe_with_the_route() -> None:
+    """In one process, against a real HTTP server: only the routed primary's write canary
+    is probed; a move of the route makes the old primary healthy at once (reported with no
+    probe result) and starts the new one's write canary afresh."""
+    writes = {"a": 0, "b": 0}
+    status = {"a": 200, "b": 200}
+
+    async def read(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def write(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        writes[name] += 1
+        return web.Response(status=status[name], text="ok" if status[name] == 200 else "no")
+
+    app = web.Application()
+    app.router.add_get("/{name}/read", read)
+    app.router.add_post("/{name}/write", write)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}"
+    service = ServiceConfig.model_validate({
+        "name": "web", "policy": {"interval": 0.05, "fast_interval": 0.02, "timeout": 0.5,
+                                  "degraded_latency": 0.25, "fall": 2, "rise": 2},
+        "members": [{"name": name, "address": f"127.0.0.{i + 1}:80",
+                     "probe": {"kind": "http", "url": f"{url}/{name}/read"},
+                     "primary_probe": {"kind": "http", "method": "POST",
+                                       "url": f"{url}/{name}/write", "body_contains": "ok"}}
+                    for i, name in enumerate(("a", "b"))]})
+    reports: list[ProbeReport] = []
+    probed = asyncio.Event()
+
+    def heard(report: ProbeReport) -> None:
+        reports.append(report)
+        probed.set()
+
+    scheduler = ProbeScheduler([service], {}, heard)
+    scheduler.route_changed("web", "a")  # told before start, as a replica may be
+    await scheduler.start()
+    try:
+        await until(lambda: verdict(scheduler, "a") is Health.HEALTHY
+                    and scheduler.health("web", "b").health is Health.HEALTHY, probed, "a verified")
+        assert writes["b"] == 0  # a standby's write canary is not run
+        assert scheduler.primary_check("web", "b") == MemberHealth()
+        status["a"] = 503
+        await until(lambda: scheduler.health("web", "a").health is Health.DEGRADED,
+                    probed, "a degraded by its write canary")
+        assert scheduler.health("web", "a").recent[-1].probe is ProbeRole.PRIMARY
+        moved_at = len(reports)
+        scheduler.route_changed("web", "b")
+        assert scheduler.health("web", "a").health is Health.HEALTHY  # at once
+        moved = [r for r in reports[moved_at:] if r.result is None]
+        assert [(r.member, r.before.health, r.after.health) for r in moved] == [
+            ("a", Health.DEGRADED, Health.HEALTHY)]
+        a_writes = writes["a"]
+        await until(lambda: verdict(scheduler, "b") is Health.HEALTHY,
+                    probed, "b's write canary passing")
+        assert writes["a"] <= a_writes + 1  # at most the probe that was out at the move
+        assert all(r.after.health is Health.HEALTHY for r in reports[moved_at:]
+                   if r.member == "b")
+    finally:
+        await scheduler.stop()
+        await runner.cleanup()
