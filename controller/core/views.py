@@ -8,7 +8,7 @@ leader counts the fresh ones (the shell ages them) with its own verdict.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FAILING = ("degraded", "down")
@@ -23,12 +23,59 @@ class Votes:
     replicas: int
 
 
-def verdict(view: Mapping[str, Any], service: str, member: str) -> str:
-    """One replica's verdict on one member; "unknown" when its view does not say."""
-    members = view.get("members")
-    entry = members.get(f"{service}/{member}") if isinstance(members, Mapping) else None
-    health = entry.get("health") if isinstance(entry, Mapping) else None
-    return health if isinstance(health, str) else "unknown"
+@dataclass(frozen=True, slots=True)
+class MemberVerdict:
+    health: str  # healthy, degraded, down or unknown
+    since: float | None = None  # unix seconds, when it last changed
+    latency_ms: float | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaView:
+    """One replica's view, as it publishes it to the others."""
+
+    node: str
+    at: float  # unix seconds it was taken
+    members: Mapping[str, MemberVerdict] = field(default_factory=dict)  # "service/member"
+    recovering: tuple[str, ...] = ()  # services whose failover it runs (the leader)
+
+    def verdict(self, service: str, member: str) -> str:
+        """Its verdict on one member; "unknown" when it does not say."""
+        entry = self.members.get(f"{service}/{member}")
+        return entry.health if entry is not None else "unknown"
+
+    def what_votes(self) -> tuple[object, ...]:
+        """The part that can change a decision: verdicts and recoveries (not latencies or
+        timestamps, which change on every heartbeat)."""
+        return (tuple(sorted((key, entry.health) for key, entry in self.members.items())),
+                self.recovering)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "at": self.at, "recovering": list(self.recovering),
+                "members": {key: {"health": e.health, "since": e.since,
+                                  "latency_ms": e.latency_ms, "detail": e.detail}
+                            for key, e in self.members.items()}}
+
+    @classmethod
+    def from_json(cls, data: object, node: str) -> ReplicaView:
+        """What another replica published, read defensively: what is not understood is
+        left out (an entry without a health is no verdict), never raised."""
+        raw = data if isinstance(data, Mapping) else {}
+        members = {}
+        entries = raw.get("members")
+        for key, entry in (entries.items() if isinstance(entries, Mapping) else ()):
+            health = entry.get("health") if isinstance(entry, Mapping) else None
+            if isinstance(key, str) and isinstance(health, str):
+                members[key] = MemberVerdict(health, _number(entry.get("since")),
+                                             _number(entry.get("latency_ms")),
+                                             _text(entry.get("detail")))
+        recovering = raw.get("recovering")
+        at = _number(raw.get("at"))
+        return cls(node=_text(raw.get("node")) or node, at=at if at is not None else 0.0,
+                   members=members,
+                   recovering=tuple(s for s in recovering if isinstance(s, str))
+                   if isinstance(recovering, list | tuple) else ())
 
 
 def count(verdicts: Iterable[str]) -> Votes:
@@ -37,12 +84,10 @@ def count(verdicts: Iterable[str]) -> Votes:
                  replicas=len(seen))
 
 
-def what_votes(view: Mapping[str, Any]) -> tuple[object, ...]:
-    """The part of a view that can change a decision: verdicts and recoveries (not its
-    latencies or timestamps, which change on every heartbeat)."""
-    members = view.get("members")
-    verdicts = tuple(sorted(
-        (str(key), entry.get("health")) for key, entry in members.items()
-        if isinstance(entry, Mapping))) if isinstance(members, Mapping) else ()
-    recovering = view.get("recovering")
-    return verdicts, tuple(recovering) if isinstance(recovering, list | tuple) else ()
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -36,6 +36,7 @@ from controller.core.errors import StoreError
 from controller.core.plan import Inputs, Work, plan
 from controller.core.records import Decided, Pause
 from controller.core.switchover import Switchover
+from controller.core.views import ReplicaView
 from controller.daemon import report
 from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
@@ -221,7 +222,7 @@ class Engine:
         self._member_changed()
         self.evaluate_all()
 
-    def _own_view(self) -> dict[str, Any]:
+    def _own_view(self) -> ReplicaView:
         return own_view(self.node_id, self.probes, self.services, self.office.may_act)
 
     # --- events: probes -----------------------------------------------------------------

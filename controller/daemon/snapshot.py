@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
 
 from controller.core.decide import MemberView, ServiceView
 from controller.core.plan import EvacuationFacts, Inputs, Work, mode_of, recovering
+from controller.core.views import MemberVerdict, ReplicaView
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from probes.health import readiness
@@ -56,21 +56,20 @@ def snapshot(state: ServiceState, probes: ProbeScheduler, peers: PeerViews, lead
 
 
 def own_view(node_id: str, probes: ProbeScheduler, services: Mapping[str, ServiceState],
-             leading: bool) -> dict[str, Any]:
+             leading: bool) -> ReplicaView:
     """This replica's verdict on every member, for the others' quorum."""
     members = {}
     wall_minus_mono = time.time() - time.monotonic()  # health.since is monotonic
     for service, member in probes.probers:
         state = probes.health(service, member)  # liveness and, on the primary, its role
         last = state.last
-        members[f"{service}/{member}"] = {
-            "health": str(state.health),
-            "since": round(state.since + wall_minus_mono, 3) if state.since else None,
-            "latency_ms": round(last.latency * 1000, 1) if last else None,
-            "detail": last.detail if last else None,
-        }
+        members[f"{service}/{member}"] = MemberVerdict(
+            health=str(state.health),
+            since=round(state.since + wall_minus_mono, 3) if state.since else None,
+            latency_ms=round(last.latency * 1000, 1) if last else None,
+            detail=last.detail if last else None)
     # Automatic failovers only: switchovers are visible to every replica in ZooKeeper.
-    recovering_now = [name for name, state in services.items()
-                      if leading and Work.RECOVERY in state.tasks]
-    return {"node": node_id, "at": time.time(), "members": members,
-            "recovering": recovering_now}
+    recovering_now = tuple(name for name, state in services.items()
+                           if leading and Work.RECOVERY in state.tasks)
+    return ReplicaView(node=node_id, at=time.time(), members=members,
+                       recovering=recovering_now)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from controller.core.views import Votes, count, verdict, what_votes
+from controller.core.views import MemberVerdict, ReplicaView, Votes, count
 
-VIEW = {"node": "c1", "at": 100.0, "recovering": [],
-        "members": {"web/web-a": {"health": "down", "latency_ms": 500.0, "since": 99.0},
-                    "web/web-b": {"health": "healthy", "latency_ms": 1.2}}}
+RAW = {"node": "c1", "at": 100.0, "recovering": [],
+       "members": {"web/web-a": {"health": "down", "latency_ms": 500.0, "since": 99.0},
+                   "web/web-b": {"health": "healthy", "latency_ms": 1.2}}}
+VIEW = ReplicaView.from_json(RAW, "c1")
 
 
 def test_a_view_says_its_verdict_and_unknown_for_what_it_does_not_know() -> None:
-    assert verdict(VIEW, "web", "web-a") == "down"
-    assert verdict(VIEW, "web", "web-c") == "unknown"
-    assert verdict({"node": "c2"}, "web", "web-a") == "unknown"
-    assert verdict({"members": {"web/web-a": "garbage"}}, "web", "web-a") == "unknown"
+    assert VIEW.verdict("web", "web-a") == "down"
+    assert VIEW.verdict("web", "web-c") == "unknown"
+    assert ReplicaView.from_json({"node": "c2"}, "c2").verdict("web", "web-a") == "unknown"
+    garbage = ReplicaView.from_json({"members": {"web/web-a": "garbage"}}, "c3")
+    assert garbage.verdict("web", "web-a") == "unknown" and garbage.node == "c3"
+
+
+def test_a_view_reads_back_what_it_published_and_survives_nonsense() -> None:
+    assert ReplicaView.from_json(VIEW.to_json(), "x") == VIEW
+    assert VIEW.members["web/web-a"] == MemberVerdict("down", 99.0, 500.0, None)
+    for nonsense in (None, [], "x", {"at": "soon", "recovering": "web", "members": []},
+                     {"members": {"web/web-a": {"health": 3, "since": True}}}):
+        view = ReplicaView.from_json(nonsense, "n")
+        assert view.node == "n" and view.members == {} and view.recovering == ()
 
 
 def test_votes_count_degraded_and_down_as_failing_and_every_replica() -> None:
@@ -22,10 +33,12 @@ def test_votes_count_degraded_and_down_as_failing_and_every_replica() -> None:
 
 
 def test_only_verdicts_and_recoveries_count_as_a_change() -> None:
-    heartbeat = {**VIEW, "at": 100.5, "members": {
+    heartbeat = ReplicaView.from_json({**RAW, "at": 100.5, "members": {
         "web/web-a": {"health": "down", "latency_ms": 499.0, "since": 99.0},
-        "web/web-b": {"health": "healthy", "latency_ms": 0.9}}}
-    assert what_votes(heartbeat) == what_votes(VIEW)
-    recovered = {**VIEW, "members": {**VIEW["members"], "web/web-a": {"health": "healthy"}}}
-    assert what_votes(recovered) != what_votes(VIEW)
-    assert what_votes({**VIEW, "recovering": ["web"]}) != what_votes(VIEW)
+        "web/web-b": {"health": "healthy", "latency_ms": 0.9}}}, "c1")
+    assert heartbeat.what_votes() == VIEW.what_votes()
+    recovered = ReplicaView.from_json(
+        {**RAW, "members": {**RAW["members"], "web/web-a": {"health": "healthy"}}}, "c1")
+    assert recovered.what_votes() != VIEW.what_votes()
+    busy = ReplicaView.from_json({**RAW, "recovering": ["web"]}, "c1")
+    assert busy.what_votes() != VIEW.what_votes()
