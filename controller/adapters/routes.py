@@ -21,6 +21,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from config.models import RedisConfig, ServiceConfig, split_host_port
+from controller.core.history import decode as decode_entry
+from controller.core.history import encode as encode_entry
 from controller.core.records import Decided
 from controller.followers.route import Route
 
@@ -130,21 +132,22 @@ class RouteStore:
 
     async def record(self, service: str, event: str, **fields: Any) -> None:
         """Append a history entry that is not a route change (failed attempt, dry-run...).
-        ``event``, ``at`` (now) and ``id`` (the stream's) are the entry's own fields."""
+        ``event``, ``at`` (now) and ``id`` (the stream's) are the entry's own fields; the
+        others are history's fields (controller/core/history.py), each of its kind."""
         reserved = {"event", "at", "id"} & fields.keys()
         if reserved:
             raise ValueError(f"history fields {sorted(reserved)} are the entry's own")
-        entry = {"event": event, "at": f"{time.time():.3f}"}
-        for key, value in fields.items():
-            entry[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+        entry = encode_entry({"event": event, "at": round(time.time(), 3), **fields})
         await self._call(lambda: self._client.xadd(
             self.history_key(service), entry,  # type: ignore[arg-type]
             maxlen=self._config.history_length, approximate=True))
 
-    async def history(self, service: str, count: int = 50) -> list[dict[str, str]]:
+    async def history(self, service: str, count: int = 50) -> list[dict[str, Any]]:
+        """The newest ``count`` entries, newest first, each field as its JSON type."""
         raw = await self._call(lambda: self._client.xrevrange(
             self.history_key(service), count=count))
-        return [{"id": _text(entry_id), **{_text(k): _text(v) for k, v in (fields or {}).items()}}
+        return [{"id": _text(entry_id),
+                 **decode_entry({_text(k): _text(v) for k, v in (fields or {}).items()})}
                 for entry_id, fields in raw or []]
 
     async def ping(self) -> None:

@@ -54,12 +54,22 @@ def _object(value: Any) -> dict[str, Any]:
     return dict(value) if isinstance(value, Mapping) else {}
 
 
+# Entries about moving the primary even when they name no target ("the best member").
+MOVES = frozenset({"switchover_requested", "switchover_refused", "evacuation_requested",
+                   "dry_run", "failover_failed"})
+
+
 def _primary_column(entry: Mapping[str, Any]) -> str:
+    """The route's primary on every line: "a -> b" for a move made, asked for, refused,
+    failed or only considered (dry run), else the primary the entry left in place."""
     if entry.get("event") == "route_changed":
         return f"{_text(entry.get('previous')) or '-'} -> {_text(entry.get('primary'))}"
-    if entry.get("source") or entry.get("target"):
-        return f"{_text(entry.get('source')) or '-'} -> {_text(entry.get('target')) or '-'}"
-    return _text(entry.get("to")) or "-"
+    target = (_text(entry.get("target")) or _text(entry.get("to"))  # "to": older entries
+              or _text(_object(entry.get("decision")).get("target")))
+    if target or entry.get("source") or entry.get("event") in MOVES:
+        source = _text(entry.get("source")) or _text(entry.get("primary")) or "-"
+        return f"{source} -> {target or '(best)'}"
+    return _text(entry.get("primary")) or "-"
 
 
 def _by(entry: Mapping[str, Any]) -> str:
@@ -89,13 +99,34 @@ def _why(entry: Mapping[str, Any]) -> str:
         decision = _object(entry.get("decision"))
         return (f"would fail over to {_text(decision.get('target'))}: "
                 f"{_text(decision.get('reason'))}")
-    parts = [reason or _text(entry.get("why"))]
+    if event == "leadership_changed":
+        return _leadership(entry)
+    parts = [reason or _text(entry.get("why"))]  # "why": older failover_failed entries
+    member = _text(entry.get("member"))
+    if event == "fenced_late":
+        failed = entry.get("failed_attempts")
+        parts.append(f"fenced {member} late" + (f" after {_text(failed)} failed attempts"
+                                                if failed else ""))
+    elif event == "fence_late_failed":
+        parts.append(f"could not fence {member} late (attempt "
+                     f"{_text(entry.get('attempts'))}; retried)")
     if entry.get("rolled_back") in ("true", True):
         parts.append("rolled back")
     for field, label in (("request", "request "), ("scheduled_for", "for "),
                          ("until", "until ")):
         if entry.get(field):
             parts.append(label + _text(entry[field]))
-    if entry.get("detail"):
-        parts.append(_text(entry["detail"])[:160])
+    # "message" since history has typed fields; older entries kept the text in "detail".
+    message = _text(entry.get("message") or entry.get("detail"))
+    if message:
+        parts.append(message if len(message) <= 160 else message[:159] + "…")
     return "; ".join(p for p in parts if p)
+
+
+def _leadership(entry: Mapping[str, Any]) -> str:
+    node, before = _text(entry.get("node")) or "?", _text(entry.get("previous_leader"))
+    epoch = _text(entry.get("epoch"))
+    if not before:
+        return f"{node} took office in epoch {epoch} (no earlier leader seen)"
+    return (f"{node} took office in epoch {epoch} after {before} "
+            f"(epoch {_text(entry.get('previous_epoch'))})")

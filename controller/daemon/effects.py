@@ -62,6 +62,7 @@ class Effects:
                 log.warning(Event.DRY_RUN_FAILOVER, service=name, epoch=epoch,
                             **decision.as_dict())
                 self._office.spawn(self._record(state, "dry_run", by="auto",
+                                                target=decision.target,
                                                 decision=decision.as_dict()), "history")
             case ReportSplitView(split=True, member=member_name, summary=summary,
                                  evidence=evidence):
@@ -78,6 +79,7 @@ class Effects:
             case ReportEvacuationDryRun(evacuation=evacuation):
                 log.warning(Event.DRY_RUN_EVACUATION, service=name, **evacuation.as_dict())
                 self._office.spawn(self._record(state, "dry_run", by="auto:evacuation",
+                                                target=evacuation.target,
                                                 decision=evacuation.as_dict()), "history")
             case RequestEvacuation(evacuation=evacuation):
                 self._start(state, Work.EVACUATION, f"evacuate:{name}",

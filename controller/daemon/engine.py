@@ -79,7 +79,8 @@ class Engine:
             node_id=node_id, office=self.office, zk=self.zk, metrics=self.metrics,
             log=self.log, services=self.services, cancel=self._cancel_leader_work,
             resign=lambda: self.election.resign(), on_decision=self.on_decision,
-            take_office=self._take_office, evaluate_all=self.evaluate_all)
+            take_office=self._take_office, evaluate_all=self.evaluate_all,
+            record=lambda *args, **fields: self.publisher.record(*args, **fields))
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost)
         step_down = self.leadership.step_down

@@ -16,6 +16,7 @@ from config.models import MemberConfig
 from controller.adapters.zookeeper import ZkStore
 from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.history import FailedAttempts
 from controller.core.records import Decided
 from controller.core.steps import Hook, Step, as_dicts
 from controller.daemon.hooks import HookRunner
@@ -23,6 +24,10 @@ from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
 from controller.events import Event
+
+# A failed late fence is retried every policy.retry_backoff; history records the first
+# failure and then one in this many seconds while it keeps failing (the log has each).
+LATE_FENCE_REPORT_EVERY = 300.0
 
 
 class FailoverRunner:
@@ -37,6 +42,8 @@ class FailoverRunner:
         self._metrics, self._log = metrics, log
         self._publish, self._record, self._reread = publish, record, reread
         self._on_decision, self._step_down = on_decision, step_down
+        # Failed late fences per (service, member) since the last success.
+        self._late_failures: dict[tuple[str, str], FailedAttempts] = {}
 
     async def failover(self, state: ServiceState, decision: Decision,
                        trigger_at: float) -> None:
@@ -91,9 +98,9 @@ class FailoverRunner:
             state.last_failed_attempt = time.time()
             flog.error(Event.FAILOVER_ABORTED, why=abort.code, detail=abort.detail,
                        steps=as_dicts(steps))
-            await self._record(state, "failover_failed", by="auto", why=abort.code,
-                               detail=abort.detail, decision=decision.as_dict(),
-                               steps=as_dicts(steps))
+            await self._record(state, "failover_failed", by="auto", target=decision.target,
+                               reason=abort.code, message=abort.detail,
+                               decision=decision.as_dict(), steps=as_dicts(steps))
         except NotInOffice as exc:
             flog.warning(Event.FAILOVER_INTERRUPTED, why=str(exc), steps=as_dicts(steps))
         except Fenced:
@@ -170,11 +177,20 @@ class FailoverRunner:
         decided, version = snapshot
         name = state.config.name
         flog = self._log.bind(service=name, member=member.name, epoch=epoch)
+        key = (name, member.name)
         try:
             result = await self._hooks.run([], Hook.FENCE, name, member, decided, epoch)
             if not result.ok:
-                state.fence_retry_after = time.time() + state.config.policy.retry_backoff
+                now = time.time()
+                state.fence_retry_after = now + state.config.policy.retry_backoff
                 flog.warning(Event.FENCE_RETRY_FAILED, detail=result.detail)
+                failures, report = self._late_failures.get(key, FailedAttempts()).failed(
+                    now, LATE_FENCE_REPORT_EVERY)
+                self._late_failures[key] = failures
+                if report:
+                    await self._record(state, "fence_late_failed", by="auto",
+                                       member=member.name, attempts=failures.count,
+                                       message=result.detail)
                 return
             cleared = replace(decided, unfenced=tuple(
                 m for m in decided.unfenced if m != member.name))
@@ -182,8 +198,9 @@ class FailoverRunner:
             committed, _ = await self._zk.commit_decision(name, cleared, epoch, version)
             self._on_decision(name, cleared, committed)
             flog.info(Event.FENCED_LATE, detail=result.detail)
+            failed = self._late_failures.pop(key, FailedAttempts()).count
             await self._record(state, "fenced_late", by="auto", member=member.name,
-                              detail=result.detail)
+                               failed_attempts=failed, message=result.detail)
         except NotInOffice as exc:
             flog.warning(Event.FENCE_RETRY_INTERRUPTED, why=str(exc))
         except Fenced:

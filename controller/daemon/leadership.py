@@ -9,7 +9,8 @@ cancel every office task and timer before anything else (``cancel``).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from controller.adapters.zookeeper import Session, ZkStore
@@ -27,11 +28,18 @@ class Leadership:
                  cancel: Callable[[str], None], resign: Callable[[], None],
                  on_decision: Callable[[str, Decided | None, int], None],
                  take_office: Callable[[ServiceState], Awaitable[None]],
-                 evaluate_all: Callable[[], None]) -> None:
+                 evaluate_all: Callable[[], None],
+                 record: Callable[..., Coroutine[Any, Any, None]]) -> None:
         self._node_id, self._office, self._zk, self._metrics = node_id, office, zk, metrics
         self._log, self._services, self._cancel, self._resign = log, services, cancel, resign
         self._on_decision, self._take, self._evaluate_all = on_decision, take_office, evaluate_all
+        self._record = record
         self.leader_info: dict[str, Any] = {}  # the epoch node: the leader's epoch and node
+        # The epoch node before leader_info: the watch may show our own epoch before
+        # on_gained runs, and the predecessor is then the one before it.
+        self._earlier_info: dict[str, Any] = {}
+        # Set on gaining office, recorded in history once in office (one entry per service).
+        self._predecessor: Predecessor | None = None
 
     def on_session(self, state: Session) -> None:
         office = self._office
@@ -56,6 +64,7 @@ class Leadership:
         self._metrics.is_leader.set(1)
         self._metrics.epoch.set(epoch)
         self._log.info(Event.LEADERSHIP_GAINED, epoch=epoch)
+        self._predecessor = predecessor((self.leader_info, self._earlier_info), epoch)
         self._office.resigning = False
         self._begin(epoch)
 
@@ -70,6 +79,8 @@ class Leadership:
         self._cancel("leadership lost")
 
     def on_epoch_node(self, info: dict[str, Any]) -> None:
+        if info.get("epoch") != self.leader_info.get("epoch"):
+            self._earlier_info = self.leader_info
         self.leader_info = info
         if isinstance(info.get("epoch"), int):
             self._metrics.epoch.set(max(info["epoch"], self._office.epoch or 0))
@@ -117,7 +128,14 @@ class Leadership:
             return
         self._office.in_office, self._office.taking = True, None
         self._log.info(Event.IN_OFFICE, epoch=epoch)
+        # Only the replica taking office records the change: a deposed leader is often cut
+        # off from Redis too, and its successor's entry already names it and its epoch.
+        came, self._predecessor = self._predecessor, None
         for state in self._services.values():
+            if came is not None:  # not again when retaking office after a suspension
+                self._office.spawn(self._record(
+                    state, "leadership_changed", previous_leader=came.node,
+                    previous_epoch=came.epoch), "history")
             await self._take(state)
         self._evaluate_all()
 
@@ -133,3 +151,21 @@ class Leadership:
         current = await self._zk.read_decision(name)
         if current is not None:
             self._on_decision(name, *current)
+
+
+@dataclass(frozen=True, slots=True)
+class Predecessor:
+    node: str | None
+    epoch: int | None
+
+
+def predecessor(seen: Sequence[Mapping[str, Any]], epoch: int) -> Predecessor:
+    """The leader before ``epoch``: the newest epoch node this replica saw below it (its
+    epoch says whether one was missed in between); unknown if it saw none."""
+    earlier = [info for info in seen if isinstance(info.get("epoch"), int)
+               and info["epoch"] < epoch]
+    if not earlier:
+        return Predecessor(None, None)
+    newest = max(earlier, key=lambda info: int(info["epoch"]))
+    node = newest.get("node")
+    return Predecessor(node if isinstance(node, str) else None, int(newest["epoch"]))

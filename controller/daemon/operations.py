@@ -98,14 +98,13 @@ class Operations:
         ctx.log.info(Event.SWITCHOVER_REQUESTED, service=name, request=request_id, by=by,
                         to=to, at=iso(record.at), force=force)
         await ctx.record(state, "switchover_requested", by=by, request=request_id,
-                            to=to or "", scheduled_for=iso(record.at) or "",
-                            force=str(force).lower())
+                         target=to, scheduled_for=iso(record.at), force=force)
         return record
 
     async def _refuse(self, state: ServiceState, by: str, to: str | None, refusal: Refusal,
                       evidence: dict[str, Any]) -> None:
         """Record a refused request in history and the metric, and answer 409."""
-        await self.ctx.record(state, "switchover_refused", by=by, to=to or "",
+        await self.ctx.record(state, "switchover_refused", by=by, target=to,
                               reason=str(refusal), evidence=evidence)
         self.ctx.metrics.switchovers.labels(state.config.name, "refused").inc()
         raise RequestError(ErrorKind.REFUSED, f"switchover refused: {refusal}",
@@ -156,7 +155,7 @@ class Operations:
                             until=iso(pause.until), previous_until=iso(current.until))
             return pause, current
         ctx.log.warning(Event.PAUSED, service=name, by=by, until=iso(pause.until))
-        await ctx.record(state, "paused", by=by, until=iso(pause.until) or "")
+        await ctx.record(state, "paused", by=by, until=iso(pause.until))
         return pause, None
 
     async def resume(self, name: str, by: str) -> bool:
@@ -263,8 +262,8 @@ class Operations:
             ctx.log.warning(Event.EVACUATION_REQUESTED, service=name, request=request_id,
                                target=decision.target, **dict(decision.evidence))
             await ctx.record(state, "evacuation_requested", by=record.requested_by,
-                                request=request_id, to=decision.target or "",
-                                evidence=dict(decision.evidence))
+                             request=request_id, target=decision.target,
+                             evidence=dict(decision.evidence))
         except Fenced:
             ctx.step_down("fenced while requesting an evacuation")
         except (NotInOffice, Conflict, StoreError) as exc:

@@ -99,11 +99,13 @@ class Publisher:
             self._redis(exc)
 
     async def record(self, state: ServiceState, event: str, **fields: Any) -> None:
-        """Append to the service's history; a follower records operator requests it took."""
-        epoch = self._newest_epoch()
+        """Append to the service's history; a follower records operator requests it took.
+        Every entry says who wrote it, in which epoch, and the route's primary as the
+        writer knew it then (the member column: "primary -> target" for a move)."""
+        primary = state.decided.primary if state.decided is not None else None
         try:
-            await self._routes.record(state.config.name, event, epoch=str(epoch or ""),
-                                      node=self._node_id, **fields)
+            await self._routes.record(state.config.name, event, epoch=self._newest_epoch(),
+                                      node=self._node_id, primary=primary, **fields)
         except RouteStoreError as exc:
             self._log.warning(Event.HISTORY_WRITE_FAILED, service=state.config.name,
                               error=str(exc))

@@ -248,11 +248,11 @@ class SwitchoverRunner:
 
     async def _record_outcome(self, state: ServiceState, record: Switchover) -> None:
         await self.ctx.record(state, f"switchover_{record.outcome}",
-                                 by=record.requested_by, request=record.id, kind=record.kind,
-                                 source=record.source or "", target=record.target or "",
-                                 reason=record.reason or "", detail=record.detail or "",
-                                 rolled_back=record.rolled_back, steps=as_dicts(record.steps),
-                                 evidence=dict(record.evidence))
+                              by=record.requested_by, request=record.id, kind=record.kind,
+                              source=record.source, target=record.target,
+                              reason=record.reason, message=record.detail,
+                              rolled_back=record.rolled_back, steps=as_dicts(record.steps),
+                              evidence=dict(record.evidence))
 
     async def _prune(self, state: ServiceState) -> None:
         finished = sorted(rid for rid, (r, _) in state.switchovers.items() if r.phase.terminal)

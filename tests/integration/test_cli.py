@@ -65,11 +65,12 @@ def test_status_and_history_commands(cluster: Cluster) -> None:
     history = failoverctl("history", "web", "--api", api, "--json")
     assert history.returncode == 0, history.stderr
     entries = json.loads(history.stdout)["entries"]  # newest first
+    changes = [e for e in entries if e["event"] == "route_changed"]
     assert [(e["event"], e["primary"], e["previous"], e["reason"], e["version"])
-            for e in entries[:1]] == [
-        ("route_changed", "web-b", "web-a", "failover", route["version"])], entries
-    assert [(e["event"], e["primary"], e["version"]) for e in entries[1:]] == [
-        ("route_changed", "web-a", before["version"])], entries
+            for e in changes[:1]] == [
+        ("route_changed", "web-b", "web-a", "failover", int(route["version"]))], entries
+    assert [(e["event"], e["primary"], e["previous"], e["version"]) for e in changes[1:]] == [
+        ("route_changed", "web-a", None, int(before["version"]))], entries
     # The table's columns come from the same entries.
     table = failoverctl("history", "web", "--api", api)
     assert table.returncode == 0, table.stderr

@@ -28,7 +28,10 @@ def test_an_old_primary_that_answers_and_refuses_its_fence_is_not_replaced(
     leader = cluster.leader()
     cluster.web("web-a").set_mode("error", fail_hooks=["fence"])
     [attempt, *_] = wait_for(lambda: failed_attempts(leader), 10, "a failed attempt")
-    assert (attempt["by"], attempt["why"]) == ("auto", "fence_failed")
+    assert (attempt["by"], attempt["reason"], attempt["target"]) == ("auto", "fence_failed",
+                                                                     "web-b")
+    assert attempt["primary"] == "web-a" and isinstance(attempt["message"], str)
+    assert attempt["decision"]["target"] == "web-b"  # an object, not JSON in a string
     aborted = wait_for(lambda: leader.events(Event.FAILOVER_ABORTED), 5, "the abort in the log")
     assert aborted[0]["why"] == "fence_failed"
     assert cluster.promotions("web-b") == []
@@ -45,7 +48,7 @@ def test_no_promotable_candidate_leaves_the_route_and_fences_the_one_that_failed
     cluster.web("web-b").set_mode(fail_hooks=["promote"])
     cluster.web("web-a").process.kill()
     [attempt, *_] = wait_for(lambda: failed_attempts(leader), 10, "a failed attempt")
-    assert attempt["why"] == "promote_failed"
+    assert attempt["reason"] == "promote_failed"
     web_b = cluster.web("web-b")
     promotes, fences = web_b.calls("promote"), web_b.calls("fence")
     assert len(promotes) >= 1 and all(p["failed"] for p in promotes)
@@ -66,7 +69,7 @@ def test_a_maybe_promoted_member_that_answers_and_refuses_its_fence_stops_the_fa
     cluster.web("web-b").set_mode(fail_hooks=["promote", "fence"])
     cluster.web("web-a").process.kill()
     [attempt, *_] = wait_for(lambda: failed_attempts(leader), 10, "a failed attempt")
-    assert attempt["why"] == "promote_failed"
+    assert attempt["reason"] == "promote_failed"
     # Had web-b's fence worked, web-c would have been promoted next and web-b unmarked.
     assert cluster.promotions("web-c") == []
     assert [c["call"] for c in cluster.web("web-b").calls()][:2] == ["promote", "fence"]

@@ -29,8 +29,8 @@ def cli(controller: Controller, *args: str, timeout: float = 60) -> Any:
     return failoverctl(*args, "--api", controller.api, "--token", TOKEN, timeout=timeout)
 
 
-def history(controller: Controller, event: str | None = None) -> list[dict[str, str]]:
-    entries: list[dict[str, str]] = controller.call(
+def history(controller: Controller, event: str | None = None) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = controller.call(
         "GET", "/v1/services/web/history?count=200")[1]["entries"]
     return [e for e in entries if event is None or e["event"] == event]
 
@@ -81,13 +81,15 @@ def test_switchover_both_ways_through_a_follower(cluster: Cluster) -> None:
     # History says who asked, each step with its duration, and the evidence at the start.
     done = history(follower, "switchover_done")
     assert len(done) == 2 and all(d["by"] == OPERATOR for d in done)
-    steps = json.loads(done[-1]["steps"])
+    steps = done[-1]["steps"]
     assert [s["step"] for s in steps] == ["fencing", "waiting", "promoting", "committing",
                                           "verifying"]
     assert all(isinstance(s["ms"], float) for s in steps)
-    assert json.loads(done[-1]["evidence"])["members"]["web-b"]["health"] == "healthy"
+    assert done[-1]["evidence"]["members"]["web-b"]["health"] == "healthy"
+    assert (done[-1]["source"], done[-1]["target"], done[-1]["primary"]) == (
+        "web-a", "web-b", "web-b")
     changed = history(follower, "route_changed")[0]
-    assert json.loads(changed["detail"])["trigger"] == OPERATOR
+    assert changed["detail"]["trigger"] == OPERATOR
     listing = cli(follower, "history", "web")
     assert "switchover_done" in listing.stdout and OPERATOR in listing.stdout
     rows = listing.stdout.splitlines()[1:]
@@ -112,7 +114,8 @@ def test_refusals_401_404_409_change_nothing(cluster: Cluster) -> None:
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     refused = history(follower, "switchover_refused")
     assert refused[0]["reason"] == "target_not_healthy" and refused[0]["by"] == OPERATOR
-    assert json.loads(refused[0]["evidence"])["members"]["web-b"]["health"] == "degraded"
+    assert refused[0]["evidence"]["members"]["web-b"]["health"] == "degraded"
+    assert (refused[0]["target"], refused[0]["primary"]) == ("web-b", "web-a")
     # unknown service, unknown member, no token, a wrong token
     assert follower.call("POST", "/v1/services/nope/switchover", {})[0] == 404
     status, answer = follower.call("POST", "/v1/services/web/switchover", {"to": "web-z"})
@@ -146,8 +149,8 @@ def test_failed_verification_rolls_back(cluster: Cluster) -> None:
     assert len(cluster.promotions("web-a")) == 1  # armed again
     assert len(cluster.web("web-b").calls("fence")) == 1
     failed = history(follower, "switchover_failed")[0]
-    assert (failed["reason"], failed["rolled_back"]) == ("verification_failed", "true")
-    assert "degraded" in failed["detail"]
+    assert (failed["reason"], failed["rolled_back"]) == ("verification_failed", True)
+    assert "degraded" in failed["message"]
     assert cluster.observer is not None
     assert [c.primary for c in cluster.observer.wait_changes(3)] == ["web-a", "web-b", "web-a"]
     cluster.observer.assert_monotonic()
@@ -272,7 +275,7 @@ def test_dry_run_records_what_it_would_do_and_never_acts(cluster: Cluster) -> No
     assert service(follower)["mode"] == "dry-run"
     cluster.web("web-a").process.kill()
     entry = wait_for(lambda: history(follower, "dry_run"), 10, "a dry-run record")[0]
-    decision = json.loads(entry["decision"])
+    decision = entry["decision"]
     assert (decision["action"], decision["target"], entry["by"]) == ("dry-run", "web-b", "auto")
     assert decision["evidence"]["primary_health"] == "down"
     explanation = json.loads(cli(follower, "explain", "web", "--json").stdout)

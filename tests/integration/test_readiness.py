@@ -104,7 +104,7 @@ def test_switchover_to_a_not_ready_member_is_refused_unless_forced(cluster: Clus
     assert "not ready, forced: raid: exit 1: md0 degraded [U_]" in out.stdout
     cluster.wait_primary("web-b", timeout=2)
     done = history(follower, "switchover_done")[0]
-    assert done["by"] == OPERATOR and json.loads(done["evidence"])["force"] is True
+    assert done["by"] == OPERATOR and done["evidence"]["force"] is True
 
 
 def test_redundancy_status_metric_and_log_flip_with_the_only_standby(cluster: Cluster,
@@ -166,10 +166,10 @@ def test_a_failing_raid_on_the_primary_moves_traffic_once_and_only_inside_the_wi
     done = history(leader, "switchover_done")
     assert len(done) == 1 and done[0]["by"] == "auto:evacuation"
     assert done[0]["kind"] == "evacuation"
-    assert [s["step"] for s in json.loads(done[0]["steps"])][-1] == "verifying"
+    assert [s["step"] for s in done[0]["steps"]][-1] == "verifying"
     requested = history(leader, "evacuation_requested")
     assert len(requested) == 1
-    assert json.loads(requested[0]["evidence"])["conditions"] == ["raid"]
+    assert requested[0]["evidence"]["conditions"] == ["raid"]
     assert len(cluster.promotions("web-b")) == 1 and cluster.promotions("web-a") == []
     assert cluster.observer is not None
     assert [c.primary for c in cluster.observer.changes()] == ["web-a", "web-b"]
