@@ -55,8 +55,8 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 # Entries about moving the primary even when they name no target ("the best member").
-MOVES = frozenset({"switchover_requested", "switchover_refused", "evacuation_requested",
-                   "dry_run", "failover_failed"})
+MOVES = frozenset({"switchover_requested", "switchover_refused", "switchover_cancelled",
+                   "evacuation_requested", "dry_run", "failover_failed"})
 
 
 def _primary_column(entry: Mapping[str, Any]) -> str:
@@ -66,7 +66,7 @@ def _primary_column(entry: Mapping[str, Any]) -> str:
         return f"{_text(entry.get('previous')) or '-'} -> {_text(entry.get('primary'))}"
     target = (_text(entry.get("target")) or _text(entry.get("to"))  # "to": older entries
               or _text(_object(entry.get("decision")).get("target")))
-    if target or entry.get("source") or entry.get("event") in MOVES:
+    if target or entry.get("source") or _text(entry.get("event")) in MOVES:
         source = _text(entry.get("source")) or _text(entry.get("primary")) or "-"
         return f"{source} -> {target or '(best)'}"
     return _text(entry.get("primary")) or "-"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from controller.cli.answers import (
@@ -53,6 +53,7 @@ def test_any_answer_is_rendered_or_refused_in_one_line(
 
 
 @given(answer=JSON)
+@example(answer={"event": [], "target": None})  # an event that is no string (unhashable)
 def test_any_history_entry_renders(answer: Any) -> None:
     entries = [answer] if isinstance(answer, dict) else []
     rows = history_rows([*entries, {"event": "route_changed", "detail": answer},
