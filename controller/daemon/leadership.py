@@ -130,12 +130,12 @@ class Leadership:
         self._log.info(Event.IN_OFFICE, epoch=epoch)
         # Only the replica taking office records the change: a deposed leader is often cut
         # off from Redis too, and its successor's entry already names it and its epoch.
-        came, self._predecessor = self._predecessor, None
+        before, self._predecessor = self._predecessor, None
         for state in self._services.values():
-            if came is not None:  # not again when retaking office after a suspension
+            if before is not None:  # not again when retaking office after a suspension
                 self._office.spawn(self._record(
-                    state, "leadership_changed", previous_leader=came.node,
-                    previous_epoch=came.epoch), "history")
+                    state, "leadership_changed", previous_leader=before.node,
+                    previous_epoch=before.epoch), "history")
             await self._take(state)
         self._evaluate_all()
 

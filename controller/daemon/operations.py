@@ -134,7 +134,8 @@ class Operations:
                                   id=request_id) from exc
         ctx.log.info(Event.SWITCHOVER_CANCELLED, service=name, request=request_id, by=by)
         ctx.metrics.switchovers.labels(name, "cancelled").inc()
-        await ctx.record(state, "switchover_cancelled", by=by, request=request_id)
+        await ctx.record(state, "switchover_cancelled", by=by, request=request_id,
+                         target=record.to)
         return cancelled, new_version
 
     async def pause(self, name: str, duration: float | None, by: str

@@ -245,6 +245,11 @@ def test_scheduled_switchover_fires_at_its_time_after_a_leader_change(cluster: C
     out = cli(follower, "cancel", "web", other["id"], "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["version"] == 1  # created at 0, cancelled: 1
+    [cancelled] = history(follower, "switchover_cancelled")
+    assert (cancelled["request"], cancelled["target"], cancelled["by"]) == (
+        other["id"], "web-b", OPERATOR)
+    [requested] = history(follower, "switchover_requested")
+    assert requested["force"] is False and requested["scheduled_for"].endswith("Z")
     out = cli(follower, "switchover", "web", "--to", "web-b", "--at", "+4s", "--json")
     assert out.returncode == 0, out.stderr
     scheduled = json.loads(out.stdout)

@@ -39,6 +39,8 @@ def test_the_primary_column_is_the_routes_primary_on_every_line() -> None:
                  "target": "web-b"})[2] == "web-a -> web-b"
     assert _row({"event": "switchover_requested", "primary": "web-a"})[2] == \
         "web-a -> (best)"
+    assert _row({"event": "switchover_cancelled", "primary": "web-a", "target": "web-b",
+                 "request": "sw-1"})[2] == "web-a -> web-b"
     assert _row({"event": "failover_failed", "primary": "web-a",
                  "decision": {"target": "web-b"}})[2] == "web-a -> web-b"
     assert _row({"event": "switchover_refused", "to": "web-b"})[2] == "- -> web-b"  # older
