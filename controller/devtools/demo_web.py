@@ -1,9 +1,10 @@
 """A toy web member for the demo, the tests and the benchmarks.
 
-It serves ``/`` (says who answered), ``/healthz`` (healthy, slow, or 500 as if its disk went
-read-only, switchable at run time through ``POST /control``; ``GET /canary-read`` answers the
-same), ``POST /canary-write`` (a write: 503 while fenced, from a successful ``/fence`` until a
-successful ``/promote``, or while ``{"writes": "error"}``), and records every call to its
+It serves ``GET /`` (a read: says who answered), ``POST /`` (a write: refused with 503 once
+fenced, accepted again once promoted, as a database primary would), ``/healthz`` (healthy,
+slow, or 500 as if its disk went read-only, switchable at run time through ``POST
+/control``; ``GET /canary-read`` answers the same), ``POST /canary-write`` (a write canary:
+503 while fenced, or while ``{"writes": "error"}``), and records every call to its
 ``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9. ``POST
 /control`` can also make it answer 500 to given hooks (``{"fail_hooks": ["promote"]}``).
 As every hook target should, it keeps the highest ``?epoch=`` it has accepted (across
@@ -28,6 +29,13 @@ STATE: web.AppKey[dict[str, object]] = web.AppKey("state", dict)
 
 async def root(request: web.Request) -> web.Response:
     return web.Response(text=f"served by {request.app[STATE]['name']}\n")
+
+
+async def write(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state["fenced"]:
+        return web.Response(status=503, text=f"fenced: {state['name']} takes no writes\n")
+    return web.Response(text=f"written by {state['name']}\n")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -127,6 +135,7 @@ def build(name: str, calls: str) -> web.Application:
                   "fenced": False, "writes": "ok",
                   "highest_epoch": highest_epoch(calls)}
     app.router.add_get("/", root)
+    app.router.add_post("/", write)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/canary-read", healthz)
     app.router.add_post("/canary-write", canary_write)
