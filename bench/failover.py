@@ -25,7 +25,14 @@ from typing import Any
 
 import redis
 
-from controller.devtools.sandbox import Controller, Sandbox, Web, controller_config, wait_for
+from controller.devtools.sandbox import (
+    Controller,
+    Redis,
+    Sandbox,
+    Web,
+    controller_config,
+    wait_for,
+)
 from controller.events import Event
 
 
@@ -41,16 +48,20 @@ def summary(name: str, values: list[float]) -> str:
 
 
 def start_cluster(box: Sandbox, policy: dict[str, Any], replicas: int,
-                  session_timeout: float = 2.0) -> tuple[redis.Redis, dict[str, Web],
-                                                         dict[str, dict[str, Any]],
-                                                         dict[str, Controller]]:
-    """ZooKeeper, Redis, web-a (the primary) and web-b, and controllers r1..rN; returns
+                  session_timeout: float = 2.0, server: Redis | None = None,
+                  traefik: bool = False) -> tuple[redis.Redis, dict[str, Web],
+                                                  dict[str, dict[str, Any]],
+                                                  dict[str, Controller]]:
+    """ZooKeeper, Redis (``server``, or a new one), web-a (the primary) and web-b, and
+    controllers r1..rN, which also write the route for Traefik with ``traefik``; returns
     (a Redis client, the members, the controllers' configs, the controllers) once Redis
     routes to web-a."""
-    zk, server = box.zookeeper(), box.redis()
+    zk, server = box.zookeeper(), server or box.redis()
     webs = {"web-a": box.web("web-a"), "web-b": box.web("web-b")}
-    service = {"name": "web", "policy": policy,
-               "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
+    service: dict[str, Any] = {"name": "web", "policy": policy,
+                               "members": [webs["web-a"].member(100), webs["web-b"].member(50)]}
+    if traefik:
+        service["traefik"] = {"service": "web"}
     configs = {name: controller_config(zk, server.url, "bench", [service], name,
                                        session_timeout=session_timeout)
                for name in (f"r{i + 1}" for i in range(replicas))}
