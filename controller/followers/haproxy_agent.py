@@ -1,11 +1,11 @@
 """``failoverctl agent haproxy``: make HAProxy follow the routes in Redis.
 
 Runs beside HAProxy and talks to its Runtime API (a unix socket or host:port, ``level
-admin``). Every newer route is applied at once (follower.py decides what is newer;
-verify_haproxy and repair_commands what to send). The same check also runs on a timer
-against HAProxy's actual state, so a reloaded or restarted HAProxy, which comes back with
-its configured servers, is put right within ``resync_interval``. On start it syncs before
-anything else.
+admin``). Every newer route is applied at once, its commands in one call (follower.py
+decides what is newer; verify_haproxy and repair_commands what to send). The same check
+also runs on a timer against HAProxy's actual state, so a reloaded or restarted HAProxy,
+which comes back with its configured servers, is put right within ``resync_interval``. On
+start it syncs before anything else.
 
 After every apply and every resync it reads the backend back and checks that the routed
 member's server alone takes traffic (verify_haproxy). What is wrong and can be put right
@@ -43,12 +43,21 @@ class HaproxyError(Exception):
 
 
 class HaproxyRuntime:
-    """One short connection per command (HAProxy's non-interactive mode), with a timeout."""
+    """One short connection per call (HAProxy's non-interactive mode), with a timeout."""
 
     def __init__(self, address: str, timeout: float = 1.0) -> None:
         self.address, self._timeout = address, timeout
 
     async def command(self, line: str) -> str:
+        return await self.commands([line])
+
+    async def commands(self, lines: list[str]) -> str:
+        """Send ``lines`` on one connection, ``;``-separated: HAProxy runs them one after
+        the other in the same call, so a route's ``ready`` and ``maint`` take effect
+        together (no moment with both servers, or neither, taking traffic, as between two
+        connections) and cost one round trip. Raises HaproxyError if HAProxy refused any
+        (the others still ran: each is idempotent, and the read-back repairs)."""
+        joined = "; ".join(lines)
         try:
             async with asyncio.timeout(self._timeout):
                 if self.address.startswith("/"):
@@ -57,15 +66,17 @@ class HaproxyRuntime:
                     host, _, port = self.address.rpartition(":")
                     reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
                 try:
-                    writer.write(line.encode() + b"\n")
+                    writer.write(joined.encode() + b"\n")
                     await writer.drain()
                     answer = (await reader.read()).decode(errors="replace")
                 finally:
                     writer.close()
         except (OSError, TimeoutError) as exc:
             raise HaproxyError(f"HAProxy {self.address}: {type(exc).__name__}: {exc}") from exc
-        if answer.strip().startswith(ERRORS):
-            raise HaproxyError(f"HAProxy refused {line!r}: {answer.strip()}")
+        refused = [line.strip() for line in answer.splitlines()
+                   if line.strip().startswith(ERRORS)]
+        if refused:
+            raise HaproxyError(f"HAProxy refused {joined!r}: {'; '.join(refused)}")
         return answer
 
 
@@ -189,8 +200,7 @@ class HaproxyAgent:
             commands = repair_commands(backend, route, faults, self._shutdown)
             if not commands:
                 break
-            for line in commands:
-                await self.runtime.command(line)
+            await self.runtime.commands(commands)
             if round_ == 0 and newer:
                 self.m_apply.observe(time.monotonic() - heard)
                 log.info(Event.HAPROXY_APPLIED, service=service, backend=backend,
