@@ -38,19 +38,21 @@ class Cost:
     failed_reads: int
     gap_ms: float | None  # the old primary fenced -> first answer from the new one
     last_failure_ms: float | None  # the old primary fenced -> the last failed answer
+    slowest_write_ms: float  # the longest a write waited for its answer
 
 
 def cost(answers: Sequence[Answer], start: float, end: float, fenced_at: float,
          target: str) -> Cost:
     """The switchover's cost among ``answers`` sent in [start, end): the failures; the time
     from ``fenced_at`` to the first answer by ``target`` after it, and to the last failed
-    answer (None: there was none)."""
+    answer (None: there was none); the slowest write."""
     window = [a for a in answers if start <= a.started < end]
     firsts = [a.ended for a in window if a.ok and a.member == target and a.ended >= fenced_at]
     failed = [a for a in window if not a.ok]
     return Cost(sum(1 for a in failed if a.write), sum(1 for a in failed if not a.write),
                 (min(firsts) - fenced_at) * 1000 if firsts else None,
-                (max(a.ended for a in failed) - fenced_at) * 1000 if failed else None)
+                (max(a.ended for a in failed) - fenced_at) * 1000 if failed else None,
+                max(((a.ended - a.started) * 1000 for a in window if a.write), default=0.0))
 
 
 def spread(values: Sequence[float]) -> str:

@@ -285,7 +285,7 @@ def print_costs(runs: list[Run], clients: dict[str, Client], load_end: float,
           "gap: to the first answer from the new primary on that path; last failure: to the "
           "answer of the last failed request (switchovers without one left out)")
     print(f"{'path':<15} {'failed writes':<15} {'failed reads':<13} {'gap ms':<22} "
-          "last failure ms")
+          f"{'last failure ms':<22} slowest write ms")
     for name, load in clients.items():
         costs: list[Cost] = [cost(load.answers, r.started, end, r.fenced, r.target)
                              for r, end in zip(runs, ends, strict=True)]
@@ -293,7 +293,7 @@ def print_costs(runs: list[Run], clients: dict[str, Client], load_end: float,
         lasts = [round(c.last_failure_ms, 1) for c in costs if c.last_failure_ms is not None]
         print(f"{name:<15} {spread([c.failed_writes for c in costs]):<15} "
               f"{spread([c.failed_reads for c in costs]):<13} {spread(gaps):<22} "
-              f"{spread(lasts)}")
+              f"{spread(lasts):<22} {spread([round(c.slowest_write_ms, 1) for c in costs])}")
     print(f"{'  of which: fenced -> promote answered':<40} "
           f"{spread([round((r.promoted - r.fenced) * 1000, 1) for r in runs])} ms")
     print(f"{'  of which: fenced -> route published':<40} "

@@ -23,6 +23,7 @@ def test_counts_the_failures_in_the_window_and_times_the_gap_from_the_fence() ->
     assert (measured.failed_writes, measured.failed_reads) == (2, 0)
     assert measured.gap_ms is not None and round(measured.gap_ms, 3) == 15.0
     assert measured.last_failure_ms is not None and round(measured.last_failure_ms, 3) == 11.0
+    assert round(measured.slowest_write_ms, 3) == 2.0
 
 
 def test_a_path_that_never_moved_has_no_gap_and_a_clean_one_no_last_failure() -> None:
