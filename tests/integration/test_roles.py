@@ -155,7 +155,7 @@ def test_verify_watches_the_new_primarys_write_canary_and_rolls_back(cluster: Cl
     assert route["reason"] == "rollback"
     entries = follower.call("GET", "/v1/services/web/history?count=50")[1]["entries"]
     failed = next(e for e in entries if e["event"] == "switchover_failed")
-    assert "primary_probe bad_answer status 503: write failed" in str(failed["detail"]), failed
+    assert "primary_probe bad_answer status 503: write failed" in str(failed["message"]), failed
     # web-a, fenced for the switchover and promoted again by the rollback, writes again
     wait_for(lambda: members(follower)["web-a"]["primary_probe"] == "healthy", 5,
              "web-a's write canary passing again")
