@@ -31,7 +31,7 @@ from config.windows import Window
 from controller.core.decide import Action, Decision, Mode, Reason, ServiceView, decide, redundancy
 from controller.core.evacuate import EvacReason, Evacuation, EvacuationView, decide_evacuation
 from controller.core.preflight import Refusal, preflight
-from controller.core.records import Pause
+from controller.core.records import Pause, RouteReason
 from controller.core.switchover import Phase, Switchover
 from probes.health import CheckState, Health
 
@@ -214,7 +214,7 @@ def evacuation(inputs: Inputs, now: float) -> Evacuation:
     view, facts = inputs.view, inputs.evacuation
     target, refusal, _ = preflight(view, None)
     finished = [r.finished_at for r in inputs.switchovers
-                if r.kind == "evacuation" and r.finished_at is not None]
+                if r.kind == RouteReason.EVACUATION and r.finished_at is not None]
     is_busy = (view.recovery_in_flight or Work.EVACUATION in inputs.running
                or any(r.phase is Phase.PENDING for r in inputs.switchovers))
     return decide_evacuation(EvacuationView(

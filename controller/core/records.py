@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 
 class RecordError(ValueError):
     """Stored data that is not a decision this controller wrote."""
+
+
+class RouteReason(StrEnum):
+    """Why the route names its primary: the reason of the decision that named it."""
+
+    INITIAL = "initial"  # the first listed member, at bootstrap
+    FAILOVER = "failover"
+    SWITCHOVER = "switchover"
+    EVACUATION = "evacuation"  # a switchover the evacuation policy asked for
+    ROLLBACK = "rollback"  # a switchover that failed and put the old primary back
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +35,14 @@ class Decided:
     address: str
     epoch: int
     version: int
-    reason: str  # initial, failover, switchover, rollback, evacuation, restore
+    reason: str  # a RouteReason (kept as text as stored)
     updated_at: float  # unix seconds
     # Former primaries whose fence failed while they were unreachable (see decide.py).
     unfenced: tuple[str, ...] = ()
     last_recovery_end: float | None = None
 
-    def successor(self, *, primary: str, address: str, epoch: int, reason: str, now: float,
+    def successor(self, *, primary: str, address: str, epoch: int, reason: RouteReason,
+                  now: float,
                   unfenced: tuple[str, ...], recovery_end: float | None) -> Decided:
         return replace(
             self, primary=primary, address=address, epoch=epoch, version=self.version + 1,

@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.core.preflight import Refusal
+from controller.core.records import RouteReason
 from controller.core.steps import Hook, Step, as_dicts
 
 
@@ -72,7 +73,7 @@ class Switchover:
     service: str
     requested_by: str  # "operator:<token name>", or "auto:evacuation" for pre-emptive moves
     requested_at: float  # unix seconds
-    kind: str = "switchover"  # or "evacuation": the route's reason when it commits
+    kind: str = RouteReason.SWITCHOVER  # or EVACUATION: the route's reason when it commits
     to: str | None = None  # as requested; None: the best healthy member
     at: float | None = None  # scheduled for (unix seconds)
     force: bool = False
@@ -146,7 +147,7 @@ class AwaitHealthy:
 @dataclass(frozen=True, slots=True)
 class CommitRoute:
     primary: str
-    reason: str  # "switchover" or "rollback"
+    reason: RouteReason
     unfenced: tuple[str, ...]
 
 
@@ -178,7 +179,7 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.PROMOTING:
             return RunHook(Hook.PROMOTE, target)
         case Phase.COMMITTING:
-            return CommitRoute(target, sw.kind, sw.unfenced)
+            return CommitRoute(target, RouteReason(sw.kind), sw.unfenced)
         case Phase.VERIFYING:
             return Verify(target, timing.verify_window)
         case Phase.ROLLBACK_FENCING:
@@ -186,7 +187,7 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.ROLLBACK_PROMOTING:
             return RunHook(Hook.PROMOTE, source)
         case Phase.ROLLBACK_COMMITTING:
-            return CommitRoute(source, "rollback", sw.unfenced)
+            return CommitRoute(source, RouteReason.ROLLBACK, sw.unfenced)
     return None
 
 

@@ -17,7 +17,7 @@ from controller.adapters.zookeeper import ZkStore
 from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.history import FailedAttempts
-from controller.core.records import Decided
+from controller.core.records import Decided, RouteReason
 from controller.core.steps import Hook, Step, as_dicts
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
@@ -78,7 +78,7 @@ class FailoverRunner:
                 state, decision, steps, (decided, version), unfenced, epoch)
             now = time.time()
             new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
-                                    reason="failover", now=now,
+                                    reason=RouteReason.FAILOVER, now=now,
                                     unfenced=tuple(sorted(unfenced - {chosen.name})),
                                     recovery_end=now)
             await self._office.confirm(epoch)

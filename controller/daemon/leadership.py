@@ -15,7 +15,7 @@ from typing import Any
 
 from controller.adapters.zookeeper import Session, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
-from controller.core.records import Decided
+from controller.core.records import Decided, RouteReason
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader, Office
 from controller.daemon.state import ServiceState
@@ -144,7 +144,7 @@ class Leadership:
         name = state.config.name
         first = state.config.members[0]
         initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
-                          reason="initial", updated_at=time.time())
+                          reason=RouteReason.INITIAL, updated_at=time.time())
         await self._office.confirm(epoch)
         if await self._zk.create_decision(name, initial, epoch):
             self._log.info(Event.BOOTSTRAPPED, service=name, primary=first.name, epoch=epoch)

@@ -29,7 +29,7 @@ from controller.core.errors import (
 from controller.core.evacuate import Evacuation
 from controller.core.plan import busy, evacuation
 from controller.core.preflight import Refusal, preflight
-from controller.core.records import Pause
+from controller.core.records import Pause, RouteReason
 from controller.core.switchover import CancelRequested, IllegalEvent, Phase, Switchover, step
 from controller.core.timespec import iso
 from controller.daemon.collaborators import Collaborators
@@ -253,8 +253,8 @@ class Operations:
         """Write the evacuation as a switchover request; the planner then starts it."""
         ctx, name = self.ctx, state.config.name
         record = Switchover(id="", service=name, requested_by="auto:evacuation",
-                            requested_at=time.time(), to=decision.target, kind="evacuation",
-                            evidence=dict(decision.evidence))
+                            requested_at=time.time(), to=decision.target,
+                            kind=RouteReason.EVACUATION, evidence=dict(decision.evidence))
         try:
             await ctx.office.confirm(ctx.office.epoch)
             request_id = await ctx.zk.create_switchover(name, record)
