@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from config.redaction import redact_url
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -142,11 +143,12 @@ def _host_port(value: str) -> str:
 def _http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise fail(f"expected an http:// or https:// URL with a host, got {value[:200]!r}")
+        raise fail("expected an http:// or https:// URL with a host, got "
+                   f"{redact_url(value)[:200]!r}")
     try:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise fail(f"bad port in {value[:200]!r}") from None
+        raise fail(f"bad port in {redact_url(value)[:200]!r}") from None
     return value
 
 

@@ -21,6 +21,7 @@ from config.fields import (
     split_host_port,
     whole_in,
 )
+from config.redaction import redact_url
 from config.relations import (
     api_problems,
     api_token_problems,
@@ -51,7 +52,8 @@ def _matching(pattern: str, expected: str) -> AfterValidator:
 
 def _redis_url(value: str | None) -> str | None:
     if value and value.split("://", 1)[0] not in ("redis", "rediss", "unix"):
-        raise fail(f"must be redis://, rediss:// or unix://, got {value[:200]!r}")
+        raise fail("must be redis://, rediss:// or unix://, got "
+                   f"{redact_url(value)[:200]!r}")
     return value
 
 

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import aiohttp
 
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
+from config.redaction import redact_url
 from config.templates import render
 from probes.process import run_argv
 
@@ -124,28 +125,6 @@ def _decode(data: bytes, charset: str | None) -> str:
         return data.decode(charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         return data.decode("utf-8", errors="replace")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its user info, query values and fragment replaced by ``***``:
-    ``http://admin:pa55@host/promote?key=k3y`` -> ``http://***@host/promote?key=***``, and
-    ``/promote?key=k3y`` -> ``/promote?key=***`` (a server quoting the request). Done on the
-    text itself, so that no URL, however malformed, is let through unredacted."""
-    head, hash_, _ = url.partition("#")
-    head, question, query = head.partition("?")
-    scheme, separator, rest = head.partition("://")
-    if separator and "@" in rest:  # the last "@": a password may hold an unescaped "/"
-        head = f"{scheme}://***@{rest.rpartition('@')[2]}"
-    if question:
-        query = "&".join(_redact_parameter(p) for p in query.split("&"))
-    return f"{head}{question}{query}{hash_ and '#***'}"
-
-
-def _redact_parameter(parameter: str) -> str:
-    key, equals, _ = parameter.partition("=")
-    if equals:
-        return f"{key}=***"
-    return parameter and "***"  # a bare value ("?s3cret") may be the secret itself
 
 
 def redact_urls(text: str) -> str:

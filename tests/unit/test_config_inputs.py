@@ -219,3 +219,17 @@ def test_a_refused_kind_is_reported_once(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == [
         f"services[0].members[1].probe.kind: line {line}: unsupported YAML tag !!binary; "
         "write plain values"]
+
+
+def test_a_refused_url_is_quoted_without_its_secrets(tmp_path: Path) -> None:
+    data = good()
+    data["redis"] = {"url": "http://user:s3cretpw@127.0.0.1:6379/0?password=k3y"}
+    data["services"][0]["members"][0]["probe"] = {
+        "kind": "http", "url": "http://u:hookpw@127.0.0.1:abc/x?token=t0k3n"}
+    found = problems(tmp_path, data)
+    assert found == [
+        "redis.url: must be redis://, rediss:// or unix://, got "
+        "'http://***@127.0.0.1:6379/0?password=***'",
+        "services[0].members[0].probe.url: bad port in 'http://***@127.0.0.1:abc/x?token=***'"]
+    assert not any(secret in line for line in found
+                   for secret in ("s3cretpw", "k3y", "hookpw", "t0k3n"))
