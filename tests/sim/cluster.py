@@ -76,6 +76,7 @@ class Cluster:
                 session.last_heard = world.now  # kazoo pings through the interval
             elif world.now - session.last_heard >= session.timeout:
                 world.zk.expire(session.id)
+                world.note(f"session {session.id} of {session.owner} expired")
         for rep in self.replicas.values():
             for gone in [n for n in rep.peers if n not in world.zk.views]:
                 del rep.peers[gone]  # the view's ephemeral node went with its session
@@ -91,9 +92,10 @@ class Cluster:
             zk.seq += 1
             zk.contenders.append((zk.seq, name, rep.session_id or 0))
             rep.contending = True
-        elif zk.first_contender() == name:
+        elif zk.first_contender() == rep.session_id:
             zk.epoch += 1
             zk.leader = name
+            self.world.note(f"{name} elected, epoch {zk.epoch}")
             rep.leading_thread = True
             rep.inbox.append(("gained", zk.epoch))
 
@@ -158,6 +160,7 @@ class Cluster:
         health = self.world.members[member].health
         if rep.health[member] is not health:
             rep.health[member] = health
+            self.world.note(f"{name} sees {member} {health}")
             self.publish_view(rep)
         rep.evaluate()
 
@@ -185,3 +188,36 @@ class Cluster:
             self.world.perform(op, session, linked, fate)
         except Exception:
             pass
+
+    # --- the end of a run -----------------------------------------------------------------
+
+    def settle(self, seconds: float) -> bool:
+        """Every fault healed (the members' excepted), every message in flight landed, then
+        the cluster runs on its own for ``seconds``: does Redis hold ZooKeeper's decision?"""
+        from tests.sim.runners import reconcile
+
+        while self.world.orphans:
+            self.deliver_orphan(0, "ok")
+        for name, rep in list(self.replicas.items()):
+            if not rep.alive:
+                self.start(name)
+            elif rep.frozen or not rep.linked:
+                rep.frozen, rep.linked = False, True
+                self.reconnect(rep)
+        end = self.world.now + seconds
+        while self.world.now < end:
+            for name, rep in self.replicas.items():
+                self.elect(name)
+                for what in self.runnable(name):
+                    self.run(name, what, "ok")
+                for member in self.world.members:
+                    self.probe(name, member)
+                if rep.may_act and not rep.tasks:
+                    rep.spawn(reconcile(rep), "reconcile-pass")
+            self.notify()
+            self.advance(0.25)
+            route, decided = self.world.redis.route, self.world.zk.decision
+            if decided is not None and route is not None and (
+                    (route.primary, route.version) == (decided.primary, decided.version)):
+                return True
+        return False

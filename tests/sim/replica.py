@@ -238,7 +238,7 @@ class Replica:
     def resign(self) -> None:
         """The election thread leaves: its contender node goes, then on_lost comes."""
         zk = self.world.zk
-        zk.contenders = [c for c in zk.contenders if c[1] != self.name]
+        zk.contenders = [c for c in zk.contenders if c[2] != self.session_id]
         self.contending = False
         if self.leading_thread:
             self.leading_thread = False

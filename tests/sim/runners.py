@@ -168,7 +168,12 @@ def run_hook(rep: Replica, hook: Hook, member: str, epoch: int) -> Steps:
     if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
         return False
     yield from rep.confirm(epoch)
-    ok: bool = yield SendHook(member, hook, epoch, rep.health[member])
+    rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seen "
+                   f"{rep.health[member]})")
+    send = SendHook(member, hook, epoch, rep.health[member])
+    if hook is Hook.PROMOTE:
+        rep.world.promotes.append(send)  # invariant 3 holds the send to the view
+    ok: bool = yield send
     return ok
 
 

@@ -145,8 +145,10 @@ class ZooKeeper:
         self.contenders = [c for c in self.contenders if c[2] != session]
         self.views = {n: v for n, v in self.views.items() if v[1] != session}
 
-    def first_contender(self) -> str | None:
-        return min(self.contenders)[1] if self.contenders else None
+    def first_contender(self) -> int | None:
+        """The session whose contender node is first in line (a restarted replica has a
+        new one: its old node waits for the old session to expire)."""
+        return min(self.contenders)[2] if self.contenders else None
 
     def commit(self, op: CommitDecision) -> tuple[int, int | None]:
         """commit_decision's transaction: epoch check, decision CAS, request CAS."""
@@ -254,8 +256,8 @@ class World:
     redis: Redis = field(default_factory=Redis)
     members: dict[str, Member] = field(
         default_factory=lambda: {n: Member(n) for n, _ in MEMBERS})
-    # Every route Redis held, in order (None: flushed); every promote sent, with the
-    # sender's view of its target.
+    # Every route Redis held, in order (None: flushed); every promote sent (runners.py),
+    # with the sender's view of its target as it went out.
     routes: list[Route | None] = field(default_factory=list)
     promotes: list[SendHook] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -263,6 +265,13 @@ class World:
     # Ops sent by a task that was cancelled (or a process that died) before they arrived:
     # still in flight, and the simulation may deliver them at any time.
     orphans: list[tuple[Op, int | None, bool]] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)  # what landed, for a failure's message
+
+    def note(self, what: str) -> None:
+        self.trace.append(f"{self.now:.1f} {what}")
+
+    def tail(self) -> str:
+        return "\n  " + "\n  ".join(self.trace[-25:])
 
     def perform(self, op: Op, session: int | None, linked: bool, fate: str) -> object:
         """Carry out ``op`` sent over ``session`` (ZooKeeper) by a replica whose link to
@@ -273,7 +282,13 @@ class World:
         zk_op = isinstance(op, ZK_OPS)
         if fate == "drop" or (zk_op and (not linked or not self.zk.live(session))):
             return self._lost(op)
-        answer = self._land(op)
+        try:
+            answer = self._land(op)
+        except Exception as exc:
+            self.note(f"{op} -> {type(exc).__name__}")
+            raise
+        if not isinstance(op, ReadDecision | ReadSwitchovers | ReadRoute):
+            self.note(f"{op} -> {answer}" + (" (answer lost)" if fate == "lose" else ""))
         return self._lost(op) if fate == "lose" else answer
 
     def _lost(self, op: Op) -> object:
@@ -318,8 +333,6 @@ class World:
             case ReadRoute():
                 return self.redis.route
             case SendHook(member=name, hook=hook, epoch=epoch):
-                if hook is Hook.PROMOTE:
-                    self.promotes.append(op)
                 member = self.members[name]
                 if not member.alive:
                     return False
@@ -330,6 +343,7 @@ class World:
         raise TypeError(f"not an op: {op!r}")
 
     def flushall(self) -> None:
+        self.note("FLUSHALL")
         self.redis.route = None
         self.routes.append(None)
         self.flushed = True
