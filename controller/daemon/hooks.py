@@ -41,13 +41,19 @@ class HookRunner:
         if action is None:
             return ActionResult(True, f"no {hook} hook configured", 0.0)
         refusal = self.promote_refusal(service, member.name) if hook is Hook.PROMOTE else None
+        if refusal is None:
+            await self._office.confirm(epoch)
+            # Again after the gate, on the turn the hook goes out: the gate may have asked
+            # ZooKeeper, and a probe may have seen the member fail meanwhile (found by the
+            # simulation in tests/sim).
+            refusal = self.promote_refusal(service, member.name) \
+                if hook is Hook.PROMOTE else None
         if refusal is not None:
             result = ActionResult(False, refusal, 0.0)
             steps.append(_step(hook, member.name, result))
             return result
         variables = {"service": service, "member": member.name, "address": member.address,
                      "epoch": str(epoch), "previous": decided.primary}
-        await self._office.confirm(epoch)
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
         self._log.info(Event.HOOK_STARTED, hook=str(hook), service=service, member=member.name,

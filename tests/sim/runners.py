@@ -168,6 +168,8 @@ def run_hook(rep: Replica, hook: Hook, member: str, epoch: int) -> Steps:
     if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
         return False
     yield from rep.confirm(epoch)
+    if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
+        return False  # seen failing while the gate asked ZooKeeper
     rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seen "
                    f"{rep.health[member]})")
     send = SendHook(member, hook, epoch, rep.health[member])
