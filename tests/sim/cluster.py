@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from controller.core.records import Decided
 from tests.sim.replica import Replica
-from tests.sim.world import WRITES, World
+from tests.sim.world import WRITES, SendHook, World
 
 REPLICAS = ("r1", "r2", "r3")
 
@@ -184,10 +184,15 @@ class Cluster:
 
     def deliver_orphan(self, index: int, fate: str) -> None:
         op, session, linked = self.world.orphans.pop(index)
+        member = self.world.members[op.member] if isinstance(op, SendHook) else None
+        before = len(member.received) if member else 0
         try:
             self.world.perform(op, session, linked, fate)
-        except Exception:
-            pass
+        except Exception:  # nobody awaits the answer any more
+            return
+        if isinstance(op, SendHook) and member is not None and (
+                member.received[before:] == [(op.epoch, "promote", True)]):
+            member.late = True
 
     # --- the end of a run -----------------------------------------------------------------
 

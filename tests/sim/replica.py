@@ -144,6 +144,7 @@ class Replica:
     def spawn(self, gen: Task, name: str, work: Work | None = None,
               office: bool = True) -> None:
         self.next_task += 1
+        self.world.note(f"{self.name} starts task {self.next_task} {name}")
         task = Running(self.next_task, name, gen, work=work, office=office)
         self.tasks[task.id] = task
         if work is not None:

@@ -223,6 +223,9 @@ class Member:
     highest: int = 0  # the highest epoch seen
     received: list[tuple[int, str, bool]] = field(default_factory=list)  # epoch, hook, taken
     buffered: list[tuple[Hook, int]] = field(default_factory=list)  # sent while frozen
+    # Its last hook taken was a promote from a cancelled task, landing late (see the
+    # invariants): the epoch cannot order two hooks of one leader.
+    late: bool = False
 
     @property
     def health(self) -> Health:
@@ -237,6 +240,7 @@ class Member:
         if taken:
             self.highest = epoch
             self.primary = hook is Hook.PROMOTE
+            self.late = False
         return taken
 
     def thaw(self) -> None:
