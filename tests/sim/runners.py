@@ -31,7 +31,7 @@ from controller.core.switchover import (
     step,
 )
 from probes.health import Health
-from tests.sim.replica import Replica, Steps, Task
+from tests.sim.replica import RETRY_BACKOFF, Replica, Steps, Task
 from tests.sim.world import (
     CommitDecision,
     CreateDecision,
@@ -252,7 +252,7 @@ def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, i
     state = rep.service
     try:
         if not (yield from run_hook(rep, Hook.FENCE, member, epoch)):
-            state.fence_retry_after = rep.world.now + 1.0
+            state.fence_retry_after = rep.world.now + RETRY_BACKOFF
             return
         cleared = replace(decided, unfenced=tuple(m for m in decided.unfenced if m != member))
         yield from rep.confirm(epoch)
@@ -265,7 +265,7 @@ def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, i
     except Conflict:
         yield from reread(rep)
     except StoreError:
-        state.fence_retry_after = rep.world.now + 1.0
+        state.fence_retry_after = rep.world.now + RETRY_BACKOFF
 
 
 # --- switchovers.py -----------------------------------------------------------------------

@@ -162,6 +162,10 @@ class Simulation(RuleBasedStateMachine):
         zk = self.c.world.zk
         event(f"epoch {min(zk.epoch, 3)}+, decision version "
               f"{min(zk.decision.version if zk.decision else 0, 3)}+")
+        for member in self.c.world.members.values():
+            if any(not taken and epoch < max(e for e, _, _ in member.received[:i + 1])
+                   for i, (epoch, _, taken) in enumerate(member.received)):
+                event("a member refused a hook below the highest epoch it had seen")
         agreed = self.c.settle(SETTLE_SECONDS)
         self.check_all()
         assert agreed, (
