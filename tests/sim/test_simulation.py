@@ -7,7 +7,7 @@ clock advance, and the invariants are checked after each one.
 The default run replays the same examples every time; ``SIM_EXAMPLES=5000`` (examples) and
 ``SIM_STEPS`` (steps per example) explore further, from a new seed each run. A failure
 prints the steps that reproduce it and a ``@reproduce_failure(...)`` line to paste above
-``class Simulation``; ``--hypothesis-seed=N`` replays a whole run (see the README).
+``class Simulation`` (see the README).
 """
 
 from __future__ import annotations
