@@ -16,12 +16,18 @@ import os
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from controller.core.switchover import Phase, Switchover
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import MEMBERS, Route
+from tests.sim.world import MEMBERS, WRITES, Route
 
 NAMES = [n for n, _ in MEMBERS]
 replicas = st.sampled_from(REPLICAS)
@@ -38,6 +44,15 @@ class Simulation(RuleBasedStateMachine):
         self.last_version = -1
 
     # --- the schedule ---------------------------------------------------------------------
+
+    @initialize()
+    def elected(self) -> None:
+        """Every run starts from a leader in office that has published the first route
+        (faults before that are runs spent on bootstrap)."""
+        for name in REPLICAS:
+            for member in NAMES:
+                self.c.probe(name, member)
+        self.progress(10)
 
     @rule(name=replicas, pick=st.integers(0, 7), fate=fates)
     def step(self, name: str, pick: int, fate: str) -> None:
@@ -151,6 +166,16 @@ class Simulation(RuleBasedStateMachine):
             rep.frozen = False
             if rep.linked:
                 c.reconnect(rep)
+
+    @rule(kind=st.sampled_from(["freeze", "pause", "partition"]))
+    def strike_leader_mid_write(self, kind: str) -> None:
+        """The fault that matters most, made likely: a leader with a write or a hook on
+        its way (past its gate) is frozen, paused past its session, or cut off."""
+        for name, rep in self.c.replicas.items():
+            if rep.runs and rep.epoch is not None and any(
+                    isinstance(t.pending, WRITES) for t in rep.tasks.values()):
+                self.controller_fault(name, kind)
+                return
 
     @rule()
     def flushall(self) -> None:
@@ -269,7 +294,7 @@ class Simulation(RuleBasedStateMachine):
 
 TestSimulation = Simulation.TestCase
 TestSimulation.settings = settings(
-    max_examples=int(os.environ.get("SIM_EXAMPLES", "200")),
+    max_examples=int(os.environ.get("SIM_EXAMPLES", "400")),
     stateful_step_count=int(os.environ.get("SIM_STEPS", "100")),
     deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True,
     derandomize="SIM_EXAMPLES" not in os.environ)
