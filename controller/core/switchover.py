@@ -300,21 +300,31 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
             unfenced = sw.unfenced if ok else _plus(sw.unfenced, sw.target)
             return replace(sw, phase=Phase.ROLLBACK_PROMOTING, unfenced=unfenced)
         # It answers and refused to be fenced: arming the old primary too could make two.
-        return _finish(sw, Phase.FAILED, now, sw.reason, _also(sw, "rollback fence failed: "
-                                                                   + event.detail))
+        failed = _also(sw, "rollback fence failed: " + event.detail)
+        if not sw.committed:
+            # It may have been promoted, and the route never moved: record its mark, so it
+            # is fenced before anything else happens to the service.
+            return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
+                           unfenced=_plus(sw.unfenced, sw.target))
+        return _finish(sw, Phase.FAILED, now, sw.reason, failed)
     if phase is Phase.ROLLBACK_PROMOTING:
         if not ok:
-            return _finish(sw, Phase.FAILED, now, sw.reason,
-                           _also(sw, "rollback promote failed: " + event.detail))
+            failed = _also(sw, "rollback promote failed: " + event.detail)
+            if not sw.committed and sw.target in sw.unfenced:
+                # The old primary is not armed again, but the target's mark (it may have
+                # been promoted, and could not be fenced) must still reach the decision.
+                return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed)
+            return _finish(sw, Phase.FAILED, now, sw.reason, failed)
         # Commit back to the source; or, when the route never moved, still commit the mark
         # of a target that may have been promoted and could not be fenced.
         if sw.committed or sw.target in sw.unfenced:
             return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
         return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
     if phase is Phase.ROLLBACK_COMMITTING:
-        if ok:
+        if ok:  # rolled back: the old primary armed again (not only the marks recorded)
+            rearmed = any(s.step == Phase.ROLLBACK_PROMOTING and s.ok for s in sw.steps)
             return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
-                           committed=False, rolled_back=True)
+                           committed=False, rolled_back=rearmed)
         return _finish(sw, Phase.FAILED, now, sw.reason,
                        _also(sw, "rollback commit failed: " + event.detail))
     raise IllegalEvent(f"no step in phase {phase}")  # pragma: no cover - guarded above

@@ -275,15 +275,13 @@ class Simulation(RuleBasedStateMachine):
         for record, _ in zk.switchovers.values():
             if record.phase.running:
                 known |= {record.source or "", record.target or ""}
-            elif record.phase is Phase.FAILED and not record.rolled_back and (
-                    record.target in record.unfenced or (record.steps and (
-                        record.steps[-1].step == "rollback_fencing"
-                        and not record.steps[-1].ok))):
-                # Not asserted (found by this simulation, see the README): a target that
-                # may have been promoted and could not be fenced in the rollback is in no
-                # decision's unfenced set when the request ends FAILED without its
-                # rollback commit: because it answers and refused the fence, or because the
-                # old primary's rollback promote failed too. Only the record says so.
+            elif record.phase is Phase.FAILED and record.steps and (
+                    record.steps[-1].step == Phase.ROLLBACK_COMMITTING
+                    and not record.steps[-1].ok):
+                # A rollback commit that ZooKeeper refused or did not answer: the target's
+                # mark may be missing from the decision; the record says so. (Before the
+                # fix this simulation found, a target that refused its rollback fence, or
+                # whose old primary could not be promoted back, was never committed.)
                 known.add(record.target or "")
         # Not asserted (found by this simulation, see the README): a promote sent by a task
         # that was then cancelled (its session suspended) lands after the resumed task's

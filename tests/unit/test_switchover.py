@@ -166,6 +166,40 @@ def test_a_maybe_promoted_target_that_cannot_be_fenced_is_marked_in_the_decision
     assert (world.primary, world.unfenced) == ("a", {"b"})
 
 
+def promote_timed_out() -> Switchover:
+    """A switchover a -> b whose promote of b got no answer: b may be primary."""
+    sw = step(request(to="b"), Checked("a", "b", None), 1.0)
+    sw = step(sw, StepEnded(True, "", 1.0), 2.0)  # fenced a
+    sw = step(sw, StepEnded(True, "", 1.0), 3.0)  # b ready
+    return step(sw, StepEnded(False, "timed out after 2s", 2000.0), 4.0)
+
+
+def test_a_maybe_promoted_target_that_refuses_its_fence_is_marked_and_a_stays_fenced() -> None:
+    # b answers and refuses the rollback fence: arming a again could make two primaries,
+    # so a is not promoted; but b's mark must reach the decision (the route never moved),
+    # so b is fenced before anything else happens to the service.
+    world = World(failing={("fence", "b")})
+    end, seen = drive(promote_timed_out(), world)
+    assert [s.phase for s in seen][1:] == [Phase.ROLLBACK_COMMITTING, Phase.FAILED]
+    assert (end.reason, end.rolled_back, end.committed) == ("promote_failed", False, False)
+    assert "rollback fence failed" in (end.detail or "")
+    assert (world.primary, world.unfenced) == ("a", {"b"})
+    assert ("promote", "a") not in world.hooks
+
+
+def test_a_maybe_promoted_target_keeps_its_mark_when_the_rollback_promote_fails_too() -> None:
+    # b is unreachable (its fence fails: marked) and a cannot be promoted again either:
+    # the request fails, not rolled back, and b's mark is still committed.
+    world = World(failing={("fence", "b"), ("promote", "a")})
+    world.health["b"] = X
+    end, seen = drive(promote_timed_out(), world)
+    assert [s.phase for s in seen][1:] == [
+        Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING, Phase.FAILED]
+    assert (end.rolled_back, end.committed) == (False, False)
+    assert "rollback promote failed" in (end.detail or "")
+    assert (world.primary, world.unfenced) == ("a", {"b"})
+
+
 def test_rollback_stops_rather_than_arm_two_primaries() -> None:
     # Verification failed, and the target answers but refuses its fence: leave it.
     world = World(verify_ok=False, failing={("fence", "b")})
