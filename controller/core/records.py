@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -41,15 +42,29 @@ class Decided:
     unfenced: tuple[str, ...] = ()
     last_recovery_end: float | None = None
 
-    def successor(self, *, primary: str, address: str, epoch: int, reason: RouteReason,
-                  now: float,
-                  unfenced: tuple[str, ...], recovery_end: float | None) -> Decided:
+    def routed_to(self, *, primary: str, address: str, epoch: int, reason: RouteReason,
+                  now: float, unfenced: Iterable[str] = (),
+                  recovery_end: float | None = None) -> Decided:
+        """The decision that routes to ``primary`` with ``unfenced`` as its marks (the
+        primary's own never): when it names ``primary`` already (a rollback before the route
+        moved), the same route with those marks; otherwise the next version, under
+        ``epoch``."""
+        if primary == self.primary:
+            return self.with_marks(unfenced)
         return replace(
             self, primary=primary, address=address, epoch=epoch, version=self.version + 1,
-            reason=reason, updated_at=now, unfenced=unfenced,
+            reason=reason, updated_at=now, unfenced=tuple(sorted(set(unfenced) - {primary})),
             last_recovery_end=recovery_end if recovery_end is not None else
             self.last_recovery_end,
         )
+
+    def with_marks(self, members: Iterable[str]) -> Decided:
+        """The same route with ``members`` as its unfenced marks (never its primary)."""
+        return replace(self, unfenced=tuple(sorted(set(members) - {self.primary})))
+
+    def cleared(self, member: str) -> Decided:
+        """The same route with ``member``'s mark removed (a fence of it succeeded)."""
+        return replace(self, unfenced=tuple(m for m in self.unfenced if m != member))
 
     def to_json(self) -> bytes:
         data = asdict(self)

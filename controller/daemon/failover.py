@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import replace
 from typing import Any
 
 from config.models import MemberConfig
@@ -77,9 +76,9 @@ class FailoverRunner:
             chosen, (decided, version) = await self._promote_first(
                 state, decision, steps, (decided, version), unfenced, epoch)
             now = time.time()
-            new = decided.successor(primary=chosen.name, address=chosen.address, epoch=epoch,
+            new = decided.routed_to(primary=chosen.name, address=chosen.address, epoch=epoch,
                                     reason=RouteReason.FAILOVER, now=now,
-                                    unfenced=tuple(sorted(unfenced - {chosen.name})),
+                                    unfenced=unfenced,
                                     recovery_end=now)
             await self._office.confirm(epoch)
             committed, _ = await self._timed(
@@ -141,7 +140,7 @@ class FailoverRunner:
                 continue
             if member.promote is None:
                 return member, base
-            marked = replace(base[0], unfenced=tuple(sorted(unfenced | {member.name})))
+            marked = base[0].with_marks(unfenced | {member.name})
             await self._office.confirm(epoch)
             written, _ = await self._timed(steps, "write_ahead", self._zk.commit_decision(
                 service.name, marked, epoch, base[1]))
@@ -192,8 +191,7 @@ class FailoverRunner:
                                        member=member.name, attempts=failures.count,
                                        message=result.detail)
                 return
-            cleared = replace(decided, unfenced=tuple(
-                m for m in decided.unfenced if m != member.name))
+            cleared = decided.cleared(member.name)
             await self._office.confirm(epoch)
             committed, _ = await self._zk.commit_decision(name, cleared, epoch, version)
             self._on_decision(name, cleared, committed)

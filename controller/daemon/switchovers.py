@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
@@ -200,14 +199,11 @@ class SwitchoverRunner:
             return await self._save(state, failed, version, epoch)
         decided, base_version = snapshot
         now = time.time()
-        unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
-                                - {command.primary}))
-        # Same primary (a rollback before the route moved): only the unfenced marks change,
-        # and the route keeps its version.
-        new = replace(decided, unfenced=unfenced) if decided.primary == member.name else \
-            decided.successor(primary=member.name, address=member.address, epoch=epoch,
-                              reason=command.reason, now=now, unfenced=unfenced,
-                              recovery_end=None)
+        # Same primary (a rollback before the route moved): only the marks change, and the
+        # route keeps its version.
+        new = decided.routed_to(primary=member.name, address=member.address, epoch=epoch,
+                                reason=command.reason, now=now,
+                                unfenced={*decided.unfenced, *command.unfenced})
         detail = f"route -> {member.name} (version {new.version})"
         # The record rides in the commit's transaction, so the step's duration is unknown
         # there ("ms": null) and filled in by the save after.

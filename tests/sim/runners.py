@@ -12,7 +12,7 @@ from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
 from controller.core.preflight import preflight
-from controller.core.records import Decided
+from controller.core.records import Decided, RouteReason
 from controller.core.steps import Hook
 from controller.core.switchover import (
     AwaitHealthy,
@@ -201,9 +201,9 @@ def failover(rep: Replica, decision: Decision) -> Task:
         chosen, (decided, version) = yield from promote_first(
             rep, decision, (decided, version), unfenced, epoch)
         now = rep.world.now
-        new = decided.successor(primary=chosen, address=f"{chosen}:80", epoch=epoch,
-                                reason="failover", now=now,
-                                unfenced=tuple(sorted(unfenced - {chosen})), recovery_end=now)
+        new = decided.routed_to(primary=chosen, address=f"{chosen}:80", epoch=epoch,
+                                reason=RouteReason.FAILOVER, now=now, unfenced=unfenced,
+                                recovery_end=now)
         yield from rep.confirm(epoch)
         committed, _ = yield CommitDecision(new, epoch, version)
         rep.on_decision(new, committed)
@@ -230,7 +230,7 @@ def promote_first(rep: Replica, decision: Decision, base: tuple[Decided, int],
             continue
         if promote_refusal(rep, name) is not None:
             continue
-        marked = replace(base[0], unfenced=tuple(sorted(unfenced | {name})))
+        marked = base[0].with_marks(unfenced | {name})
         yield from rep.confirm(epoch)
         written, _ = yield CommitDecision(marked, epoch, base[1])
         rep.on_decision(marked, written)
@@ -254,7 +254,7 @@ def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, i
         if not (yield from run_hook(rep, Hook.FENCE, member, epoch)):
             state.fence_retry_after = rep.world.now + RETRY_BACKOFF
             return
-        cleared = replace(decided, unfenced=tuple(m for m in decided.unfenced if m != member))
+        cleared = decided.cleared(member)
         yield from rep.confirm(epoch)
         committed, _ = yield CommitDecision(cleared, epoch, version)
         rep.on_decision(cleared, committed)
@@ -337,12 +337,9 @@ def _commit(rep: Replica, record: Switchover, version: int, command: CommitRoute
         return (yield from _save(rep, failed, version, epoch))
     decided, base_version = snapshot
     now = rep.world.now
-    unfenced = tuple(sorted((set(decided.unfenced) | set(command.unfenced))
-                            - {command.primary}))
-    new = replace(decided, unfenced=unfenced) if decided.primary == command.primary else \
-        decided.successor(primary=command.primary, address=f"{command.primary}:80",
-                          epoch=epoch, reason=command.reason, now=now, unfenced=unfenced,
-                          recovery_end=None)
+    new = decided.routed_to(primary=command.primary, address=f"{command.primary}:80",
+                            epoch=epoch, reason=command.reason, now=now,
+                            unfenced={*decided.unfenced, *command.unfenced})
     after = step(record, StepEnded(True, "", 0.0), now, epoch).with_last_step(None)
     try:
         committed, saved = yield CommitDecision(new, epoch, base_version, (after, version))
