@@ -47,5 +47,13 @@ class Step:
         return cls(step=name, **{k: v for k, v in data.items() if k in known})
 
 
+def passes_failed_fence(still_answers: bool, forced: bool = False) -> bool:
+    """A fence that failed leaves the member able to act as primary. Go on past it (the
+    member marked unfenced: never promoted, and fenced as soon as it answers again) only
+    when it does not answer, or when the operator forced it; a member that still answers
+    may still take writes, so whatever was to make another primary stops there."""
+    return forced or not still_answers
+
+
 def as_dicts(steps: tuple[Step, ...] | list[Step]) -> list[dict[str, Any]]:
     return [s.as_dict() for s in steps]

@@ -31,7 +31,7 @@ from typing import Any
 
 from controller.core.preflight import Refusal
 from controller.core.records import RouteReason
-from controller.core.steps import Hook, Step, as_dicts
+from controller.core.steps import Hook, Step, as_dicts, passes_failed_fence
 
 
 class Phase(StrEnum):
@@ -275,7 +275,7 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
     if phase is Phase.FENCING:
         if ok:
             return replace(sw, phase=Phase.WAITING)
-        if sw.force or not event.reachable:
+        if passes_failed_fence(event.reachable, forced=sw.force):
             # Unreachable (or the operator forced it): go on, and never promote it again
             # until a later fence succeeds.
             return replace(sw, phase=Phase.WAITING,
@@ -296,7 +296,7 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
             return _finish(sw, Phase.DONE, now, None, None)
         return _fail(sw, Phase.ROLLBACK_FENCING, "verification_failed", event.detail)
     if phase is Phase.ROLLBACK_FENCING:
-        if ok or not event.reachable:
+        if ok or passes_failed_fence(event.reachable):
             unfenced = sw.unfenced if ok else _plus(sw.unfenced, sw.target)
             return replace(sw, phase=Phase.ROLLBACK_PROMOTING, unfenced=unfenced)
         # It answers and refused to be fenced: arming the old primary too could make two.

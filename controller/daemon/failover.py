@@ -17,7 +17,7 @@ from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.history import FailedAttempts
 from controller.core.records import Decided, RouteReason
-from controller.core.steps import Hook, Step, as_dicts
+from controller.core.steps import Hook, Step, as_dicts, passes_failed_fence
 from controller.daemon.hooks import HookRunner
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
@@ -67,7 +67,7 @@ class FailoverRunner:
             if old is not None:
                 fenced = await self._hooks.run(steps, Hook.FENCE, service.name, old, decided, epoch)
                 if not fenced.ok:
-                    if self._hooks.answers(service.name, old.name):
+                    if not passes_failed_fence(self._hooks.answers(service.name, old.name)):
                         # It answers, so it may still take writes: do not make a second primary.
                         raise _Abort("fence_failed", fenced.detail)
                     unfenced.add(old.name)
@@ -155,7 +155,7 @@ class FailoverRunner:
             fenced = await self._hooks.run(steps, Hook.FENCE, service.name, member, marked, epoch)
             if fenced.ok:
                 continue
-            if self._hooks.answers(service.name, member.name):
+            if not passes_failed_fence(self._hooks.answers(service.name, member.name)):
                 raise _Abort("promote_failed", f"{member.name}: promote failed and it refused "
                              f"to be fenced, so it may act as primary: {fenced.detail}")
             unfenced.add(member.name)

@@ -13,7 +13,7 @@ from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
 from controller.core.preflight import preflight
 from controller.core.records import Decided, RouteReason
-from controller.core.steps import Hook
+from controller.core.steps import Hook, passes_failed_fence
 from controller.core.switchover import (
     AwaitHealthy,
     Checked,
@@ -195,7 +195,7 @@ def failover(rep: Replica, decision: Decision) -> Task:
         unfenced = set(decided.unfenced)
         fenced = yield from run_hook(rep, Hook.FENCE, old, epoch)
         if not fenced:
-            if answers(rep, old):
+            if not passes_failed_fence(answers(rep, old)):
                 raise _Abort("fence_failed")
             unfenced.add(old)
         chosen, (decided, version) = yield from promote_first(
@@ -240,7 +240,7 @@ def promote_first(rep: Replica, decision: Decision, base: tuple[Decided, int],
         rep.service.exclude(name)
         if (yield from run_hook(rep, Hook.FENCE, name, epoch)):
             continue
-        if answers(rep, name):
+        if not passes_failed_fence(answers(rep, name)):
             raise _Abort("promote_failed")
         unfenced.add(name)
     raise _Abort("promote_failed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.core.steps import Step, as_dicts
+from controller.core.steps import Step, as_dicts, passes_failed_fence
 from controller.core.switchover import Phase, Switchover
 
 
@@ -38,3 +38,9 @@ def test_a_switchover_record_keeps_its_steps_through_json() -> None:
 def test_what_is_not_a_step_is_refused(raw: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Step.from_dict(raw)
+
+
+def test_a_failed_fence_is_passed_only_when_the_member_is_silent_or_forced() -> None:
+    assert passes_failed_fence(still_answers=False)
+    assert not passes_failed_fence(still_answers=True)
+    assert passes_failed_fence(still_answers=True, forced=True)
