@@ -81,8 +81,9 @@ def decide_evacuation(view: EvacuationView, now: float) -> Evacuation:
         "failing": {n: {"detail": s.detail, "since": s.since} for n, s in failing.items()}}
     if not failing:
         return Evacuation(EvacReason.NO_CONDITION, evidence=evidence)
+    # Held from since + hold on: the very time the wake-up below is set for.
     held = sorted(n for n, s in failing.items() if s.since is not None
-                  and now - s.since >= view.hold)
+                  and now >= s.since + view.hold)
     if not held:
         wake = min(s.since for s in failing.values() if s.since is not None) + view.hold
         return Evacuation(EvacReason.HOLDING, wake_at=wake, evidence=evidence)

@@ -12,7 +12,7 @@ in order. It owns the rules that tie the policies together:
    view (the leader sees the primary failing, too few replicas agree) is reported once when
    it starts and once when it ends; a healthy primary ends the episode, so members that
    failed to be promoted in it may be promoted again.
-4. While no recovery runs: an expired pause is lifted; the next switchover request runs (one
+4. An expired pause is lifted. While no recovery runs: the next switchover request runs (one
    already running first, then the oldest pending, then the earliest scheduled that is due);
    then the evacuation policy (evacuate.py), its dry run also recorded once.
 5. One timer per service: ``wake_at`` is the earliest future time any rule waits for.
@@ -174,8 +174,10 @@ def busy(running: frozenset[Work], switchovers: tuple[Switchover, ...],
         return Refusal.RECOVERY_IN_FLIGHT
     if any(r.phase.running for r in switchovers if r.id != besides):
         return Refusal.SWITCHOVER_IN_PROGRESS
-    if besides is None and leader_recovering:
-        return Refusal.RECOVERY_IN_FLIGHT  # the leader's, as its published view says
+    if besides is None and (leader_recovering or Work.SWITCHOVER in running):
+        # The leader's (as its published view says), or our own switchover task before its
+        # first save shows a running phase.
+        return Refusal.RECOVERY_IN_FLIGHT
     return None
 
 

@@ -99,4 +99,7 @@ class Effects:
             del state.tasks[work]
         if work is Work.RECOVERY:
             self._recovery_changed()
-        self._on_changed(state)
+        if task.cancelled() or task.exception() is None:
+            self._on_changed(state)
+        # A task that crashed (the engine logs it) is not started again at once, which
+        # could repeat its hooks back to back: the next event or reconcile pass looks again.

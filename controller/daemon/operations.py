@@ -276,6 +276,8 @@ class Operations:
         try:
             await ctx.office.confirm(ctx.office.epoch)
             if await ctx.zk.clear_pause(state.config.name, expected=pause):
+                if state.pause == pause:  # gone: the watch will say so, maybe after we look
+                    state.pause = None
                 ctx.log.warning(Event.RESUMED, service=state.config.name, by="expiry")
                 await ctx.record(state, "resumed", by="expiry", paused_by=pause.by)
         except Fenced:

@@ -356,3 +356,19 @@ def test_the_lease_counts_from_when_the_check_was_sent_for_its_epoch_only() -> N
     assert not lease.covers(8, 101.0, 2.0)  # another epoch
     assert not lease.covers(7, 99.0, 2.0)  # a clock that went back proves nothing
     assert not Lease(7, 100.0).covers(7, 100.0, 0.0)  # no lease: always ask
+
+
+def test_busy_counts_our_own_switchover_task_before_its_first_save() -> None:
+    assert busy(frozenset({Work.SWITCHOVER}), (), False) is Refusal.RECOVERY_IN_FLIGHT
+    assert busy(frozenset({Work.SWITCHOVER}), (), False, besides="0001") is None
+
+
+def test_an_evacuation_holds_until_exactly_the_time_it_wakes_for() -> None:
+    # 0.7 + 0.1 is 0.7999999999999999 in floats, and (0.7 + 0.1) - 0.7 < 0.1: the hold must
+    # be over at the very time the planner asked to be woken, or that wake-up is lost.
+    service = Service(evacuation=EvacuationFacts(
+        conditions=("raid",), checks={"raid": CheckState(ok=False, detail="degraded",
+                                                         since=0.7)}, hold=0.1))
+    planned = service.tick(0.75)
+    assert planned.effects == () and planned.wake_at == 0.7 + 0.1
+    assert kinds(service.effects(0.7 + 0.1)) == [RequestEvacuation]
