@@ -12,7 +12,7 @@ import string
 from collections.abc import Mapping
 
 # Fence and promote hooks; exec probes and readiness checks know no epoch.
-HOOK_VARIABLES = frozenset({"service", "member", "address", "epoch", "previous"})
+HOOK_VARIABLES = frozenset({"service", "member", "address", "epoch", "seq", "previous"})
 CHECK_VARIABLES = frozenset({"service", "member", "address"})
 
 

@@ -3,6 +3,7 @@ only to a member healthy in this replica's view (invariant 3)."""
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 from config.models import MemberConfig
@@ -19,6 +20,10 @@ class HookRunner:
     def __init__(self, office: Office, probes: ProbeScheduler, actions: ActionRunner,
                  log: Any) -> None:
         self._office, self._probes, self._actions, self._log = office, probes, actions, log
+        # {seq}: with {epoch}, orders every hook this process sends. The epoch alone cannot
+        # order two hooks of one leader, and those can cross in flight: a promote that timed
+        # out may land after the fence that followed it (found by the simulation).
+        self._seq = count(1)
 
     def promote_refusal(self, service: str, member: str) -> str | None:
         """Why ``member`` may not be promoted now (invariant 3: only a member healthy in
@@ -52,12 +57,14 @@ class HookRunner:
             result = ActionResult(False, refusal, 0.0)
             steps.append(_step(hook, member.name, result))
             return result
+        seq = next(self._seq)  # taken after the gate, on the turn the hook goes out
         variables = {"service": service, "member": member.name, "address": member.address,
-                     "epoch": str(epoch), "previous": decided.primary}
+                     "epoch": str(epoch), "seq": str(seq), "previous": decided.primary}
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
+        health = self._probes.health(service, member.name).health
         self._log.info(Event.HOOK_STARTED, hook=str(hook), service=service, member=member.name,
-                       epoch=epoch, health=str(self._probes.health(service, member.name).health))
+                       epoch=epoch, seq=seq, health=str(health))
         result = await self._actions.run(action, variables)
         steps.append(_step(hook, member.name, result))
         return result

@@ -7,8 +7,9 @@ slow, or 500 as if its disk went read-only, switchable at run time through ``POS
 503 while fenced, or while ``{"writes": "error"}``), and records every call to its
 ``/promote`` and ``/fence`` hooks in a JSON-lines file, which outlives a kill -9. ``POST
 /control`` can also make it answer 500 to given hooks (``{"fail_hooks": ["promote"]}``).
-As every hook target should, it keeps the highest ``?epoch=`` it has accepted (across
-restarts: read back from that file) and refuses a lower one with 409.
+As every hook target should, it keeps the highest ``(?epoch=, ?seq=)`` pair it has accepted
+(across restarts: read back from that file; a missing ``seq`` counts as 0), refuses a lower
+one with 409, and applies a slow hook only if no newer one was accepted meanwhile.
 
     python -m controller.devtools.demo_web --name web-a --port 8001 --calls /tmp/web-a.calls
 """
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
@@ -71,18 +73,15 @@ async def hook(request: web.Request) -> web.Response:
     entry: dict[str, object] = {"call": call, "at": time.time(), "name": state["name"],
                                 "failed": call in failing, **dict(request.query)}
     # The fencing token checked where it matters, at the resource: a hook carrying a lower
-    # epoch than one already seen comes from a deposed leader and is refused (recorded,
-    # so tests can see what was sent).
-    highest = state["highest_epoch"]
-    assert isinstance(highest, int)
-    try:
-        epoch = int(request.query.get("epoch", ""))
-    except ValueError:
-        epoch = None
-    if epoch is not None and epoch < highest:
-        entry.update(failed=True, refused=f"epoch {epoch} < {highest} already seen")
-    elif epoch is not None:
-        state["highest_epoch"] = epoch
+    # (epoch, seq) than one already accepted comes from a deposed leader, or crossed a later
+    # hook of the same leader in flight, and is refused (recorded, so tests can see it).
+    highest = state["highest"]
+    assert isinstance(highest, tuple)
+    token = hook_token(request.query)
+    if token is not None and token < highest:
+        entry.update(failed=True, refused=f"(epoch, seq) {token} < {highest} already seen")
+    elif token is not None:
+        state["highest"] = token
     # One short append on a toy server: blocking the loop for it is harmless here.
     with Path(str(state["calls"])).open("a", encoding="utf-8") as calls:  # noqa: ASYNC230
         calls.write(json.dumps(entry) + "\n")
@@ -92,6 +91,9 @@ async def hook(request: web.Request) -> web.Response:
         await asyncio.sleep(delay)
     if entry.get("refused"):
         return web.json_response(entry, status=409)
+    if token is not None and token != state["highest"]:
+        # A newer hook was accepted while this one was slow: it must not undo that one.
+        return web.json_response({**entry, "superseded": True}, status=409)
     if call == "promote" and state["break_on_promote"] and not entry["failed"]:
         state["mode"] = "error"
     if not entry["failed"]:  # as a real member: fenced, it refuses writes until promoted
@@ -116,15 +118,24 @@ async def control(request: web.Request) -> web.Response:
     return web.json_response({k: v for k, v in state.items() if k != "calls"})
 
 
-def highest_epoch(calls: str) -> int:
-    """The highest epoch accepted before a restart, from the calls file."""
-    highest = 0
+def hook_token(query: Mapping[str, str]) -> tuple[int, int] | None:
+    """The hook's (epoch, seq) fencing token, or None without a usable epoch."""
+    try:
+        return int(query.get("epoch", "")), int(query.get("seq", "0"))
+    except ValueError:
+        return None
+
+
+def highest_token(calls: str) -> tuple[int, int]:
+    """The highest (epoch, seq) accepted before a restart, from the calls file."""
+    highest = (0, 0)
     with contextlib.suppress(OSError):
         for line in Path(calls).read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 entry = json.loads(line)
-                if not entry.get("refused"):
-                    highest = max(highest, int(entry.get("epoch", 0)))
+                token = hook_token(entry)
+                if not entry.get("refused") and token is not None:
+                    highest = max(highest, token)
     return highest
 
 
@@ -133,7 +144,7 @@ def build(name: str, calls: str) -> web.Application:
     app[STATE] = {"name": name, "mode": "ok", "delay": 0.0, "fail_for": [], "fail_hooks": [],
                   "hook_delay": 0.0, "break_on_promote": False, "calls": calls,
                   "fenced": False, "writes": "ok",
-                  "highest_epoch": highest_epoch(calls)}
+                  "highest": highest_token(calls)}
     app.router.add_get("/", root)
     app.router.add_post("/", write)
     app.router.add_get("/healthz", healthz)

@@ -66,10 +66,10 @@ class Web:
         entry: dict[str, Any] = {
             "name": self.name, "address": self.address, "priority": priority,
             "probe": {"kind": "http", "url": f"{self.url}/healthz"},
-            "promote": {"kind": "http", "url": f"{self.url}/promote?epoch={{epoch}}",
+            "promote": {"kind": "http", "url": f"{self.url}/promote?epoch={{epoch}}&seq={{seq}}",
                         "timeout": 2.0},
         }
         if fence:
-            entry["fence"] = {"kind": "http", "url": f"{self.url}/fence?epoch={{epoch}}",
-                              "timeout": 1.0}
+            entry["fence"] = {"kind": "http", "timeout": 1.0,
+                              "url": f"{self.url}/fence?epoch={{epoch}}&seq={{seq}}"}
         return entry

@@ -136,3 +136,7 @@ def test_unreachable_old_primary_is_fenced_when_it_returns_before_it_can_be_prom
     # Now a candidate again: when web-b fails, web-a takes over.
     cluster.web("web-b").process.kill()
     cluster.wait_primary("web-a")
+    # {seq} orders one leader's hooks: the promote went out after the late fence.
+    (promote,) = cluster.web("web-a").calls("promote")
+    assert promote["epoch"] == fences[0]["epoch"]
+    assert int(promote["seq"]) > int(fences[0]["seq"]) >= 1

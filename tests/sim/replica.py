@@ -95,6 +95,7 @@ class Replica:
     inbox: deque[tuple[Any, ...]] = field(default_factory=deque)
     tasks: dict[int, Running] = field(default_factory=dict)
     next_task: int = 0
+    hooks_sent: int = 0  # HookRunner's {seq}: per process, a restart begins again at 1
     current: int | None = None  # the task running now
 
     # --- office.py ----------------------------------------------------------------------

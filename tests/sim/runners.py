@@ -170,9 +170,10 @@ def run_hook(rep: Replica, hook: Hook, member: str, epoch: int) -> Steps:
     yield from rep.confirm(epoch)
     if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
         return False  # seen failing while the gate asked ZooKeeper
-    rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seen "
-                   f"{rep.health[member]})")
-    send = SendHook(member, hook, epoch, rep.health[member])
+    rep.hooks_sent += 1
+    rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seq {rep.hooks_sent}, "
+                   f"seen {rep.health[member]})")
+    send = SendHook(member, hook, epoch, rep.hooks_sent, rep.health[member])
     if hook is Hook.PROMOTE:
         rep.world.promotes.append(send)  # invariant 3 holds the send to the view
     ok: bool = yield send

@@ -12,8 +12,8 @@ The semantics follow the adapters exactly:
   without a heartbeat, taking their ephemeral nodes (election contenders, views) with them.
 * Redis (adapters/routes.py, PUBLISH_ROUTE): a lower epoch is ``stale_epoch``, a lower
   version ``stale_version``, the same version naming another primary ``conflict``.
-* Members keep the highest epoch they have seen and refuse a hook with a lower one, as the
-  README asks of hook targets.
+* Members keep the highest (epoch, seq) pair they have accepted and refuse a hook with a
+  lower one, as the README asks of hook targets.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class SendHook:
     member: str
     hook: Hook
     epoch: int
+    seq: int  # the sender's hook sequence (daemon/hooks.py): orders hooks of one leader
     health: Health  # the member's health in the sender's view as the hook went out
 
 
@@ -220,12 +221,9 @@ class Member:
     degraded: bool = False
     fence_broken: bool = False  # its fence hook fails (the target refuses to be fenced)
     primary: bool = False  # believes it is primary: a promote not since undone by a fence
-    highest: int = 0  # the highest epoch seen
+    highest: tuple[int, int] = (0, 0)  # the highest (epoch, seq) accepted
     received: list[tuple[int, str, bool]] = field(default_factory=list)  # epoch, hook, taken
-    buffered: list[tuple[Hook, int]] = field(default_factory=list)  # sent while frozen
-    # Its last hook taken was a promote from a cancelled task, landing late (see the
-    # invariants): the epoch cannot order two hooks of one leader.
-    late: bool = False
+    buffered: list[tuple[Hook, int, int]] = field(default_factory=list)  # sent while frozen
 
     @property
     def health(self) -> Health:
@@ -233,20 +231,20 @@ class Member:
             return Health.DOWN
         return Health.DEGRADED if self.degraded else Health.HEALTHY
 
-    def receive(self, hook: Hook, epoch: int) -> bool:
-        """A hook arrives: refused below the highest epoch seen (the fencing token)."""
-        taken = epoch >= self.highest and not (hook is Hook.FENCE and self.fence_broken)
+    def receive(self, hook: Hook, epoch: int, seq: int) -> bool:
+        """A hook arrives: refused below the highest (epoch, seq) accepted (the fencing
+        token), and applied at once (a member applies hooks one at a time)."""
+        taken = (epoch, seq) >= self.highest and not (hook is Hook.FENCE and self.fence_broken)
         self.received.append((epoch, str(hook), taken))
         if taken:
-            self.highest = epoch
+            self.highest = (epoch, seq)
             self.primary = hook is Hook.PROMOTE
-            self.late = False
         return taken
 
     def thaw(self) -> None:
         self.frozen = False
-        for hook, epoch in self.buffered:  # delivered late; their answers go nowhere
-            self.receive(hook, epoch)
+        for hook, epoch, seq in self.buffered:  # delivered late; their answers go nowhere
+            self.receive(hook, epoch, seq)
         self.buffered.clear()
 
 
@@ -280,9 +278,15 @@ class World:
     def perform(self, op: Op, session: int | None, linked: bool, fate: str) -> object:
         """Carry out ``op`` sent over ``session`` (ZooKeeper) by a replica whose link to
         ZooKeeper is up or not. ``fate``: "ok", "drop" (never arrives) or "lose" (arrives,
-        its answer is lost). Returns the answer; raises what the adapter would."""
+        its answer is lost) or "late" (a hook that times out and lands later; other ops
+        arrive as "ok"). Returns the answer; raises what the adapter would."""
         if isinstance(op, Wait):
             return None
+        if fate == "late" and isinstance(op, SendHook):
+            # The sender's timeout fires first; the hook is still on its way and lands
+            # whenever the simulation delivers it, maybe after the sender's next hook.
+            self.orphans.append((op, session, linked))
+            return False
         zk_op = isinstance(op, ZK_OPS)
         if fate == "drop" or (zk_op and (not linked or not self.zk.live(session))):
             return self._lost(op)
@@ -336,14 +340,14 @@ class World:
                 return outcome
             case ReadRoute():
                 return self.redis.route
-            case SendHook(member=name, hook=hook, epoch=epoch):
+            case SendHook(member=name, hook=hook, epoch=epoch, seq=seq):
                 member = self.members[name]
                 if not member.alive:
                     return False
                 if member.frozen:
-                    member.buffered.append((hook, epoch))
+                    member.buffered.append((hook, epoch, seq))
                     return False
-                return member.receive(hook, epoch)
+                return member.receive(hook, epoch, seq)
         raise TypeError(f"not an op: {op!r}")
 
     def flushall(self) -> None:

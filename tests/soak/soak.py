@@ -234,9 +234,9 @@ class Soak:
                 members.append({
                     "name": name, "address": web.address, "priority": 100 - rank * 10,
                     "probe": {"kind": "http", "url": f"{via}/healthz"},
-                    "promote": {"kind": "http", "url": f"{via}/promote?epoch={{epoch}}",
+                    "promote": {"kind": "http", "url": f"{via}/promote?epoch={{epoch}}&seq={{seq}}",
                                 "timeout": 2.0},
-                    "fence": {"kind": "http", "url": f"{via}/fence?epoch={{epoch}}",
+                    "fence": {"kind": "http", "url": f"{via}/fence?epoch={{epoch}}&seq={{seq}}",
                               "timeout": 1.0}})
             config = controller_config(zk_via, self.redis.url, CLUSTER,
                                        [{"name": "web", "policy": POLICY, "members": members}],
