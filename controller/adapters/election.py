@@ -1,9 +1,9 @@
 """Leader election through ZooKeeper (kazoo's Election recipe), bridged into asyncio.
 
 The recipe blocks, so it runs in its own thread: contend, and once elected take a new epoch
-(zkstore.bump_epoch_blocking) and hold the leadership until told to resign or the session is
-lost. Gains and losses reach the event loop through ``call_soon_threadsafe``; the loop never
-waits on this thread.
+(zkstore.bump_epoch_blocking, which names the session that holds our lock) and hold the
+leadership until told to resign or the session is lost. Gains and losses reach the event
+loop through ``call_soon_threadsafe``; the loop never waits on this thread.
 
 Resigning deletes our contender node at once, so the next replica in line is elected
 without waiting for a session to expire: that is what makes a rolling restart cheap.
@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
 
-from controller.adapters.zookeeper import ZkStore
+from controller.adapters.zookeeper import Term, ZkStore
 from controller.core.errors import StoreError
 from controller.events import Event
 
@@ -31,7 +32,7 @@ class LeaderElection:
         self,
         store: ZkStore,
         node_id: str,
-        on_gained: Callable[[int], None],
+        on_gained: Callable[[Term], None],
         on_lost: Callable[[], None],
     ) -> None:
         self._store, self._node_id = store, node_id
@@ -41,7 +42,7 @@ class LeaderElection:
         self._released = threading.Event()  # set while we hold no leadership
         self._released.set()
         self._thread: threading.Thread | None = None
-        self._election: object | None = None
+        self._election: Any = None  # kazoo's Election: untyped
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
@@ -60,7 +61,7 @@ class LeaderElection:
         self._resign.set()
         election = self._election
         if election is not None:
-            election.cancel()  # type: ignore[attr-defined]
+            election.cancel()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._released.wait, wait)
 
@@ -90,8 +91,9 @@ class LeaderElection:
         self._released.clear()
         if self._stopping.is_set() or self._resign.is_set():
             return
-        epoch = self._store.bump_epoch_blocking(self._node_id)
-        self._notify(self._on_gained, epoch)
+        lock = self._election.lock  # kazoo's Lock: the node it created for us
+        term = self._store.bump_epoch_blocking(self._node_id, f"{lock.path}/{lock.node}")
+        self._notify(self._on_gained, term)
         try:
             self._resign.wait()
         finally:

@@ -143,6 +143,14 @@ class ZkConnection:
         return bool(self.client.state == KazooState.CONNECTED)
 
     @property
+    def session_id(self) -> int | None:
+        """Our current session's id. kazoo opens a new session by itself after one expires,
+        and ids only grow, so a request answered while this still names a session was
+        answered on that session."""
+        client_id = self.client.client_id
+        return None if client_id is None else int(client_id[0])
+
+    @property
     def granted_session_timeout(self) -> float | None:
         """Seconds ZooKeeper granted our current session (may be less than configured);
         None until a session exists or if kazoo did not report it."""

@@ -25,7 +25,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
@@ -34,7 +34,14 @@ from controller.core.errors import Conflict, Fenced, StoreError
 from controller.core.records import Decided, Pause, RecordError
 from controller.core.switchover import Switchover
 
-__all__ = ["Session", "SessionListener", "ZkStore", "node_name"]
+__all__ = ["Session", "SessionListener", "Term", "ZkStore", "node_name"]
+
+
+class Term(NamedTuple):
+    """An epoch we took, and the session that took it (and holds our election lock)."""
+
+    epoch: int
+    session: int
 
 
 class ZkStore(ZkConnection):
@@ -43,35 +50,53 @@ class ZkStore(ZkConnection):
 
     # --- epoch --------------------------------------------------------------------------
 
-    def bump_epoch_blocking(self, node_id: str) -> int:
+    def bump_epoch_blocking(self, node_id: str, lock_node: str) -> Term:
         """Take the next epoch; called by the election thread only, once it holds the lock.
 
         Compare-and-set on the epoch node: its new version is our epoch, strictly larger than
-        any before, and every later fenced write checks that version.
+        any before, and every later fenced write checks that version. The term names the
+        session that owns ``lock_node`` (our election lock) and took the epoch: a check of
+        the epoch counts only on that session (``check_epoch``).
         """
+        session = self.session_id
+        lock = self.client.exists(lock_node)
+        if session is None or lock is None or lock.ephemeralOwner != session:
+            raise StoreError("our election lock is not our session's: the session was replaced")
         _, stat = self.client.get(self.epoch_path)
         epoch = stat.version + 1
         data = json.dumps({"epoch": epoch, "node": node_id, "at": time.time()}).encode()
         new = self.client.set(self.epoch_path, data, version=stat.version)
         if new.version != epoch:  # pragma: no cover - ZooKeeper guarantees this
             raise StoreError(f"epoch node version {new.version}, expected {epoch}")
-        return int(epoch)
+        if self.session_id != session:
+            raise StoreError("the session was replaced while taking the epoch")
+        return Term(int(epoch), session)
 
-    async def check_epoch(self, epoch: int) -> None:
-        """Raise Fenced unless ``epoch`` is still current.
+    async def check_epoch(self, term: Term) -> None:
+        """Raise Fenced unless ``term``'s epoch is still current and its session still ours.
 
         ``sync`` first, so the read sees every epoch committed before it; cheaper than a
         check-only transaction, which ZooKeeper would write (and fsync) to its log. The
         commit itself is fenced again by its own transaction: this only keeps a stale leader
         from running hooks.
+
+        The session matters as much as the epoch: once the session that holds our election
+        lock expires, kazoo carries on with a new one, on which the epoch still reads as ours
+        until the next leader takes its own, which it may do at once. A lease counted from
+        a check on that new session would cover hooks sent after a newer epoch existed (the
+        simulation in tests/sim found this, when the loss of the session reached the leader
+        after the answer).
         """
         # Both requests go out at once: ZooKeeper answers one session's requests in order,
         # so the read still follows the sync, at the cost of one round trip instead of two.
         synced = self._await(self.client.sync_async(self.epoch_path))
         read = self._await(self.client.exists_async(self.epoch_path))
         _, stat = await asyncio.gather(synced, read)
-        if stat is None or stat.version != epoch:
-            raise Fenced(f"epoch {epoch} is not current (now {getattr(stat, 'version', None)})")
+        if self.session_id != term.session:
+            raise Fenced(f"the session that took epoch {term.epoch} is gone")
+        if stat is None or stat.version != term.epoch:
+            raise Fenced(f"epoch {term.epoch} is not current "
+                         f"(now {getattr(stat, 'version', None)})")
 
     async def watch_epoch(self, callback: Callable[[dict[str, Any]], None]) -> None:
         await self._watch(self.epoch_path,

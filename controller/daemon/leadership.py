@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.adapters.zookeeper import Session, ZkStore
+from controller.adapters.zookeeper import Session, Term, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.records import Decided, RouteReason
 from controller.daemon.metrics import Metrics
@@ -59,8 +59,9 @@ class Leadership:
             # Suspended while taking office: that task was cancelled; take office again.
             self._begin(office.epoch)
 
-    def on_gained(self, epoch: int) -> None:
-        self._office.epoch = epoch
+    def on_gained(self, term: Term) -> None:
+        epoch = term.epoch
+        self._office.epoch, self._office.term = epoch, term
         self._metrics.is_leader.set(1)
         self._metrics.epoch.set(epoch)
         self._log.info(Event.LEADERSHIP_GAINED, epoch=epoch)
@@ -72,7 +73,7 @@ class Leadership:
         office = self._office
         if office.epoch is not None:
             self._log.warning(Event.LEADERSHIP_LOST, epoch=office.epoch)
-        office.epoch, office.in_office = None, False
+        office.epoch, office.term, office.in_office = None, None, False
         office.forget_lease()
         office.taking, office.resigning = None, False
         self._metrics.is_leader.set(0)

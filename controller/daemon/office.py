@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
-from controller.adapters.zookeeper import Session, ZkStore
+from controller.adapters.zookeeper import Session, Term, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.lease import Lease
 from controller.events import Event
@@ -33,6 +33,7 @@ class Office:
     def __init__(self, zk: ZkStore, spawn: Spawn, log: Any) -> None:
         self._zk, self._spawn, self._log = zk, spawn, log
         self.epoch: int | None = None  # ours, while we lead
+        self.term: Term | None = None  # the epoch and the session that took it
         self.in_office = False  # leader, and bootstrap/takeover publish done
         self.taking: int | None = None  # the epoch whose take-office runs
         self.resigning = False  # stepped down; leadership_lost has not come yet
@@ -78,7 +79,10 @@ class Office:
         if (not force and self._lease is not None
                 and self._lease.covers(epoch, now, self._zk.lease_seconds())):
             return
-        await self._zk.check_epoch(epoch)
+        term = self.term
+        if term is None or term.epoch != epoch:
+            raise NotInOffice(f"not in office for epoch {epoch}")
+        await self._zk.check_epoch(term)
         if self.epoch == epoch:
             self._lease = Lease(epoch, now)
 
@@ -97,6 +101,8 @@ class Office:
                 await self.verify_epoch(epoch, force=True)
             except Fenced:
                 step_down("fenced (lease refresh)")
+            except NotInOffice:
+                pass  # left office meanwhile: nothing to renew
             except StoreError as exc:
                 self._log.warning(Event.LEASE_REFRESH_FAILED, epoch=epoch, error=str(exc))
             finally:

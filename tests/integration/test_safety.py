@@ -17,6 +17,7 @@ import pytest
 
 from config.models import ZooKeeperConfig
 from controller.adapters.zookeeper import ZkStore
+from controller.core.errors import Fenced, StoreError
 from controller.core.records import Decided
 from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
 from controller.events import Event
@@ -279,3 +280,39 @@ def test_a_request_zookeeper_did_not_confirm_is_answered_as_unknown(
 
     wait_for(landed, 15, "the unconfirmed request to land and run")
     cluster.wait_primary("web-b")
+
+
+def test_an_epoch_check_counts_only_on_the_session_that_took_the_epoch(
+        sandbox: Sandbox) -> None:
+    """Found by the simulation (invariant 5): after the session holding the election lock
+    expires, kazoo carries on with a new one, on which the epoch still reads as ours until
+    the next leader takes its own. A check answered there must not start a lease."""
+    from kazoo.client import KazooClient
+
+    zk = sandbox.zookeeper()
+
+    async def run() -> None:
+        store = ZkStore(ZooKeeperConfig(hosts=zk.hosts, session_timeout=4.0), "term")
+        await store.start(lambda _state: None)
+        loop = asyncio.get_running_loop()
+        try:
+            lock = await loop.run_in_executor(None, lambda: store.client.create(
+                f"{store.leader_path}/lock-", ephemeral=True, sequence=True, makepath=True))
+            term = await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock)
+            await store.check_epoch(term)  # our session, our epoch
+            # End the session from outside, as ZooKeeper does when it expires: a second
+            # client takes it over and closes it.
+            other = KazooClient(hosts=zk.hosts, client_id=store.client.client_id)
+            await loop.run_in_executor(None, other.start)
+            await loop.run_in_executor(None, other.stop)
+            await loop.run_in_executor(None, lambda: wait_for(
+                lambda: store.session_id not in (None, term.session), 15, "a new session"))
+            with pytest.raises(Fenced, match=f"session that took epoch {term.epoch}"):
+                await store.check_epoch(term)
+            # Our lock node went with the old session: taking an epoch now is refused.
+            with pytest.raises(StoreError, match="not our session's"):
+                await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock)
+        finally:
+            await store.stop()
+
+    asyncio.run(run())

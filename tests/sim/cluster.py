@@ -85,7 +85,8 @@ class Cluster:
 
     def elect(self, name: str) -> None:
         """One turn of the election thread (adapters/election.py): contend, or, first in
-        line, take the next epoch (bump_epoch_blocking) and tell the loop."""
+        line, take the next epoch (bump_epoch_blocking) and tell the loop, naming the
+        session that took it."""
         rep, zk = self.replicas[name], self.world.zk
         if not rep.runs or not self.connected(rep) or rep.leading_thread:
             return
@@ -98,7 +99,7 @@ class Cluster:
             zk.leader = name
             self.world.note(f"{name} elected, epoch {zk.epoch}")
             rep.leading_thread = True
-            rep.inbox.append(("gained", zk.epoch))
+            rep.inbox.append(("gained", zk.epoch, rep.session_id))
 
     # --- watches, views, probes ---------------------------------------------------------
 
@@ -138,7 +139,7 @@ class Cluster:
         elif kind == "session":
             rep.on_session(str(item[1]))
         elif kind == "gained":
-            rep.on_gained(int(str(item[1])))
+            rep.on_gained(int(str(item[1])), int(str(item[2])))
         elif kind == "lost":
             rep.on_lost()
         rep.evaluate()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from controller.core.decide import MemberView, ServiceView
-from controller.core.errors import NotInOffice
+from controller.core.errors import Fenced, NotInOffice
 from controller.core.lease import Lease, lease_length
 from controller.core.plan import (
     FailOver,
@@ -82,6 +82,7 @@ class Replica:
     session_id: int | None = None  # its ZooKeeper session
     session: str = "CONNECTING"  # as kazoo has told it
     epoch: int | None = None
+    term_session: int | None = None  # the session that took the epoch (adapters Term)
     in_office: bool = False
     taking: int | None = None
     resigning: bool = False
@@ -137,6 +138,8 @@ class Replica:
                 and self.lease.covers(epoch, now, self.lease_seconds())):
             return
         yield CheckEpoch(epoch)
+        if self.session_id != self.term_session:  # ZkStore.check_epoch
+            raise Fenced(f"the session that took epoch {epoch} is gone")
         if self.epoch == epoch:
             self.lease = Lease(epoch, now)
 
@@ -217,12 +220,12 @@ class Replica:
         elif self.epoch is not None and not self.resigning:
             self._begin(self.epoch)
 
-    def on_gained(self, epoch: int) -> None:
-        self.epoch, self.resigning = epoch, False
+    def on_gained(self, epoch: int, session: int) -> None:
+        self.epoch, self.term_session, self.resigning = epoch, session, False
         self._begin(epoch)
 
     def on_lost(self) -> None:
-        self.epoch, self.in_office, self.lease = None, False, None
+        self.epoch, self.term_session, self.in_office, self.lease = None, None, False, None
         self.taking, self.resigning = None, False
         self.cancel_tasks()
 

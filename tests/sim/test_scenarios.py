@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controller.core.plan import Work
+from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
 from tests.sim.world import CheckEpoch, CommitDecision
@@ -53,3 +54,51 @@ def test_a_promote_is_not_sent_to_a_member_seen_failing_while_the_gate_asked_zoo
     task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
     c.run(leader.name, ("task", task.id), "ok")
     assert c.world.promotes == [], c.world.tail()
+
+
+def test_a_session_lives_a_timeout_past_its_last_request() -> None:
+    # The model's own fault, found while explaining the failure replayed below: its
+    # ZooKeeper counted a session as heard only on the clock's heartbeats, not on requests,
+    # so a replica thawed after 2.5 s, whose gate then checked the epoch, and which was then
+    # cut off, lost its session 0.5 s later, inside the lease that check began. ZooKeeper
+    # resets a session's expiry on every request, so the lease (a third of the timeout,
+    # counted from the check's send) always ends first.
+    c = Cluster()
+    leader = settle_leader(c)
+    session, epoch = leader.session_id, leader.epoch
+    assert epoch is not None
+    leader.frozen = True
+    c.advance(2.5)  # frozen: no heartbeat; the granted timeout is 3 s
+    leader.frozen = False
+    c.reconnect(leader)
+    c.world.perform(CheckEpoch(epoch), session, True, "ok")  # the gate's check
+    leader.linked = False
+    c.advance(0.5)
+    assert c.world.zk.live(session)
+    c.advance(2.5)
+    assert not c.world.zk.live(session)
+
+
+def test_a_check_answered_on_a_new_session_starts_no_lease() -> None:
+    # Found by the simulation (invariant 5): a leader paused past its session; kazoo opened
+    # a new one; before the loss reached the loop, a task's gate asked ZooKeeper over the
+    # new session, found the epoch still its own and took a lease; the next leader was
+    # elected at once (our lock went with the old session), and the lease let a fence of
+    # the old epoch through after the new one existed. The check now counts only on the
+    # session that took the epoch (ZkStore.check_epoch).
+    c = Cluster()
+    leader = settle_leader(c)
+    old_session = leader.session_id
+    leader.frozen = True
+    c.advance(3.0)  # the granted timeout: the session expires
+    leader.frozen = False
+    c.reconnect(leader)  # LOST waits in its inbox; the client has a new session
+    assert leader.session_id != old_session and leader.may_act
+    leader.spawn(runners.publish(leader), "reconcile-pass")
+    (task,) = leader.tasks.values()
+    assert isinstance(task.pending, CheckEpoch)  # the lease ran out while it was paused
+    lease = leader.lease
+    c.run(leader.name, ("task", task.id), "ok")  # answered on the new session
+    assert leader.lease == lease  # not renewed
+    assert not leader.may_act and not leader.tasks  # fenced: it stepped down
+    assert not c.world.violations

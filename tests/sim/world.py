@@ -290,6 +290,11 @@ class World:
         zk_op = isinstance(op, ZK_OPS)
         if fate == "drop" or (zk_op and (not linked or not self.zk.live(session))):
             return self._lost(op)
+        if zk_op and session is not None:
+            # Any request resets the session's expiry, as ZooKeeper's does: a session lives
+            # at least a timeout past the check a lease is counted from (before this, the
+            # model could expire it sooner and report a gate as wrong that was right).
+            self.zk.sessions[session].last_heard = self.now
         try:
             answer = self._land(op)
         except Exception as exc:
