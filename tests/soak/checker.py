@@ -14,15 +14,23 @@ list means the invariant held. The invariants are the README's ("Invariants"):
 6. the epochs of the hooks each member receives never go down (invariant 7 of the README).
 7. once the HAProxy agent has applied a route, every answer comes from that route's primary
    (invariant 8 of the README).
+8. no two members hold an unanswered promote (invariant 7 of the README): a member whose
+   last accepted hook is a promote is one ZooKeeper accounts for, as the deterministic
+   simulation checks it: the decision's primary, a member marked unfenced in the decision,
+   or the source or target of a switchover still running.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
+
+from controller.core.records import Decided
+from controller.core.switchover import Phase, Switchover
 
 TERMINAL = {"done", "failed", "refused", "cancelled"}
 
@@ -195,3 +203,159 @@ def answers_from_routed(held: Iterable[tuple[Answer, Applied]]) -> list[str]:
             f"{answer.answered:.3f}) while the agent had applied version {route.version} "
             f"routed to {route.primary}" for answer, route in held
             if answer.member != route.primary]
+
+
+# How late the soak's watches may hear of a ZooKeeper write: the notification, kazoo's
+# re-read, and the callback thread's turn in a process busy polling Redis, HAProxy and the
+# replicas, on a shared 2-core machine. ZooKeeper learns of a promote before the member does
+# (a failover writes the member's unfenced mark ahead of the hook; a switchover persists its
+# phase before each hook), so a member may hold a promote this long before the watch reports
+# what accounts for it. The other way round needs no allowance, the order being known: a
+# member logs a fence before it answers it, the mark is cleared (or the switchover ends)
+# only after that answer, and the watch hears of it later still.
+WATCH_LATENCY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A hook a member accepted (neither refused nor failed), at the time it logged it."""
+
+    at: float
+    hook: str  # "promote" or "fence"
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Accounted:
+    """One observation by one watch (``watch``: "decision", or a switchover's id) of the
+    members ZooKeeper accounts for, held until that watch's next observation."""
+
+    watch: str
+    at: float
+    members: frozenset[str]
+    label: str  # what was seen, for the report
+
+
+def taken_hooks(calls: Iterable[Mapping[str, Any]]) -> list[Taken]:
+    """The accepted hooks among a member's logged calls (refused ones are logged failed)."""
+    return [Taken(float(c["at"]), str(c["call"]), int(c["epoch"])) for c in calls
+            if not c.get("failed")]
+
+
+def decision_accounts(at: float, decided: Decided) -> Accounted:
+    return Accounted("decision", at, frozenset({decided.primary, *decided.unfenced}),
+                     f"decision version {decided.version} routes {decided.primary}, "
+                     f"unfenced {list(decided.unfenced)}")
+
+
+def switchover_accounts(at: float, request_id: str, sw: Switchover | None) -> Accounted:
+    """What a switchover record accounts for (``sw`` None: it was deleted)."""
+    if sw is None:
+        return Accounted(request_id, at, frozenset(), f"switchover {request_id} deleted")
+    members: set[str | None] = set()
+    if sw.phase.running:
+        members = {sw.source, sw.target}
+    elif sw.phase is Phase.FAILED and sw.steps and (
+            sw.steps[-1].step == Phase.ROLLBACK_COMMITTING and not sw.steps[-1].ok):
+        # As the simulation: a rollback commit ZooKeeper refused or did not answer leaves
+        # the target's mark out of the decision, and the record says so.
+        members = {sw.target}
+    return Accounted(request_id, at, frozenset(m for m in members if m),
+                     f"switchover {request_id} {sw.phase} {sw.source} -> {sw.target}")
+
+
+def unwatched(states: Iterable[tuple[float, str]]) -> list[tuple[float, float]]:
+    """The periods the soak's own ZooKeeper client was not connected, from its connection
+    states (time, kazoo state): its watches heard nothing then."""
+    out: list[tuple[float, float]] = []
+    since: float | None = None
+    for at, state in states:
+        if state != "CONNECTED" and since is None:
+            since = at
+        elif state == "CONNECTED" and since is not None:
+            out.append((since, at))
+            since = None
+    if since is not None:
+        out.append((since, math.inf))
+    return out
+
+
+def promotes_accounted_for(taken: Mapping[str, Sequence[Taken]], seen: Iterable[Accounted],
+                           deaf: Iterable[tuple[float, float]], until: float,
+                           latency: float = WATCH_LATENCY) -> list[str]:
+    """Invariant 8 above: every moment a member held a promote (its last accepted hook)
+    while no watch of ZooKeeper accounted for it within ``latency`` after that moment.
+
+    ``taken``: member -> the hooks it accepted, in the order it logged them; ``seen``: the
+    observations of the decision and of every switchover record; ``deaf``: periods the
+    watches heard nothing (``unwatched``); ``until``: when the watching ended. Nothing is
+    checked before the decision's first observation (the soak starts watching late)."""
+    watches: dict[str, list[Accounted]] = {}
+    for s in sorted(seen, key=lambda s: s.at):
+        watches.setdefault(s.watch, []).append(s)
+    decisions = watches.get("decision")
+    if not decisions:
+        return []
+    blind = [(-math.inf, decisions[0].at), *deaf]
+    out = []
+    for member, hooks in sorted(taken.items()):
+        # A moment is accounted for when the member is known at some point up to
+        # ``latency`` after it: each known stretch covers from ``latency`` before it.
+        covered = [(start - latency, end) for start, end in blind]
+        for observed in watches.values():
+            covered += [(s.at - latency, after.at if after else math.inf)
+                        for s, after in zip(observed, [*observed[1:], None], strict=True)
+                        if member in s.members]
+        for promote, start, end in _held(hooks, until):
+            for gap_start, gap_end in _uncovered(start, end, covered):
+                known = "; ".join(_current(watches, gap_start)) or "nothing"
+                out.append(f"{member} held a promote (epoch {promote.epoch}, accepted at "
+                           f"{promote.at:.3f}) from {gap_start:.3f} to {gap_end:.3f} that "
+                           f"ZooKeeper did not account for: {known}")
+    return out
+
+
+def _held(hooks: Sequence[Taken], until: float) -> list[tuple[Taken, float, float]]:
+    """(the promote, from, to): each stretch over which the member's last accepted hook
+    was a promote, up to ``until``."""
+    out = []
+    promote: Taken | None = None
+    for hook in hooks:
+        if hook.hook == "promote" and promote is None:
+            promote = hook
+        elif hook.hook == "fence" and promote is not None:
+            out.append((promote, promote.at, min(hook.at, until)))
+            promote = None
+    if promote is not None:
+        out.append((promote, promote.at, until))
+    return [(p, start, end) for p, start, end in out if start < end]
+
+
+def _uncovered(start: float, end: float,
+               covered: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [start, end) outside every interval of ``covered``."""
+    gaps, at = [], start
+    for low, high in sorted(covered):
+        if high <= at:
+            continue
+        if low >= end:
+            break
+        if low > at:
+            gaps.append((at, low))
+        at = high
+        if at >= end:
+            break
+    if at < end:
+        gaps.append((at, end))
+    return gaps
+
+
+def _current(watches: Mapping[str, Sequence[Accounted]], at: float) -> list[str]:
+    """What each watch last reported by ``at``: the decision, and switchovers that
+    accounted for someone."""
+    out = []
+    for watch, observed in watches.items():
+        last = [s for s in observed if s.at <= at][-1:]
+        if last and (watch == "decision" or last[0].members):
+            out.append(last[0].label)
+    return out

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import math
+
+from controller.core.records import Decided, RouteReason
+from controller.core.steps import Step
+from controller.core.switchover import Phase, Switchover
 from tests.soak.checker import (
+    Accounted,
     Answer,
     Applied,
     Seen,
+    Taken,
     answers_from_routed,
     calls_were_logged,
     converged_in_time,
+    decision_accounts,
     distinct_leader_epochs,
     held_answers,
     hook_epochs_never_go_down,
     never_goes_back,
     one_primary_per_version,
+    promotes_accounted_for,
     promotions_were_healthy,
     requests_ended,
+    switchover_accounts,
+    taken_hooks,
+    unwatched,
 )
 
 
@@ -106,3 +118,114 @@ def test_answers_around_a_route_change_are_not_held_to_either_route() -> None:
     assert len(held_answers([near], APPLIED, changes=[3.1])) == 1
     silent = [Applied(0.0, "web-a", 1), Applied(0.1, None, None), Applied(0.2, "web-a", 1)]
     assert held_answers([Answer(0.05, 0.15, "web-b")], silent, changes=[]) == []
+
+
+# --- no two members hold an unanswered promote ---------------------------------------------
+
+
+def decision(at: float, primary: str, version: int, *unfenced: str) -> Accounted:
+    return decision_accounts(at, Decided(primary, f"{primary}:80", 1, version,
+                                         RouteReason.FAILOVER, at, unfenced=unfenced))
+
+
+def switchover(at: float, phase: Phase, steps: tuple[Step, ...] = ()) -> Accounted:
+    return switchover_accounts(at, "sw-1", Switchover(
+        "sw-1", "web", "operator:alice", 0.0, phase=phase, source="web-a", target="web-b",
+        steps=steps))
+
+
+def promote(at: float, epoch: int = 2) -> Taken:
+    return Taken(at, "promote", epoch)
+
+
+def fence(at: float, epoch: int = 2) -> Taken:
+    return Taken(at, "fence", epoch)
+
+
+# web-a primary; web-a fails at 10 and is fenced; web-b's write-ahead mark, its promote
+# (logged before the watch reports the mark: the watch is late), then the commit.
+FAILOVER = [decision(0.0, "web-a", 1), decision(10.2, "web-a", 1, "web-b"),
+            decision(10.4, "web-b", 2)]
+
+
+def test_a_failover_written_ahead_holds_every_promote_to_zookeeper() -> None:
+    taken = {"web-a": [promote(1.0, 1), fence(10.0)], "web-b": [promote(10.15)]}
+    assert promotes_accounted_for(taken, FAILOVER, [], until=20.0) == []
+
+
+def test_a_promote_zookeeper_never_marked_is_caught() -> None:
+    taken = {"web-b": [promote(10.15)], "web-c": [promote(15.0, 3)]}
+    assert promotes_accounted_for(taken, FAILOVER, [], until=20.0) == [
+        "web-c held a promote (epoch 3, accepted at 15.000) from 15.000 to 20.000 that "
+        "ZooKeeper did not account for: decision version 2 routes web-b, unfenced []"]
+    # Without the write-ahead mark, the promote waits for the commit longer than a watch
+    # takes to hear of a write.
+    late = [FAILOVER[0], decision(12.0, "web-b", 2)]
+    assert len(promotes_accounted_for({"web-b": [promote(10.15)]}, late, [], 20.0)) == 1
+
+
+def test_a_dead_primary_whose_fence_failed_stays_accounted_for_while_marked() -> None:
+    # web-a dies holding its promote; its fence fails (not in its log), so the failover
+    # keeps it marked unfenced beside web-b's write-ahead mark, and after the commit.
+    seen = [decision(0.0, "web-a", 1), decision(10.2, "web-a", 1, "web-b"),
+            decision(10.4, "web-b", 2, "web-a")]
+    taken = {"web-a": [promote(1.0, 1)], "web-b": [promote(10.3)]}
+    assert promotes_accounted_for(taken, seen, [], until=30.0) == []
+    # A later decision that drops the mark while web-a still holds its promote.
+    dropped = [*seen, decision(20.0, "web-c", 3)]
+    assert [v.split(" that ")[0] for v in promotes_accounted_for(taken, dropped, [], 30.0)] \
+        == ["web-a held a promote (epoch 1, accepted at 1.000) from 20.000 to 30.000",
+            "web-b held a promote (epoch 2, accepted at 10.300) from 20.000 to 30.000"]
+
+
+def test_a_fence_logged_before_its_mark_is_seen_cleared_ends_the_promote() -> None:
+    # web-a marked unfenced, fenced late at 20.0; the cleared decision is seen at 20.05.
+    seen = [decision(0.0, "web-b", 2, "web-a"), decision(20.05, "web-b", 2)]
+    taken = {"web-a": [promote(1.0, 1), fence(20.0, 2)], "web-b": [promote(0.5)]}
+    assert promotes_accounted_for(taken, seen, [], until=30.0) == []
+    # The member logs a fence before answering it, and the mark is cleared only after that
+    # answer: a fence logged after the clearing was seen means ZooKeeper forgot a member
+    # that still held a promote, so no window excuses it.
+    taken["web-a"] = [promote(1.0, 1), fence(20.3, 2)]
+    assert [v.split(" that ")[0] for v in promotes_accounted_for(taken, seen, [], 30.0)] == [
+        "web-a held a promote (epoch 1, accepted at 1.000) from 20.050 to 20.300"]
+
+
+def test_a_switchover_accounts_for_its_source_and_target_while_it_runs() -> None:
+    seen = [decision(0.0, "web-a", 1), switchover(2.9, Phase.PENDING),
+            switchover(3.0, Phase.FENCING), switchover(3.5, Phase.DONE),
+            decision(3.6, "web-b", 2)]  # two watches: the commit is heard after the end
+    taken = {"web-a": [promote(1.0, 1), fence(3.1)], "web-b": [promote(3.3)]}
+    assert promotes_accounted_for(taken, seen, [], until=10.0) == []
+    never_committed = [*seen[:4], decision(5.0, "web-a", 1)]
+    assert len(promotes_accounted_for(taken, never_committed, [], until=10.0)) == 1
+
+
+def test_a_failed_rollback_commit_keeps_the_target_accounted_for() -> None:
+    failed = Step(Phase.ROLLBACK_COMMITTING, ok=False)
+    assert switchover(1.0, Phase.FAILED, (failed,)).members == {"web-b"}
+    assert switchover(1.0, Phase.FAILED).members == frozenset()
+    assert switchover(1.0, Phase.PENDING).members == frozenset()
+    assert switchover(1.0, Phase.ROLLBACK_PROMOTING).members == {"web-a", "web-b"}
+    assert switchover_accounts(1.0, "sw-1", None).members == frozenset()
+
+
+def test_nothing_is_held_against_zookeeper_while_the_watch_was_deaf() -> None:
+    seen = [decision(0.0, "web-a", 1), decision(6.3, "web-b", 2)]
+    taken = {"web-b": [promote(5.0)]}
+    deaf = unwatched([(0.0, "CONNECTED"), (4.0, "SUSPENDED"), (6.0, "CONNECTED"),
+                      (8.0, "LOST")])
+    assert deaf == [(4.0, 6.0), (8.0, math.inf)]
+    assert promotes_accounted_for(taken, seen, deaf, until=10.0) == []
+    assert len(promotes_accounted_for(taken, seen, [], until=10.0)) == 1
+    # Before the decision's first observation nothing is known, so nothing is checked.
+    assert promotes_accounted_for({"web-c": [promote(-5.0, 1), fence(-1.0)]}, seen, [],
+                                  until=10.0) == []
+    assert promotes_accounted_for(taken, [], [], until=10.0) == []
+
+
+def test_only_accepted_hooks_are_taken() -> None:
+    calls = [{"call": "promote", "at": 1.0, "epoch": "2", "failed": False, "seq": 1},
+             {"call": "fence", "at": 2.0, "epoch": "1", "failed": True, "refused": "epoch"},
+             {"call": "fence", "at": 3.0, "epoch": "2", "failed": True}]
+    assert taken_hooks(calls) == [Taken(1.0, "promote", 2)]
