@@ -49,6 +49,8 @@ from typing import Any
 import redis
 from kazoo.client import KazooClient
 
+from controller.core.records import Decided
+from controller.core.switchover import Switchover
 from controller.devtools.sandbox import (
     Agent,
     Controller,
@@ -63,7 +65,7 @@ from controller.devtools.sandbox import (
 )
 from controller.events import Event
 from tests.soak import checker, netns
-from tests.soak.checker import Answer, Applied, Seen
+from tests.soak.checker import Accounted, Answer, Applied, Seen
 from tests.soak.links import ProxyLinks
 from tests.soak.netns import NamespaceLinks
 
@@ -98,6 +100,11 @@ class Record:
     notes: list[str] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)  # requests through HAProxy
     applied: list[Applied] = field(default_factory=list)  # the HAProxy agent's /healthz
+    # Whom ZooKeeper accounts for (its decision and each switchover record, as watched),
+    # the soak's own ZooKeeper connection states, and when the watching ended.
+    accounted: list[Accounted] = field(default_factory=list)
+    zk_states: list[tuple[float, str]] = field(default_factory=list)
+    watched_until: float = 0.0
 
 
 class Observer:
@@ -110,6 +117,8 @@ class Observer:
                          for t in (self._poll_redis, self._pubsub, self._statuses,
                                    self._client_loop, self._poll_agent)]
         self._zk = KazooClient(hosts=soak.zk_hosts, timeout=10.0)
+        self._zk.add_listener(
+            lambda state: self.record.zk_states.append((time.time(), str(state))))
         self._zk.start(timeout=30)
         self._zk.DataWatch(f"/failover/{CLUSTER}/services/web/decision", self._on_decision)
         requests = f"/failover/{CLUSTER}/services/web/switchovers"
@@ -123,6 +132,7 @@ class Observer:
         self._stop.set()
         for thread in self._threads:
             thread.join(5)
+        self.record.watched_until = time.time()
         self._zk.stop()
         self._zk.close()
 
@@ -201,17 +211,21 @@ class Observer:
     def _keeper(self, child: str) -> Callable[[bytes | None, Any], bool]:
         # Exactly two parameters: kazoo hands a three-parameter callback the event too.
         def seen(data: bytes | None, stat: Any) -> bool:
+            at = time.time()
             if data:
                 self.record.request_records[child] = json.loads(data)
+            self.record.accounted.append(checker.switchover_accounts(
+                at, child, Switchover.from_json(data) if data else None))
             return stat is not None  # stop watching once it is deleted
 
         return seen
 
     def _on_decision(self, data: bytes | None, stat: Any) -> None:  # kazoo thread
         if data:
-            decided = json.loads(data)
-            self.record.zk_seen.append(Seen("zookeeper", time.time(), decided["primary"],
-                                            int(decided["epoch"]), int(decided["version"])))
+            at, decided = time.time(), Decided.from_json(data)
+            self.record.zk_seen.append(Seen("zookeeper", at, decided.primary, decided.epoch,
+                                            decided.version))
+            self.record.accounted.append(checker.decision_accounts(at, decided))
 
 
 class Soak:
@@ -608,8 +622,12 @@ class Soak:
         hooks = [e for c in self.controllers for e in c.events(Event.HOOK_STARTED)]
         violations += checker.promotions_were_healthy(promotes, hooks)
         violations += checker.calls_were_logged(fences, hooks, "fence")
-        violations += checker.hook_epochs_never_go_down(
-            {name: web.calls() for name, web in self.webs.items()})
+        received = {name: web.calls() for name, web in self.webs.items()}
+        violations += checker.hook_epochs_never_go_down(received)
+        violations += checker.promotes_accounted_for(
+            {name: checker.taken_hooks(calls) for name, calls in received.items()},
+            self.record.accounted, checker.unwatched(self.record.zk_states),
+            self.record.watched_until)
         self.record.calls = {"promote": len(promotes), "fence": len(fences)}
         violations += checker.requests_ended(self._final_requests())
         violations += checker.converged_in_time(self.record.converge, CONVERGE_BOUND)
@@ -681,6 +699,10 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
                        "bound": CONVERGE_BOUND},
         "observations": {"redis": len(record.redis_seen), "pubsub": len(record.pubsub_seen),
                          "zookeeper": len(record.zk_seen),
+                         "zookeeper_accounting": len(record.accounted),
+                         "zookeeper_unwatched": sum(  # not the close at the end
+                             1 for start, _ in checker.unwatched(record.zk_states)
+                             if start < record.watched_until),
                          "leader_samples": len(record.leader_claims)},
         "traffic": {"requests": len(record.answers),
                     "answered_by": dict(sorted(Counter(
