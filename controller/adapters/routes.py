@@ -30,8 +30,10 @@ T = TypeVar("T")
 
 # KEYS: route hash, history stream, [traefik url key]
 # ARGV: writer epoch, version, primary, address, updated_at, reason, history maxlen, channel,
-#       traefik url (or ""), history detail (JSON)
+#       traefik url (or ""), history detail (JSON), "create" or "update"
 # Returns {outcome, stored epoch, stored version}; outcome is one of
+#   missing        no route is stored and the writer did not say "create": refused (a
+#                  FLUSHALL or a restart without persistence; the reconcile reads, then creates)
 #   applied        the route changed: hash written, published, recorded in history
 #   fence_raised   same route, newer writer: only the stored epoch goes up
 #   unchanged      same route, same writer (a retry): nothing to do
@@ -45,6 +47,9 @@ local epoch = tonumber(ARGV[1])
 local version = tonumber(ARGV[2])
 local stored_epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
 local stored_version = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
+if stored_epoch < 0 and ARGV[11] ~= 'create' then
+  return {'missing', -1, -1}
+end
 if epoch < stored_epoch then
   return {'stale_epoch', stored_epoch, stored_version}
 end
@@ -107,7 +112,12 @@ class RouteStore:
         return f"{self._prefix}:history:{service}"
 
     async def publish(self, service: ServiceConfig, decided: Decided, writer_epoch: int,
-                      detail: dict[str, Any] | None = None) -> PublishOutcome:
+                      detail: dict[str, Any] | None = None, *, create: bool = False
+                      ) -> PublishOutcome:
+        """Write the route under ``writer_epoch``. Only ``create`` may write a route that
+        is missing: pass it only after reading the route as missing, behind the gate. A
+        write that passed its gate before a FLUSHALL then finds no stored epoch to refuse
+        it, but is refused as ``missing`` instead of putting an older route back."""
         keys = [self.route_key(service.name), self.history_key(service.name)]
         traefik_url = ""
         if service.traefik is not None:
@@ -118,6 +128,7 @@ class RouteStore:
             writer_epoch, decided.version, decided.primary, decided.address,
             f"{decided.updated_at:.3f}", decided.reason, self._config.history_length,
             self.route_key(service.name), traefik_url, json.dumps(detail or {}, default=str),
+            "create" if create else "update",
         ]
         raw = await self._call(lambda: self._script(keys=keys, args=args))
         outcome, epoch, version = raw

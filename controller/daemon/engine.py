@@ -180,7 +180,7 @@ class Engine:
 
     async def _take_office(self, state: ServiceState) -> None:
         """In office: this service's route again under our epoch, and its requests."""
-        await self.publisher.publish(state, origin="takeover")
+        await self.publisher.republish(state, origin="takeover")
         await self.operations.load(state)
 
     # --- events: ZooKeeper (the decision, pauses, requests, other replicas' views) --------

@@ -26,8 +26,11 @@ class Publisher:
         self.redis_error: str | None = "not checked yet"
 
     async def publish(self, state: ServiceState, origin: str,
-                      detail: dict[str, Any] | None = None) -> PublishOutcome | None:
-        """Copy the committed decision to Redis under our epoch, behind the office gate."""
+                      detail: dict[str, Any] | None = None, *, create: bool = False
+                      ) -> PublishOutcome | None:
+        """Copy the committed decision to Redis under our epoch, behind the office gate.
+        ``create``: the route was read as missing (only the reconcile says so); a write that
+        finds it missing otherwise is refused by Redis, and repaired by a reconcile now."""
         epoch, name = self._office.epoch, state.config.name
         if epoch is None:
             return None
@@ -47,7 +50,8 @@ class Publisher:
             return None
         try:
             result = await self._routes.publish(state.config, decided, epoch,
-                                                {"origin": origin, **(detail or {})})
+                                                {"origin": origin, **(detail or {})},
+                                                create=create)
         except RouteStoreError as exc:
             # ZooKeeper has the decision; the reconcile loop publishes once Redis is back.
             self._redis(exc)
@@ -69,7 +73,19 @@ class Publisher:
                             stored_version=result.stored_version)
             if result.outcome == "stale_epoch":
                 self._step_down("Redis holds a newer epoch")
+        elif result.outcome == "missing" and not create:
+            await self.reconcile(state)
         return result
+
+    async def republish(self, state: ServiceState, origin: str) -> None:
+        """Read the route, then publish, creating it if it is missing (on taking office:
+        a first start, or Redis emptied meanwhile)."""
+        try:
+            route = await self._routes.read(state.config.name)
+        except RouteStoreError as exc:  # the reconcile loop publishes once Redis is back
+            self._redis(exc)
+            return
+        await self.publish(state, origin, create=route is None)
 
     async def reconcile(self, state: ServiceState) -> None:
         """Publish again if Redis does not hold the committed decision under our epoch
@@ -89,7 +105,7 @@ class Publisher:
                               redis=None if route is None else f"{route.primary}"
                               f"@{route.epoch}/{route.version}",
                               zookeeper=f"{decided.primary}@{decided.version}")
-            await self.publish(state, origin="reconcile")
+            await self.publish(state, origin="reconcile", create=route is None)
 
     async def check_redis(self) -> None:
         try:

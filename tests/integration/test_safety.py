@@ -216,6 +216,25 @@ def test_redis_refuses_another_primary_under_the_same_version(cluster: Cluster) 
     assert cluster.route() == current
 
 
+def test_a_write_in_flight_across_a_flushall_cannot_put_an_older_route_back(
+        cluster: Cluster) -> None:
+    """Found by the simulation: a route write that passed its gate before a FLUSHALL and
+    lands after it meets no stored epoch. Redis refuses it as 'missing' (only a writer that
+    read the route as missing may create it), and the leader's reconcile recreates the
+    route ZooKeeper holds."""
+    cluster.start(controllers=1)
+    current = cluster.route()
+    older = Decided(primary="web-b", address=cluster.web("web-b").address,
+                    epoch=int(current["epoch"]), version=int(current["version"]) - 1,
+                    reason="failover", updated_at=0.0)
+    cluster.redis.command("FLUSHALL")
+    assert cluster.publish_directly(older, writer_epoch=older.epoch) == "missing"
+    restored = cluster.wait_primary(current["primary"], timeout=5)
+    assert restored["version"] == current["version"]
+    assert cluster.observer is not None
+    cluster.observer.assert_monotonic()
+
+
 def test_a_switchover_target_that_may_be_promoted_and_cannot_be_fenced_stays_marked(
         cluster: Cluster) -> None:
     """The target's promote times out (it may have taken effect) and the target stops

@@ -78,13 +78,14 @@ def take_office(rep: Replica, epoch: int) -> Task:
     if not rep.holds(epoch):
         return
     rep.in_office, rep.taking = True, None
-    yield from publish(rep)
+    yield from republish(rep)
     yield from load(rep)
     rep.evaluate()
 
 
-def publish(rep: Replica) -> Steps:
-    """Publisher.publish: the gate, then the newest committed decision under our epoch."""
+def publish(rep: Replica, create: bool = False) -> Steps:
+    """Publisher.publish: the gate, then the newest committed decision under our epoch; a
+    route found missing is repaired by a reconcile at once."""
     epoch = rep.epoch
     if epoch is None:
         return None
@@ -101,29 +102,46 @@ def publish(rep: Replica) -> Steps:
     if decided is None:
         return None
     try:
-        outcome = yield Publish(decided, epoch)
+        outcome = yield Publish(decided, epoch, create, rep.world.flushes)
     except RouteStoreError:
         return None
     if outcome == "stale_epoch":
         rep.step_down()
+    elif outcome == "missing" and not create:
+        yield from repair(rep)
     return outcome
 
 
+def republish(rep: Replica) -> Steps:
+    """Publisher.republish (taking office): read, then publish, creating a missing route."""
+    try:
+        route: Route | None = yield ReadRoute()
+    except RouteStoreError:
+        return
+    yield from publish(rep, create=route is None)
+
+
+def repair(rep: Replica) -> Steps:
+    """Publisher.reconcile: publish again if Redis does not hold the decision."""
+    decided, epoch = rep.service.decided, rep.epoch
+    if decided is None or epoch is None:
+        return
+    try:
+        route: Route | None = yield ReadRoute()
+    except RouteStoreError:
+        return
+    if (route is None or route.version != decided.version
+            or route.primary != decided.primary or route.epoch < epoch):
+        yield from publish(rep, create=route is None)
+
+
 def reconcile(rep: Replica) -> Task:
-    """Engine._reconcile_all and Publisher.reconcile (an office task)."""
+    """Engine._reconcile_all (an office task)."""
     from controller.core.plan import Work
 
     if Work.RECOVERY in rep.service.tasks:
         return
-    decided, epoch = rep.service.decided, rep.epoch
-    if decided is not None and epoch is not None:
-        try:
-            route: Route | None = yield ReadRoute()
-        except RouteStoreError:
-            return
-        if (route is None or route.version != decided.version
-                or route.primary != decided.primary or route.epoch < epoch):
-            yield from publish(rep)
+    yield from repair(rep)
     rep.evaluate()
 
 

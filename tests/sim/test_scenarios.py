@@ -6,7 +6,7 @@ from controller.core.plan import Work
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import CheckEpoch, CommitDecision
+from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute
 
 
 def settle_leader(c: Cluster) -> Replica:
@@ -102,3 +102,20 @@ def test_a_check_answered_on_a_new_session_starts_no_lease() -> None:
     assert leader.lease == lease  # not renewed
     assert not leader.may_act and not leader.tasks  # fenced: it stepped down
     assert not c.world.violations
+
+
+def test_a_route_write_sent_before_a_flushall_does_not_land_after_it() -> None:
+    # Found by the simulation (invariant 1): a route write that passed its gate before a
+    # FLUSHALL met no stored epoch when it landed, so a deposed leader's older route could
+    # come back. Only a writer that read the route as missing may create it now.
+    c = Cluster()
+    leader = settle_leader(c)
+    leader.spawn(runners.publish(leader), "reconcile-pass")
+    (task,) = leader.tasks.values()
+    assert isinstance(task.pending, Publish) and not task.pending.create
+    c.world.flushall()
+    c.run(leader.name, ("task", task.id), "ok")  # lands: refused as missing
+    assert c.world.routes[-1] is None  # nothing landed after the flush
+    assert isinstance(task.pending, ReadRoute)  # the repair reads first
+    c.run(leader.name, ("task", task.id), "ok")
+    assert isinstance(task.pending, Publish) and task.pending.create

@@ -11,7 +11,8 @@ The semantics follow the adapters exactly:
   and, for a switchover commit, the request's; sessions expire after the granted timeout
   without a heartbeat, taking their ephemeral nodes (election contenders, views) with them.
 * Redis (adapters/routes.py, PUBLISH_ROUTE): a lower epoch is ``stale_epoch``, a lower
-  version ``stale_version``, the same version naming another primary ``conflict``.
+  version ``stale_version``, the same version naming another primary ``conflict``, and a
+  missing route is only created by a writer that read it as missing (else ``missing``).
 * Members keep the highest (epoch, seq) pair they have accepted and refuse a hook with a
   lower one, as the README asks of hook targets.
 """
@@ -78,6 +79,8 @@ class SaveSwitchover:
 class Publish:
     decided: Decided
     epoch: int
+    create: bool = False  # the writer read the route as missing
+    flushes: int = 0  # FLUSHALLs before it was sent (to judge invariant 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +192,11 @@ class Route:
 class Redis:
     route: Route | None = None
 
-    def publish(self, decided: Decided, epoch: int) -> str:
+    def publish(self, decided: Decided, epoch: int, create: bool) -> str:
         """PUBLISH_ROUTE, outcome only."""
         stored = self.route
+        if stored is None and not create:
+            return "missing"
         stored_epoch = stored.epoch if stored else -1
         stored_version = stored.version if stored else -1
         if epoch < stored_epoch:
@@ -258,12 +263,12 @@ class World:
     redis: Redis = field(default_factory=Redis)
     members: dict[str, Member] = field(
         default_factory=lambda: {n: Member(n) for n, _ in MEMBERS})
-    # Every route Redis held, in order (None: flushed); every promote sent (runners.py),
-    # with the sender's view of its target as it went out.
-    routes: list[Route | None] = field(default_factory=list)
+    # Every route Redis held, in order (None: flushed), with the write that put it there;
+    # every promote sent (runners.py), with the sender's view of its target as it went out.
+    routes: list[tuple[Route, Publish] | None] = field(default_factory=list)
     promotes: list[SendHook] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    flushed: bool = False  # a FLUSHALL happened (see the invariants)
+    flushes: int = 0  # FLUSHALLs so far (see the invariants)
     # Ops sent by a task that was cancelled (or a process that died) before they arrived:
     # still in flight, and the simulation may deliver them at any time.
     orphans: list[tuple[Op, int | None, bool]] = field(default_factory=list)
@@ -338,10 +343,10 @@ class World:
                     raise Conflict(f"request {record.id} changed")
                 zk.switchovers[record.id] = (record, version + 1)
                 return version + 1
-            case Publish(decided=decided, epoch=epoch):
-                outcome = self.redis.publish(decided, epoch)
-                if outcome in ("applied", "fence_raised"):
-                    self.routes.append(self.redis.route)
+            case Publish(decided=decided, epoch=epoch, create=create):
+                outcome = self.redis.publish(decided, epoch, create)
+                if outcome in ("applied", "fence_raised") and self.redis.route is not None:
+                    self.routes.append((self.redis.route, op))
                 return outcome
             case ReadRoute():
                 return self.redis.route
@@ -359,4 +364,4 @@ class World:
         self.note("FLUSHALL")
         self.redis.route = None
         self.routes.append(None)
-        self.flushed = True
+        self.flushes += 1
