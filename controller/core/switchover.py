@@ -14,7 +14,7 @@ VERIFYING are one ZooKeeper transaction, so "committed" is never ambiguous after
     CANCELLED          REFUSED         ROLLBACK_FENCING (the target) <-fail- VERIFYING --ok--> DONE
                                               v
                                        ROLLBACK_PROMOTING (the old primary)
-                                              v  (only if the route had moved)
+                                              v  (the route had moved, or marks to record)
                                        ROLLBACK_COMMITTING --> FAILED
 
 A failed fence of the old primary is not a reason to fence the target (it was never
@@ -187,7 +187,7 @@ def command_for(sw: Switchover, timing: Timing) -> Command | None:
         case Phase.ROLLBACK_PROMOTING:
             return RunHook(Hook.PROMOTE, source)
         case Phase.ROLLBACK_COMMITTING:
-            return CommitRoute(source, RouteReason.ROLLBACK, sw.unfenced)
+            return CommitRoute(_rollback_primary(sw) or "", RouteReason.ROLLBACK, sw.unfenced)
     return None
 
 
@@ -310,7 +310,13 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
     if phase is Phase.ROLLBACK_PROMOTING:
         if not ok:
             failed = _also(sw, "rollback promote failed: " + event.detail)
-            if not sw.committed and sw.target in sw.unfenced:
+            if sw.committed:
+                # The route stays at the target; the old primary may have taken the promote
+                # that failed (it timed out, or lands late): record its mark, so it is
+                # fenced before anything else happens (found by the simulation).
+                return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
+                               unfenced=_plus(sw.unfenced, sw.source))
+            if sw.target in sw.unfenced:
                 # The old primary is not armed again, but the target's mark (it may have
                 # been promoted, and could not be fenced) must still reach the decision.
                 return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed)
@@ -321,10 +327,10 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
             return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
         return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
     if phase is Phase.ROLLBACK_COMMITTING:
-        if ok:  # rolled back: the old primary armed again (not only the marks recorded)
-            rearmed = any(s.step == Phase.ROLLBACK_PROMOTING and s.ok for s in sw.steps)
+        if ok:  # rolled back when the old primary was armed again; else only marks recorded
+            rearmed = _rearmed(sw)
             return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
-                           committed=False, rolled_back=rearmed)
+                           committed=sw.committed and not rearmed, rolled_back=rearmed)
         return _finish(sw, Phase.FAILED, now, sw.reason,
                        _also(sw, "rollback commit failed: " + event.detail))
     raise IllegalEvent(f"no step in phase {phase}")  # pragma: no cover - guarded above
@@ -332,8 +338,22 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
 
 def _subject(sw: Switchover) -> str | None:
     """The member the current phase acts on."""
-    on_source = (Phase.FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING)
+    if sw.phase is Phase.ROLLBACK_COMMITTING:
+        return _rollback_primary(sw)
+    on_source = (Phase.FENCING, Phase.ROLLBACK_PROMOTING)
     return sw.source if sw.phase in on_source else sw.target
+
+
+def _rearmed(sw: Switchover) -> bool:
+    """The rollback promoted the old primary again."""
+    return any(s.step == Phase.ROLLBACK_PROMOTING and s.ok for s in sw.steps)
+
+
+def _rollback_primary(sw: Switchover) -> str | None:
+    """Where the rollback's commit routes: back to the old primary if it was armed again
+    or the route never moved; else the route stays at the target, and the commit only
+    records the marks."""
+    return sw.target if sw.committed and not _rearmed(sw) else sw.source
 
 
 def _fail(sw: Switchover, phase: Phase, reason: str, detail: str) -> Switchover:

@@ -281,11 +281,12 @@ class Simulation(RuleBasedStateMachine):
             elif record.phase is Phase.FAILED and record.steps and (
                     record.steps[-1].step == Phase.ROLLBACK_COMMITTING
                     and not record.steps[-1].ok):
-                # A rollback commit that ZooKeeper refused or did not answer: the target's
-                # mark may be missing from the decision; the record says so. (Before the
-                # fix this simulation found, a target that refused its rollback fence, or
-                # whose old primary could not be promoted back, was never committed.)
-                known.add(record.target or "")
+                # A rollback commit that ZooKeeper refused or did not answer: the marks it
+                # carried (the target's, or the old primary's after a rollback promote
+                # that failed) may be missing from the decision; the record names both.
+                # (Before the fixes this simulation found, those marks were never
+                # committed at all.)
+                known |= {record.source or "", record.target or ""}
         # A promote that lands after a later hook of its own leader (sent by a task then
         # cancelled, or timed out) is refused by its (epoch, seq): found by this simulation
         # while members compared the epoch alone.

@@ -258,8 +258,9 @@ def switchover_accounts(at: float, request_id: str, sw: Switchover | None) -> Ac
     elif sw.phase is Phase.FAILED and sw.steps and (
             sw.steps[-1].step == Phase.ROLLBACK_COMMITTING and not sw.steps[-1].ok):
         # As the simulation: a rollback commit ZooKeeper refused or did not answer leaves
-        # the target's mark out of the decision, and the record says so.
-        members = {sw.target}
+        # the marks it carried (the target's, or the old primary's after its rollback
+        # promote failed) out of the decision, and the record names both.
+        members = {sw.source, sw.target}
     return Accounted(request_id, at, frozenset(m for m in members if m),
                      f"switchover {request_id} {sw.phase} {sw.source} -> {sw.target}")
 

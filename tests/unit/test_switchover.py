@@ -200,6 +200,22 @@ def test_a_maybe_promoted_target_keeps_its_mark_when_the_rollback_promote_fails_
     assert (world.primary, world.unfenced) == ("a", {"b"})
 
 
+def test_an_old_primary_whose_rollback_promote_fails_after_the_route_moved_is_marked() -> None:
+    # Found by the simulation (invariant 7): the route had moved to b, verification failed,
+    # b was fenced, and a's rollback promote failed (a frozen: it takes the promote when it
+    # wakes). The request ended failed with a in no decision's marks, so a member believing
+    # it was primary was unknown to ZooKeeper. The route stays at b; a's mark is committed.
+    world = World(verify_ok=False, failing={("promote", "a")})
+    end, seen = drive(request(to="b"), world)
+    assert [s.phase for s in seen][-4:] == [
+        Phase.ROLLBACK_FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING,
+        Phase.FAILED]
+    assert (world.primary, world.unfenced) == ("b", {"a"})
+    assert (end.committed, end.rolled_back) == (True, False)
+    assert "rollback promote failed" in (end.detail or "")
+    assert (end.steps[-1].step, end.steps[-1].member) == ("rollback_committing", "b")
+
+
 def test_rollback_stops_rather_than_arm_two_primaries() -> None:
     # Verification failed, and the target answers but refuses its fence: leave it.
     world = World(verify_ok=False, failing={("fence", "b")})
