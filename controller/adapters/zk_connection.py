@@ -144,8 +144,9 @@ class ZkConnection:
 
     @property
     def session_id(self) -> int | None:
-        """Our current session's id. kazoo opens a new session by itself after one expires,
-        and ids only grow, so a request answered while this still names a session was
+        """Our current session's id; None while kazoo is not connected (SUSPENDED
+        included). kazoo opens a new session by itself after one expires, and a session's
+        id never comes back, so a request answered while this still names a session was
         answered on that session."""
         client_id = self.client.client_id
         return None if client_id is None else int(client_id[0])

@@ -92,7 +92,10 @@ class ZkStore(ZkConnection):
         synced = self._await(self.client.sync_async(self.epoch_path))
         read = self._await(self.client.exists_async(self.epoch_path))
         _, stat = await asyncio.gather(synced, read)
-        if self.session_id != term.session:
+        session = self.session_id
+        if session is None:  # disconnected since: a doubt, not a fence (the gate retries)
+            raise StoreError("ZooKeeper connection lost while confirming the epoch")
+        if session != term.session:
             raise Fenced(f"the session that took epoch {term.epoch} is gone")
         if stat is None or stat.version != term.epoch:
             raise Fenced(f"epoch {term.epoch} is not current "
