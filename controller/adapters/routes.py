@@ -115,7 +115,7 @@ class RouteStore:
                       detail: dict[str, Any] | None = None, *, create: bool = False
                       ) -> PublishOutcome:
         """Write the route under ``writer_epoch``. Only ``create`` may write a route that
-        is missing: pass it only after reading the route as missing, behind the gate. A
+        is missing: pass it only just after reading the route as missing. A
         write that passed its gate before a FLUSHALL then finds no stored epoch to refuse
         it, but is refused as ``missing`` instead of putting an older route back."""
         keys = [self.route_key(service.name), self.history_key(service.name)]

@@ -227,12 +227,14 @@ class Checked:
 @dataclass(frozen=True, slots=True)
 class StepEnded:
     """A command other than CheckSafe finished. ``reachable``: for a failed fence, whether
-    the member still answers its probes (then it may still act as primary)."""
+    the member still answers its probes (then it may still act as primary). ``final``: a
+    failed rollback commit that no retry can mend."""
 
     ok: bool
     detail: str
     ms: float
     reachable: bool = True
+    final: bool = False  # a failure that trying again cannot mend (a member not configured)
 
 
 Event = Due | CancelRequested | Checked | StepEnded
@@ -331,6 +333,11 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
             rearmed = _rearmed(sw)
             return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
                            committed=sw.committed and not rearmed, rolled_back=rearmed)
+        if not event.final:
+            # Its marks must reach the decision before the request may end (nothing reads
+            # a finished record's): stay, and the shell tries again after retry_backoff
+            # (found by review: ending here lost a mark the simulation had made needed).
+            return sw
         return _finish(sw, Phase.FAILED, now, sw.reason,
                        _also(sw, "rollback commit failed: " + event.detail))
     raise IllegalEvent(f"no step in phase {phase}")  # pragma: no cover - guarded above

@@ -194,9 +194,9 @@ class SwitchoverRunner:
         snapshot = state.snapshot()
         if member is None or snapshot is None:  # a record from another configuration
             failed = step(record, StepEnded(False, f"{command.primary} is not a configured "
-                                            "member, or no decision is known", 0.0),
-                          time.time(), epoch)
-            return await self._save(state, failed, version, epoch)
+                                            "member, or no decision is known", 0.0,
+                                            final=member is None), time.time(), epoch)
+            return await self._retry_later(state, failed, version, epoch)
         decided, base_version = snapshot
         now = time.time()
         # Same primary (a rollback before the route moved): only the marks change, and the
@@ -220,7 +220,7 @@ class SwitchoverRunner:
             await ctx.reread(state)
             ms = round((time.monotonic() - started) * 1000, 1)
             failed = step(record, StepEnded(False, f"commit failed: {exc}", ms), now, epoch)
-            return await self._save(state, failed, version, epoch)
+            return await self._retry_later(state, failed, version, epoch)
         if saved is None:  # the adapter returns the request's version whenever it is given one
             raise StoreError("the commit did not return the request's version")
         ctx.on_decision(service.name, new, committed)
@@ -231,6 +231,15 @@ class SwitchoverRunner:
         timed = after.with_last_step(total_ms, f"{detail}; ZooKeeper {committed_ms} "
                                      f"ms, Redis {round(total_ms - committed_ms, 1)} ms")
         return await self._save(state, timed, saved, epoch, recorded=True)
+
+    async def _retry_later(self, state: ServiceState, failed: Switchover, version: int,
+                           epoch: int) -> tuple[Switchover, int]:
+        """Save a failed commit's outcome; a rollback commit stays to be tried again (the
+        marks it carries must reach the decision), after the policy's retry_backoff."""
+        saved = await self._save(state, failed, version, epoch)
+        if saved[0].phase is Phase.ROLLBACK_COMMITTING:
+            await asyncio.sleep(state.config.policy.retry_backoff)
+        return saved
 
     async def _finished(self, state: ServiceState, record: Switchover) -> None:
         ctx, name = self.ctx, state.config.name

@@ -353,7 +353,7 @@ def _commit(rep: Replica, record: Switchover, version: int, command: CommitRoute
     snapshot = rep.service.snapshot()
     if snapshot is None:
         failed = step(record, StepEnded(False, "no decision", 0.0), rep.world.now, epoch)
-        return (yield from _save(rep, failed, version, epoch))
+        return (yield from _retry_later(rep, failed, version, epoch))
     decided, base_version = snapshot
     now = rep.world.now
     new = decided.routed_to(primary=command.primary, address=f"{command.primary}:80",
@@ -367,7 +367,15 @@ def _commit(rep: Replica, record: Switchover, version: int, command: CommitRoute
     except (Conflict, StoreError) as exc:
         yield from reread(rep)
         failed = step(record, StepEnded(False, f"commit failed: {exc}", 0.0), now, epoch)
-        return (yield from _save(rep, failed, version, epoch))
+        return (yield from _retry_later(rep, failed, version, epoch))
     rep.on_decision(new, committed)
     yield from publish(rep)
     return (yield from _save(rep, after.with_last_step(0.0), saved, epoch))
+
+
+def _retry_later(rep: Replica, failed: Switchover, version: int, epoch: int) -> Steps:
+    """SwitchoverRunner._retry_later: a rollback commit waits, then is tried again."""
+    saved = yield from _save(rep, failed, version, epoch)
+    if saved[0].phase is Phase.ROLLBACK_COMMITTING:
+        yield Wait()  # asyncio.sleep(retry_backoff)
+    return saved

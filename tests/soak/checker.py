@@ -30,7 +30,7 @@ from itertools import pairwise
 from typing import Any
 
 from controller.core.records import Decided
-from controller.core.switchover import Phase, Switchover
+from controller.core.switchover import Switchover
 
 TERMINAL = {"done", "failed", "refused", "cancelled"}
 
@@ -253,13 +253,7 @@ def switchover_accounts(at: float, request_id: str, sw: Switchover | None) -> Ac
     if sw is None:
         return Accounted(request_id, at, frozenset(), f"switchover {request_id} deleted")
     members: set[str | None] = set()
-    if sw.phase.running:
-        members = {sw.source, sw.target}
-    elif sw.phase is Phase.FAILED and sw.steps and (
-            sw.steps[-1].step == Phase.ROLLBACK_COMMITTING and not sw.steps[-1].ok):
-        # As the simulation: a rollback commit ZooKeeper refused or did not answer leaves
-        # the marks it carried (the target's, or the old primary's after its rollback
-        # promote failed) out of the decision, and the record names both.
+    if sw.phase.running:  # a rollback commit that failed stays running until it lands
         members = {sw.source, sw.target}
     return Accounted(request_id, at, frozenset(m for m in members if m),
                      f"switchover {request_id} {sw.phase} {sw.source} -> {sw.target}")

@@ -201,9 +201,9 @@ def test_a_switchover_accounts_for_its_source_and_target_while_it_runs() -> None
     assert len(promotes_accounted_for(taken, never_committed, [], until=10.0)) == 1
 
 
-def test_a_failed_rollback_commit_keeps_source_and_target_accounted_for() -> None:
+def test_a_switchover_accounts_for_its_ends_only_while_it_runs() -> None:
     failed = Step(Phase.ROLLBACK_COMMITTING, ok=False)
-    assert switchover(1.0, Phase.FAILED, (failed,)).members == {"web-a", "web-b"}
+    assert switchover(1.0, Phase.ROLLBACK_COMMITTING, (failed,)).members == {"web-a", "web-b"}
     assert switchover(1.0, Phase.FAILED).members == frozenset()
     assert switchover(1.0, Phase.PENDING).members == frozenset()
     assert switchover(1.0, Phase.ROLLBACK_PROMOTING).members == {"web-a", "web-b"}

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from controller.core.decide import MemberView, ServiceView
 from controller.core.preflight import Refusal, preflight
+from controller.core.records import RouteReason
 from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
@@ -214,6 +215,24 @@ def test_an_old_primary_whose_rollback_promote_fails_after_the_route_moved_is_ma
     assert (end.committed, end.rolled_back) == (True, False)
     assert "rollback promote failed" in (end.detail or "")
     assert (end.steps[-1].step, end.steps[-1].member) == ("rollback_committing", "b")
+
+
+def test_a_rollback_commit_that_fails_is_tried_again_until_its_marks_land() -> None:
+    # Its marks (here a's: its rollback promote failed) must reach the decision before the
+    # request ends: nothing reads a finished record's. A failure that no retry can mend
+    # (a member no longer configured) ends it.
+    sw = replace(request(to="b"), phase=Phase.ROLLBACK_COMMITTING, source="a", target="b",
+                 committed=True, unfenced=("a",), reason="verification_failed")
+    again = step(sw, StepEnded(False, "commit failed: conflict", 3.0), 200.0, epoch=7)
+    assert again.phase is Phase.ROLLBACK_COMMITTING and again.phase.running
+    assert (again.steps[-1].step, again.steps[-1].ok) == ("rollback_committing", False)
+    assert command_for(again, TIMING) == CommitRoute("b", RouteReason.ROLLBACK, ("a",))
+    done = step(again, StepEnded(True, "", 2.0), 205.0, epoch=7)
+    assert (done.phase, done.committed, done.rolled_back) == (Phase.FAILED, True, False)
+    final = step(sw, StepEnded(False, "b is not a configured member", 0.0, final=True),
+                 200.0, epoch=7)
+    assert final.phase is Phase.FAILED
+    assert "rollback commit failed" in (final.detail or "")
 
 
 def test_rollback_stops_rather_than_arm_two_primaries() -> None:
