@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
 from config.fields import TIMEOUT_PER_INTERVAL, number_of
+from config.templates import fields_in
 
 Loc = tuple[str | int, ...]
 Found = list[tuple[Loc, str]]
@@ -109,7 +110,32 @@ def check_schedule_problems(block: Mapping[str, Any]) -> Found:
 
 
 def member_problems(block: Mapping[str, Any]) -> Found:
-    return _unique(block, "readiness", "readiness check")
+    return _unique(block, "readiness", "readiness check") + _seq_problems(block)
+
+
+def _templates(action: Any) -> list[str]:
+    """Every template text of a hook's raw mapping (url, headers, body, argv)."""
+    if not isinstance(action, Mapping):
+        return []
+    headers = action.get("headers")
+    argv = action.get("argv")
+    texts = [action.get("url"), action.get("body"),
+             *(headers.values() if isinstance(headers, Mapping) else ()),
+             *(argv if isinstance(argv, list) else ())]
+    return [t for t in texts if isinstance(t, str)]
+
+
+def _seq_problems(block: Mapping[str, Any]) -> Found:
+    """A target that compares (epoch, seq) counts a missing seq as 0 or refuses it: a
+    member whose fence passes {seq} and whose promote does not (or the other way) would
+    have every promote after a fence refused, or accept hooks that crossed in flight."""
+    uses = {hook: any("seq" in fields_in(t) for t in _templates(block.get(hook)))
+            for hook in ("fence", "promote") if isinstance(block.get(hook), Mapping)}
+    if len(uses) == 2 and uses["fence"] != uses["promote"]:
+        with_it, without = ("fence", "promote") if uses["fence"] else ("promote", "fence")
+        return [((without,), f"passes no {{seq}} while {with_it} does: pass {{epoch}} and "
+                 "{seq} to both hooks, or {seq} to neither")]
+    return []
 
 
 def _primary_probe_problems(block: Mapping[str, Any]) -> Found:

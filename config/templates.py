@@ -20,6 +20,15 @@ def _fields(template: str) -> list[tuple[str, str | None, str | None, str | None
     return list(string.Formatter().parse(template))
 
 
+def fields_in(template: str) -> frozenset[str]:
+    """The variables ``template`` uses (none if it cannot be parsed: template_problem
+    reports that)."""
+    try:
+        return frozenset(field for _, field, _, _ in _fields(template) if field)
+    except ValueError:
+        return frozenset()
+
+
 def template_problem(template: str, variables: frozenset[str]) -> str | None:
     """Why ``template`` cannot be rendered with ``variables``, or None if it can."""
     allowed = ", ".join("{" + v + "}" for v in sorted(variables))

@@ -170,3 +170,20 @@ def test_check_config_reports_every_problem_in_one_pass_in_user_words(tmp_path: 
 def test_the_override_origin_still_prefixes_refusals(tmp_path: Path) -> None:
     assert problems(tmp_path, GOOD, {"FAILOVER_API__TOKEN": ""}) == [
         "FAILOVER_API__TOKEN: api.token: a token must not be empty or only whitespace"]
+
+
+def test_seq_goes_to_both_hooks_of_a_member_or_to_neither(tmp_path: Path) -> None:
+    data = good()
+    member = data["services"][0]["members"][0]
+    member["fence"] = {"kind": "exec", "argv": ["/bin/fence", "{epoch}", "{seq}"]}
+    member["promote"] = {"kind": "http", "url": "http://127.0.0.1:9000/promote?epoch={epoch}"}
+    assert problems(tmp_path, data) == [
+        "services[0].members[0].promote: passes no {seq} while fence does: pass {epoch} and "
+        "{seq} to both hooks, or {seq} to neither"]
+    member["promote"]["url"] += "&seq={seq}"
+    load_config(write(tmp_path, data), env={})
+    member["fence"]["argv"] = ["/bin/fence", "{epoch}"]
+    member["promote"]["headers"] = {"X-Seq": "{seq}"}
+    assert problems(tmp_path, data) == [
+        "services[0].members[0].fence: passes no {seq} while promote does: pass {epoch} and "
+        "{seq} to both hooks, or {seq} to neither"]
