@@ -45,7 +45,7 @@ def test_a_late_fence_that_fails_is_recorded_once_then_its_success(cluster: Clus
     fencer = cluster.sandbox.web(f"{cluster.name}-fencer")
     fencer.control(fail_hooks=["fence"])
     cluster.start(controllers=1, policy={"cooldown": 0, "retry_backoff": 0.2}, member_blocks={
-        "web-a": {"fence": {"url": f"{fencer.url}/fence?epoch={{epoch}}"}}})
+        "web-a": {"fence": {"url": f"{fencer.url}/fence?epoch={{epoch}}&seq={{seq}}"}}})
     leader = cluster.leader()
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")

@@ -22,7 +22,7 @@ def test_hook_url_credentials_and_query_values_never_reach_any_output(cluster: C
                                                                        ) -> None:
     def hook(call: str) -> dict[str, dict[str, str]]:
         return {call: {"url": f"http://admin:{PASSWORD}@{{address}}/{call}?key={KEY}"
-                              "&epoch={epoch}"}}
+                              "&epoch={epoch}&seq={seq}"}}
 
     cluster.start(controllers=1, members=("web-a", "web-b", "web-c"),
                   member_blocks={"web-a": hook("fence"), "web-b": hook("promote"),
@@ -37,7 +37,7 @@ def test_hook_url_credentials_and_query_values_never_reach_any_output(cluster: C
     done = leader.events("failover_done")[-1]
     details = {(s["step"], s["member"]): s["detail"] for s in done["steps"] if "member" in s}
     assert details[("fence", "web-a")].startswith("POST http://***@127.0.0.1:")
-    assert "/fence?key=***&epoch=***: status 200" in details[("fence", "web-a")]
+    assert "/fence?key=***&epoch=***&seq=***: status 200" in details[("fence", "web-a")]
     assert '"key": "***"' in details[("promote", "web-b")]  # the quoted answer, scrubbed
 
     api = ["--api", leader.api, "--token", TOKEN]
@@ -73,7 +73,7 @@ def test_an_exec_hook_of_a_running_controller_gets_none_of_its_secrets(
     script = ("import sys, pathlib; pathlib.Path(sys.argv[1]).write_bytes("
               "pathlib.Path('/proc/self/environ').read_bytes())")
     cluster.start(controllers=1, fence=False, member_blocks={"web-a": {"fence": {
-        "kind": "exec", "argv": [sys.executable, "-c", script, str(dump)]}}})
+        "kind": "exec", "argv": [sys.executable, "-c", script, str(dump), "{epoch}", "{seq}"]}}})
     cluster.web("web-a").set_mode("error")  # failing but reachable: fenced, then replaced
     cluster.wait_primary("web-b")
     wait_for(dump.exists, 5, "the fence hook to have run")
