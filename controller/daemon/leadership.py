@@ -61,7 +61,7 @@ class Leadership:
 
     def on_gained(self, term: Term) -> None:
         epoch = term.epoch
-        self._office.epoch, self._office.term = epoch, term
+        self._office.term = term
         self._metrics.is_leader.set(1)
         self._metrics.epoch.set(epoch)
         self._log.info(Event.LEADERSHIP_GAINED, epoch=epoch)
@@ -73,7 +73,7 @@ class Leadership:
         office = self._office
         if office.epoch is not None:
             self._log.warning(Event.LEADERSHIP_LOST, epoch=office.epoch)
-        office.epoch, office.term, office.in_office = None, None, False
+        office.term, office.in_office = None, False
         office.forget_lease()
         office.taking, office.resigning = None, False
         self._metrics.is_leader.set(0)

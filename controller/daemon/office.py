@@ -32,8 +32,7 @@ Spawn = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 class Office:
     def __init__(self, zk: ZkStore, spawn: Spawn, log: Any) -> None:
         self._zk, self._spawn, self._log = zk, spawn, log
-        self.epoch: int | None = None  # ours, while we lead
-        self.term: Term | None = None  # the epoch and the session that took it
+        self.term: Term | None = None  # while we lead: our epoch and the session that took it
         self.in_office = False  # leader, and bootstrap/takeover publish done
         self.taking: int | None = None  # the epoch whose take-office runs
         self.resigning = False  # stepped down; leadership_lost has not come yet
@@ -44,6 +43,11 @@ class Office:
         # Tasks that act as leader: all cancelled the moment this replica may no longer act
         # (invariant 5).
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def epoch(self) -> int | None:
+        """Ours, while we lead."""
+        return None if self.term is None else self.term.epoch
 
     @property
     def may_act(self) -> bool:
