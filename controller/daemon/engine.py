@@ -209,11 +209,10 @@ class Engine:
     def _on_switchover(self, service: str, request_id: str, record: Switchover | None,
                        version: int) -> None:
         state = self.services[service]
-        known = state.switchovers.get(request_id)
         if record is None:
             state.switchovers.pop(request_id, None)
-        elif known is None or version >= known[1]:
-            state.switchovers[request_id] = (record, version)
+        else:
+            state.learn({request_id: (record, version)})
         event, self.requests_changed = self.requests_changed, asyncio.Event()
         event.set()
         self.evaluate(state)

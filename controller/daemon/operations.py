@@ -13,6 +13,7 @@ ZooKeeper at once; the leader reads it (mode) and lifts it when ``until`` passes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import replace
 from typing import Any
@@ -79,6 +80,12 @@ class Operations:
                     "pending": rid, "phase": str(record.phase), "at": record.at,
                     "at_iso": iso(record.at)})
         else:
+            # From ZooKeeper, not only the watched copy: a follower's watch may not yet have
+            # told it of a request another replica took, and both would be accepted. If
+            # ZooKeeper does not answer, the watched copy decides, and the create below says
+            # what became of the request.
+            with contextlib.suppress(StoreError):
+                state.learn(await ctx.zk.read_switchovers(name))
             inputs = ctx.inputs(state)
             _, refusal, evidence = preflight(inputs.view, to, force=force, busy=busy(
                 inputs.running, inputs.switchovers, inputs.leader_recovering))
@@ -244,7 +251,7 @@ class Operations:
     async def load(self, state: ServiceState) -> None:
         """On taking office: read every request, so evaluate() resumes unfinished ones."""
         try:
-            state.switchovers.update(await self.ctx.zk.read_switchovers(state.config.name))
+            state.learn(await self.ctx.zk.read_switchovers(state.config.name))
         except StoreError as exc:
             self.ctx.log.error(Event.SWITCHOVERS_UNREADABLE, service=state.config.name,
                                   error=str(exc))

@@ -41,6 +41,14 @@ class ServiceState:
     def running(self) -> frozenset[Work]:
         return frozenset(self.tasks)
 
+    def learn(self, stored: dict[str, tuple[Switchover, int]]) -> None:
+        """Requests read from ZooKeeper or its watch: a newer znode version wins, an older
+        read never undoes what the watch already told."""
+        for request_id, (record, version) in stored.items():
+            known = self.switchovers.get(request_id)
+            if known is None or version >= known[1]:
+                self.switchovers[request_id] = (record, version)
+
     def requests(self) -> tuple[Switchover, ...]:
         """Every stored request, oldest id first."""
         return tuple(record for _, (record, _) in sorted(self.switchovers.items()))
