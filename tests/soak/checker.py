@@ -11,7 +11,8 @@ list means the invariant held. The invariants are the README's ("Invariants"):
 4. every operator request ends done, refused, failed or cancelled, with a reason unless done;
 5. after the faults of a round heal, the system converges within the bound (ZooKeeper's
    decision and Redis's route agree again);
-6. the epochs of the hooks each member receives never go down (invariant 7 of the README).
+6. the epochs of the hooks each member takes never go down, and a lower one that arrives late
+   is refused (invariant 7 of the README).
 7. once the HAProxy agent has applied a route, every answer comes from that route's primary
    (invariant 8 of the README).
 8. no two members hold an unanswered promote (invariant 7 of the README): a member whose
@@ -112,21 +113,34 @@ def calls_were_logged(calls: Iterable[Mapping[str, Any]], hooks: Iterable[Mappin
             for call in calls if (str(call["member"]), str(call["epoch"])) not in sent]
 
 
-def hook_epochs_never_go_down(calls: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """``calls``: member -> every hook call it received (fence and promote, refused ones
-    too), in the order it received them. A lower epoch after a higher one means a deposed
-    leader sent a hook after its successor did."""
-    out = []
+def hook_epochs_never_go_down(calls: Mapping[str, Sequence[Mapping[str, Any]]]
+                              ) -> tuple[list[str], list[str]]:
+    """``calls``: member -> every hook call it received (refused ones too), in the order it
+    received them. Returns (violations, notes).
+
+    A member never takes a hook with a lower epoch after one with a higher epoch: that is
+    the violation. A lower one may still *arrive* late, and must be refused: a request whose
+    sender gave up on it (it timed out while the member was cut off, and the kernel went on
+    retransmitting it until the cut healed), or one sent by a leader frozen between its gate
+    and its send. Those are notes, and a lower one that was not refused is a violation."""
+    out, notes = [], []
     for member, received in sorted(calls.items()):
         highest: Mapping[str, Any] | None = None
         for call in received:
-            if highest is not None and int(call["epoch"]) < int(highest["epoch"]):
-                out.append(f"{member} received a {call['call']} for epoch {call['epoch']} at "
-                           f"{float(call['at']):.3f} after a {highest['call']} for epoch "
-                           f"{highest['epoch']} at {float(highest['at']):.3f}")
-            elif highest is None or int(call["epoch"]) > int(highest["epoch"]):
+            lower = highest is not None and int(call["epoch"]) < int(highest["epoch"])
+            if lower and highest is not None:
+                what = (f"{member} received a {call['call']} for epoch {call['epoch']} at "
+                        f"{float(call['at']):.3f} after a {highest['call']} for epoch "
+                        f"{highest['epoch']} at {float(highest['at']):.3f}")
+                if call.get("refused"):
+                    notes.append(what + ": refused")
+                else:
+                    out.append(what + (" and took it" if not call.get("failed") else
+                                       " and did not refuse it"))
+            elif not call.get("failed") and (
+                    highest is None or int(call["epoch"]) > int(highest["epoch"])):
                 highest = call
-    return out
+    return out, notes
 
 
 def requests_ended(accepted: Mapping[str, Mapping[str, Any] | None]) -> list[str]:

@@ -98,6 +98,7 @@ class Record:
     converge: list[tuple[int, float | None]] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)  # hook calls the members received
     notes: list[str] = field(default_factory=list)
+    late_hooks_refused: list[str] = field(default_factory=list)  # arrived late, refused
     answers: list[Answer] = field(default_factory=list)  # requests through HAProxy
     applied: list[Applied] = field(default_factory=list)  # the HAProxy agent's /healthz
     # Whom ZooKeeper accounts for (its decision and each switchover record, as watched),
@@ -598,8 +599,20 @@ class Soak:
                                      f"{[self.status(c) for c in self.controllers]}")
 
     def dump_logs(self) -> None:
+        """The end of each controller's log on stderr; every controller's whole log and
+        every member's hook calls in ./soak-logs/, to explain a violation afterwards."""
+        kept = Path("soak-logs")
+        with contextlib.suppress(OSError):
+            kept.mkdir(exist_ok=True)
         for c in self.controllers:
             print(f"===== {c.name}\n{c.process.output()[-6000:]}", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                (kept / f"{c.name}.log").write_text(c.process.output())
+        for name, web in self.webs.items():
+            with contextlib.suppress(OSError):
+                (kept / f"{name}.calls").write_text(
+                    web.calls_path.read_text() if web.calls_path.exists() else "")
+        print(f"soak: whole logs and hook calls kept in {kept.resolve()}", file=sys.stderr)
 
     # --- the end --------------------------------------------------------------------------
 
@@ -623,7 +636,9 @@ class Soak:
         violations += checker.promotions_were_healthy(promotes, hooks)
         violations += checker.calls_were_logged(fences, hooks, "fence")
         received = {name: web.calls() for name, web in self.webs.items()}
-        violations += checker.hook_epochs_never_go_down(received)
+        went_down, late = checker.hook_epochs_never_go_down(received)
+        violations += went_down
+        self.record.late_hooks_refused = late
         violations += checker.promotes_accounted_for(
             {name: checker.taken_hooks(calls) for name, calls in received.items()},
             self.record.accounted, checker.unwatched(self.record.zk_states),
@@ -711,6 +726,7 @@ def summarize(soak: Soak, seconds: float, violations: list[str]) -> dict[str, An
                     "agent_samples": len(record.applied)},
         "partitions": soak.links.description,
         "violations": violations,
+        "late_hooks_refused": record.late_hooks_refused,
         "notes": record.notes[-20:],
     }
 

@@ -79,15 +79,34 @@ def test_a_fence_nobody_logged_is_caught() -> None:
                                  "fence")) == 1
 
 
-def test_a_hook_with_a_lower_epoch_after_a_higher_one_is_caught() -> None:
+def test_a_hook_with_a_lower_epoch_taken_after_a_higher_one_is_caught() -> None:
     calls = {"web-b": [{"call": "fence", "epoch": "1", "at": 1.0},
                        {"call": "promote", "epoch": "2", "at": 2.0},
                        {"call": "promote", "epoch": "2", "at": 2.5},
                        {"call": "promote", "epoch": "1", "at": 3.0}],
              "web-a": [{"call": "fence", "epoch": "3", "at": 1.0}]}
-    violations = hook_epochs_never_go_down(calls)
-    assert len(violations) == 1 and "web-b received a promote for epoch 1" in violations[0]
-    assert hook_epochs_never_go_down({"web-b": calls["web-b"][:3]}) == []
+    violations, notes = hook_epochs_never_go_down(calls)
+    assert len(violations) == 1 and notes == []
+    assert "web-b received a promote for epoch 1" in violations[0]
+    assert violations[0].endswith("and took it")
+    assert hook_epochs_never_go_down({"web-b": calls["web-b"][:3]}) == ([], [])
+
+
+def test_a_lower_epoch_that_arrives_late_must_be_refused() -> None:
+    # A request its sender gave up on, delivered once a cut healed: the member refuses it.
+    late = {"call": "fence", "epoch": "87", "at": 9.1, "failed": True,
+            "refused": "(epoch, seq) (87, 4) < (88, 1) already seen"}
+    calls = {"web-a": [{"call": "fence", "epoch": "88", "at": 8.2}, late]}
+    violations, notes = hook_epochs_never_go_down(calls)
+    assert violations == [] and len(notes) == 1 and notes[0].endswith(": refused")
+    # Failed (the hook answered 500) but not refused: the member did not check the token.
+    unchecked = {k: v for k, v in late.items() if k != "refused"}
+    violations, _ = hook_epochs_never_go_down({"web-a": [calls["web-a"][0], unchecked]})
+    assert len(violations) == 1 and violations[0].endswith("and did not refuse it")
+    # A refused or failed call never raises the bar the next ones are held to.
+    after = [{"call": "fence", "epoch": "9", "at": 1.0, "failed": True, "refused": "x"},
+             {"call": "promote", "epoch": "5", "at": 2.0}]
+    assert hook_epochs_never_go_down({"web-b": after}) == ([], [])
 
 
 # The agent's /healthz every 0.1 s: version 1 (web-a) applied, then version 2 (web-b) from 1.0.
