@@ -1,17 +1,46 @@
-# Everything runs from a venv in .venv; `make test` and `make demo` install what a fresh
-# Debian machine lacks (ZooKeeper, Redis, HAProxy; needs root for apt-get).
+# Everything runs from a venv in .venv holding exactly the versions in uv.lock; `make test`
+# and `make demo` install what a fresh Debian machine lacks (ZooKeeper, Redis, HAProxy; needs
+# root for apt-get). uv itself is bootstrapped at a pinned version into .tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.10
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# uv uses this machine's python3 and never downloads an interpreter of its own.
+UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint layers typecheck cover demo bench soak system-deps clean
+.PHONY: test unit lint layers typecheck lockcheck lock test-newest cover demo bench soak \
+        system-deps clean
 
-$(BIN)/failoverctl: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# --locked: install exactly uv.lock, and fail if pyproject.toml has moved away from it.
+$(BIN)/failoverctl: pyproject.toml uv.lock $(UV)
+	$(UV_ENV) $(UV) sync --locked --extra test --python $(PYTHON) --quiet
 	touch $@
+
+# Update the lock on purpose (then run `make test` and commit uv.lock).
+lock: $(UV)
+	$(UV_ENV) $(UV) lock --python $(PYTHON)
+
+lockcheck: $(UV)
+	$(UV_ENV) $(UV) lock --check --python $(PYTHON)
+
+# The newest releases that pyproject.toml allows, in a venv of their own: lint, type checks
+# and the unit tests. Moving the lock forward is then a decision (`make lock`), not a surprise.
+NEWEST := .venv-newest
+test-newest: $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(NEWEST)
+	VIRTUAL_ENV=$(NEWEST) UV_PYTHON_DOWNLOADS=never $(UV) pip install --quiet --upgrade \
+	  --resolution highest -e '.[test]'
+	$(NEWEST)/bin/ruff check controller probes config tests bench
+	$(NEWEST)/bin/mypy
+	$(NEWEST)/bin/lint-imports
+	$(NEWEST)/bin/pytest -q -p no:cacheprovider tests/unit
 
 system-deps:
 	@missing=""; \
@@ -41,7 +70,7 @@ layers: $(BIN)/failoverctl
 unit: $(BIN)/failoverctl
 	$(BIN)/pytest -q tests/unit
 
-test: system-deps $(BIN)/failoverctl lint layers typecheck
+test: system-deps lockcheck $(BIN)/failoverctl lint layers typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Branch coverage of the whole suite, controller processes included (processes killed
@@ -67,4 +96,4 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/switchover.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(NEWEST) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

@@ -192,7 +192,9 @@ def _connect(config: RedisConfig) -> aioredis.Redis:
     if config.sentinels:
         sentinel_password = (config.sentinel_password.get_secret_value()
                              if config.sentinel_password else None)
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        # A typed name: Sentinel's constructor is annotated in some redis-py releases only.
+        make_sentinel: Callable[..., Sentinel] = Sentinel
+        sentinel = make_sentinel(
             [split_host_port(s) for s in config.sentinels],
             sentinel_kwargs={"password": sentinel_password,
                              "socket_timeout": config.socket_timeout,

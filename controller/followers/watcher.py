@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -208,8 +208,11 @@ class RouteWatcher:
                     return
                 await asyncio.sleep(outage.failed(exc))
             finally:
+                # Bound to a typed name: redis-py annotates aclose() in some releases
+                # and not in others, and mypy must pass on both.
+                close: Callable[[], Awaitable[None]] = pubsub.aclose
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await close()
 
 
 def _text(value: bytes | str) -> str:
