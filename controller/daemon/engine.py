@@ -80,9 +80,10 @@ class Engine:
             log=self.log, services=self.services, cancel=self._cancel_leader_work,
             resign=lambda: self.election.resign(), on_decision=self.on_decision,
             take_office=self._take_office, evaluate_all=self.evaluate_all,
-            record=lambda *args, **fields: self.publisher.record(*args, **fields))
+            record=lambda *args, **fields: self.publisher.record(*args, **fields),
+            routes=self.routes)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
-                                       self.leadership.on_lost)
+                                       self.leadership.on_lost, self.leadership.floor)
         step_down = self.leadership.step_down
         # Other replicas' verdicts on every member (quorum), and the publishing of ours.
         self.peers = PeerViews(self.zk, node_id, self._views_changed)
@@ -152,6 +153,7 @@ class Engine:
             await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
         await self.zk.watch_views(self.peers.heard)
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
+        await self.leadership.learn_floor(self.spawn)
         self.election.start()
         self.log.info(Event.CONTENDING, cluster=self.config.cluster)
 
@@ -187,6 +189,10 @@ class Engine:
 
     def on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
+        if decided is None and znode_version < 0 and (lost := state.vanished()) is not None:
+            self.log.error(Event.DECISION_VANISHED, service=service, primary=lost.primary,
+                           version=lost.version)
+            return
         if znode_version >= state.znode_version:
             state.decided, state.znode_version = decided, znode_version
             self.probes.route_changed(service, decided.primary if decided else None)

@@ -63,6 +63,10 @@ class Metrics:
             registry=r)
         self.store_errors = Counter(
             "failover_store_errors_total", "ZooKeeper and Redis errors.", ["store"], registry=r)
+        self.zookeeper_data_lost = Counter(
+            "failover_zookeeper_data_lost_total",
+            "Epochs taken after ZooKeeper had lost its data (its epoch counter was raised).",
+            registry=r)
         self.publishes = Counter(
             "failover_route_publishes_total", "Route writes by Redis's answer.", ["outcome"],
             registry=r)
