@@ -73,6 +73,8 @@ class Event(StrEnum):
     STARTING = "starting"
     STEPPING_DOWN = "stepping_down"
     STOPPED = "stopped"
+    STORE_RECOVERED = "store_recovered"
+    STORE_UNAVAILABLE = "store_unavailable"
     SWITCHOVER_CANCELLED = "switchover_cancelled"
     SWITCHOVER_CHANGED_MEANWHILE = "switchover_changed_meanwhile"
     SWITCHOVER_CHECKED = "switchover_checked"

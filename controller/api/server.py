@@ -37,6 +37,7 @@ from controller.api.openapi import spec
 from controller.core.errors import ErrorKind, RequestError
 from controller.core.switchover import Switchover
 from controller.core.timespec import iso, parse_duration, pause_length, schedule_at
+from controller.daemon import report
 from controller.daemon.engine import Engine
 from controller.events import Event
 
@@ -244,8 +245,9 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def explain(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    return web.json_response(engine.operations.explain(request.match_info["name"]))
+    engine, now = request.app[ENGINE], time.time()
+    return web.json_response(report.with_stores(
+        engine.operations.explain(request.match_info["name"]), engine.watch.observe(now), now))
 
 
 def shown(record: Switchover, version: int) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class Engine:
             resign=lambda: self.election.resign(), on_decision=self.on_decision,
             take_office=self._take_office, evaluate_all=self.evaluate_all,
             record=lambda *args, **fields: self.publisher.record(*args, **fields))
+        self.watch = report.StoreWatch(self.log, self.office, lambda: (
+            self.publisher.redis_ok, self.publisher.redis_error), self.metrics)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost)
         step_down = self.leadership.step_down
@@ -138,13 +140,14 @@ class Engine:
     async def _connect_and_contend(self) -> None:
         while True:
             try:
-                await self.zk.start(self.leadership.on_session)
+                await self.zk.start(self._on_session)
                 break
             except StoreError as exc:
                 self.metrics.store_errors.labels("zookeeper").inc()
                 self.log.warning(Event.ZOOKEEPER_UNREACHABLE, error=str(exc))
                 await asyncio.sleep(1.0)
         self.office.session = Session.CONNECTED
+        self.watch.observe(time.time())
         await self.zk.watch_epoch(self.leadership.on_epoch_node)
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
@@ -154,6 +157,10 @@ class Engine:
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
         self.election.start()
         self.log.info(Event.CONTENDING, cluster=self.config.cluster)
+
+    def _on_session(self, state: Session) -> None:
+        self.leadership.on_session(state)
+        self.watch.observe(time.time())
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -327,6 +334,7 @@ class Engine:
                                                           "reconcile-pass")})
             except Exception:  # the safety net must outlive any bug it meets
                 self.log.exception(Event.RECONCILE_CRASHED)
+            self.watch.observe(time.time())
             await asyncio.sleep(interval)
 
     async def _reconcile_all(self) -> None:
@@ -341,10 +349,10 @@ class Engine:
         return self.leadership.leader()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        return report.readiness(self.office.session, self.publisher.redis_ok,
-                                self.publisher.redis_error)
+        return report.readiness(self.watch.observe(time.time()))
 
     def status(self) -> dict[str, Any]:
         return report.status(node_id=self.node_id, leader=self.leader(),
                              services=self.services, inputs=self.inputs, probes=self.probes,
-                             peers=self.peers, open_requests=self.operations.open_requests)
+                             peers=self.peers, open_requests=self.operations.open_requests,
+                             top=self.watch.shown(time.time()))

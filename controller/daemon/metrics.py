@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from controller.core.stores import Stores
 
 HEALTH_VALUES = {"unknown": -1, "down": 0, "degraded": 1, "healthy": 2}
 
@@ -25,7 +32,9 @@ class Metrics:
             "failover_member_health",
             "Member health in this replica's view: -1 unknown, 0 down, 1 degraded, 2 healthy.",
             ["service", "member"], registry=r)
-        self.is_leader = Gauge("failover_is_leader", "1 while this replica leads.", registry=r)
+        self.is_leader = Gauge(
+            "failover_is_leader",
+            "1 while this replica leads with a connected ZooKeeper session.", registry=r)
         self.epoch = Gauge("failover_epoch", "The leadership epoch last seen.", registry=r)
         self.failovers = Counter(
             "failover_failovers_total", "Automatic failovers by outcome (done, failed).",
@@ -67,5 +76,38 @@ class Metrics:
             "failover_route_publishes_total", "Route writes by Redis's answer.", ["outcome"],
             registry=r)
 
+    def watch(self, stores: Callable[[], Stores], leads: Callable[[], bool]) -> None:
+        """Read at each scrape: the stores as last seen, and leadership. A leader whose
+        session is suspended holds its epoch but is no leader anyone can count on: 0."""
+        self.is_leader.set_function(lambda: float(leads()))
+        self.registry.register(StoreCollector(stores))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+SESSION_STATES = ("connecting", "connected", "suspended", "lost")
+
+
+class StoreCollector(Collector):
+    def __init__(self, stores: Callable[[], Stores]) -> None:
+        self._stores = stores
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stores = self._stores()
+        up = GaugeMetricFamily(
+            "failover_store_up", "1 while this replica reaches the store (zookeeper: a "
+            "connected session; redis: its last answer).", labels=["store"])
+        out = GaugeMetricFamily(
+            "failover_store_out_seconds",
+            "Seconds since the store was last seen good (0 while it is).", labels=["store"])
+        session = GaugeMetricFamily(
+            "failover_zookeeper_session", "1 for this replica's ZooKeeper session state.",
+            labels=["state"])
+        now = time.time()
+        for link in stores.links():
+            up.add_metric([link.store.value], float(link.ok))
+            out.add_metric([link.store.value], link.out_for(now))
+        for state in SESSION_STATES:
+            session.add_metric([state], float(stores.zookeeper.state == state))
+        yield from (up, out, session)
