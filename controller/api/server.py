@@ -109,7 +109,9 @@ def authorize(request: web.Request) -> str:
             found = name
     if found is None:
         raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized", "the token is not valid")
-    return f"operator:{found}"
+    # The unnamed api.token is keyed "operator" (config keeps that name for it): no name
+    # to give, so its holder is recorded by role alone, not as "operator:operator".
+    return "operator" if found == "operator" else f"operator:{found}"
 
 
 def reader(handler: Handler) -> Handler:
