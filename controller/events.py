@@ -45,6 +45,7 @@ class Event(StrEnum):
     LEADERSHIP_GAINED = "leadership_gained"
     LEADERSHIP_LOST = "leadership_lost"
     LEASE_REFRESH_FAILED = "lease_refresh_failed"
+    LIBRARY_LOG = "library_log"  # a line from kazoo, aiohttp... (their own words: message)
     MEMBER_HEALTH_CHANGED = "member_health_changed"
     MEMBER_READINESS_CHANGED = "member_readiness_changed"
     PAUSE_CHANGED = "pause_changed"
