@@ -62,8 +62,9 @@ class Engine:
         self.config, self.node_id = config, node_id
         self.log = log.bind(node=node_id)
         self.metrics = Metrics()
+        self.metrics.known(config)
         self.zk = ZkStore(config.zookeeper, config.cluster)
-        self.routes = RouteStore(config.redis)
+        self.routes: RouteStore = report.SeenRoutes(config.redis, self.metrics)
         user_agent = f"failoverctl/{__version__}"
         self.actions = ActionRunner(user_agent)
         self.probes = ProbeScheduler(
@@ -140,7 +141,7 @@ class Engine:
     async def _connect_and_contend(self) -> None:
         while True:
             try:
-                await self.zk.start(self._on_session)
+                await self.zk.start(self.watch.on_session(self.leadership.on_session))
                 break
             except StoreError as exc:
                 self.metrics.store_errors.labels("zookeeper").inc()
@@ -148,7 +149,7 @@ class Engine:
                 await asyncio.sleep(1.0)
         self.office.session = Session.CONNECTED
         self.watch.observe(time.time())
-        await self.zk.watch_epoch(self.leadership.on_epoch_node)
+        await self.zk.watch_epoch(self.watch.on_epoch_node(self.leadership.on_epoch_node))
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
             await self.zk.watch_pause(name, functools.partial(self._on_pause, name))
@@ -157,10 +158,6 @@ class Engine:
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
         self.election.start()
         self.log.info(Event.CONTENDING, cluster=self.config.cluster)
-
-    def _on_session(self, state: Session) -> None:
-        self.leadership.on_session(state)
-        self.watch.observe(time.time())
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -307,7 +304,7 @@ class Engine:
         inputs = self.inputs(state, now)
         planned = plan(inputs, state.memory, now)
         state.memory = planned.memory
-        report.set_gauges(self.metrics, inputs.view, planned.memory)
+        report.set_gauges(self.metrics, inputs.view, planned.memory, state.decided)
         for effect in planned.effects:
             self.effects.carry_out(state, effect)
         if state.timer is not None:

@@ -8,9 +8,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from config.models import RedisConfig, ServiceConfig
+from controller.adapters.routes import PublishOutcome, RouteStore
 from controller.adapters.zookeeper import Session
 from controller.core.decide import ServiceView, redundancy
 from controller.core.plan import Inputs, Memory, evacuation
+from controller.core.records import Decided
 from controller.core.stores import (
     Acting,
     Blocker,
@@ -26,7 +29,31 @@ from controller.daemon.office import Leader, Office
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from controller.events import Event
+from controller.followers.route import Route
 from probes.scheduler import ProbeScheduler
+
+
+class SeenRoutes(RouteStore):
+    """The route store, remembering the version Redis last answered per service (a read,
+    or a write's stored version): the Redis side of failover_route_version, at no extra
+    round trip."""
+
+    def __init__(self, config: RedisConfig, metrics: Metrics) -> None:
+        super().__init__(config)
+        self._versions = metrics.route_version
+
+    async def publish(self, service: ServiceConfig, decided: Decided, writer_epoch: int,
+                      detail: dict[str, Any] | None = None, *, create: bool = False
+                      ) -> PublishOutcome:
+        outcome = await super().publish(service, decided, writer_epoch, detail, create=create)
+        if outcome.stored_version >= 0:
+            self._versions.labels(service.name, "redis").set(outcome.stored_version)
+        return outcome
+
+    async def read(self, service: str) -> Route | None:
+        route = await super().read(service)
+        self._versions.labels(service, "redis").set(-1 if route is None else route.version)
+        return route
 
 
 class StoreWatch:
@@ -36,8 +63,9 @@ class StoreWatch:
 
     def __init__(self, log: Any, office: Office, redis: Callable[[], tuple[bool, str | None]],
                  metrics: Metrics) -> None:
-        self._log, self._office, self._redis = log, office, redis
+        self._log, self._office, self._redis, self._metrics = log, office, redis, metrics
         self.stores = Stores()
+        self._epoch: int | None = None  # the newest seen on the epoch node
         metrics.watch(lambda: self.observe(time.time()), lambda: (
             office.epoch is not None and office.session is Session.CONNECTED))
 
@@ -62,7 +90,27 @@ class StoreWatch:
         well)."""
         stores = self.observe(now)
         return {"stores": {link.store.value: link.as_dict(now) for link in stores.links()},
-                "session": stores.zookeeper.state, **self.acting(now).as_dict()}
+                "session": stores.zookeeper.state, **self.acting(now).as_dict(),
+                "config_digest": self._metrics.config_digest}
+
+    def on_session(self, then: Callable[[Session], None]) -> Callable[[Session], None]:
+        """kazoo's session listener: ``then`` (leadership) first, then the state dated."""
+        def heard(state: Session) -> None:
+            then(state)
+            self.observe(time.time())
+        return heard
+
+    def on_epoch_node(self, then: Callable[[dict[str, Any]], None]
+                      ) -> Callable[[dict[str, Any]], None]:
+        """The epoch node's watch: count each new leadership (not the first one seen)."""
+        def heard(info: dict[str, Any]) -> None:
+            epoch = info.get("epoch")
+            if isinstance(epoch, int) and epoch != self._epoch:
+                if self._epoch:  # None or 0: no leader seen yet
+                    self._metrics.leadership_changes.inc()
+                self._epoch = epoch
+            then(info)
+        return heard
 
     def _log_change(self, old: Link, new: Link, now: float) -> None:
         # Only once it has been good: before that, starting up says enough.
@@ -159,9 +207,14 @@ def status(*, node_id: str, leader: Leader, services: Mapping[str, ServiceState]
             "epoch": leader.epoch, **top, "services": shown}
 
 
-def set_gauges(metrics: Metrics, view: ServiceView, memory: Memory) -> None:
+def set_gauges(metrics: Metrics, view: ServiceView, memory: Memory,
+               decided: Decided | None) -> None:
     """The service's gauges, after every evaluation."""
     name = view.name
+    for member in view.members:  # which member this replica knows as primary
+        metrics.primary.labels(name, member.name).set(int(member.name == view.primary))
+    if decided is not None:
+        metrics.route_version.labels(name, "zookeeper").set(decided.version)
     metrics.redundant.labels(name).set(int(bool(memory.redundant)))
     for member in view.members:  # members without readiness checks are ready
         metrics.member_ready.labels(name, member.name).set(int(member.ready))
