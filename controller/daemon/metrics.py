@@ -101,6 +101,11 @@ class Metrics:
             "1, labelled with the digest of the config that decides (cluster, services, key "
             "prefix, ZooKeeper root): replicas with different digests run different configs.",
             ["digest"], registry=r)
+        self.hook_results = Counter(
+            "failover_hook_results_total",
+            "Fence and promote hooks run by this replica as leader, by result: ok, failed, "
+            "or refused (a promote to a member not healthy in its view).",
+            ["service", "hook", "result"], registry=r)
         self.config_digest = ""
 
     def known(self, config: Config) -> None:
@@ -118,6 +123,9 @@ class Metrics:
                 self.failovers.labels(name, outcome)
             for outcome in SWITCHOVER_OUTCOMES:
                 self.switchovers.labels(name, outcome)
+            for hook in ("fence", "promote"):
+                for result in ("ok", "failed", "refused"):
+                    self.hook_results.labels(name, hook, result)
             for member in service.members:
                 for verdict in VERDICTS:
                     self.probe_results.labels(name, member.name, verdict)

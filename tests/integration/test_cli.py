@@ -231,6 +231,10 @@ def test_metrics_say_who_is_primary_and_every_counter_starts_at_0(cluster: Clust
             assert s[("failover_switchovers_total", (("outcome", outcome), web))] == 0
         assert s[("failover_probe_results_total",
                   (("member", "web-b"), web, ("verdict", "no_answer")))] == 0
+        for hook in ("fence", "promote"):
+            for result in ("ok", "failed", "refused"):
+                assert s[("failover_hook_results_total",
+                          (("hook", hook), ("result", result), web))] == 0
         assert s[("failover_primary", (("member", "web-a"), web))] == 1
         assert s[("failover_primary", (("member", "web-b"), web))] == 0
         assert s[("failover_route_version", (web, ("store", "zookeeper")))] == 1
@@ -253,7 +257,12 @@ def test_metrics_say_who_is_primary_and_every_counter_starts_at_0(cluster: Clust
         wait_for(lambda c=c: scraped(c.api)[("failover_primary", (("member", "web-b"), web))]
                  == 1, 10, f"{c.name} to name web-b")
         assert scraped(c.api)[("failover_primary", (("member", "web-a"), web))] == 0
-    assert scraped(leader.api)[("failover_failovers_total", (("outcome", "done"), web))] == 1
+    after = scraped(leader.api)
+    assert after[("failover_failovers_total", (("outcome", "done"), web))] == 1
+    assert after[("failover_hook_results_total", (("hook", "promote"), ("result", "ok"),
+                                                  web))] == 1
+    assert after[("failover_hook_results_total", (("hook", "fence"), ("result", "failed"),
+                                                  web))] >= 1  # web-a is dead
     leader.process.stop()
     wait_for(lambda: scraped(follower.api)[("failover_leadership_changes_total", ())]
              == changes + 1, 20, "the follower to count the new leadership")
