@@ -26,6 +26,7 @@ class Member(Answer):
     unfenced: bool = False
     not_ready: tuple[str, ...] = ()
     primary_probe: str | None = None  # None: it has none; "standby": not run
+    views: dict[str, str] = {}  # each live replica's verdict on it, the asked one's included
 
 
 class Paused(Answer):
@@ -51,6 +52,8 @@ class Service(Answer):
     primary: str | None = None
     mode: str
     redundant: bool = True
+    split_view: bool = False  # the asked replica sees the primary failing, too few agree
+    quorum: int | None = None
     paused: Paused | None = None
     evacuation: Evacuation | None = None
     switchovers: tuple[OpenRequest, ...] = ()

@@ -60,6 +60,12 @@ def status_rows(status: Status) -> tuple[list[Row], list[str]]:
                 notes.append(f"{name}: PAUSED WITH THE PRIMARY {primary} "
                              f"{str(primary_health).upper()}: nothing fails over until it "
                              f"is resumed (failoverctl resume {name})")
+        if service.split_view and primary in members:
+            views = members[primary].views
+            seen = ", ".join(f"{node} {verdict}" for node, verdict in sorted(views.items()))
+            notes.append(f"{name}: SPLIT VIEW: the primary {primary} is failing for "
+                         f"{status.node or 'the asked replica'} but too few replicas agree "
+                         f"({service.quorum} needed; {seen}): nothing fails over")
         if service.redundant:
             notes.append(f"{name}: redundant: a healthy, ready standby could take over")
         else:

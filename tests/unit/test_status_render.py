@@ -78,3 +78,16 @@ def test_the_headline_says_whose_view_it_is_and_each_store_that_is_out() -> None
         "REDIS OUT for 3.0 s at c0 (Connection refused): decisions are kept in ZooKeeper; "
         "routes are published once it is back",
         "c0 cannot act now: zookeeper_unavailable, redis_unreachable"]
+
+
+def test_a_split_view_says_why_nothing_happens_with_each_replicas_verdict() -> None:
+    split = Status.model_validate({"node": "c0", "services": {"web": {
+        "primary": "web-a", "mode": "auto", "redundant": True, "split_view": True,
+        "quorum": 2, "members": {
+            "web-a": {"health": "degraded", "views": {"c0": "degraded", "c1": "healthy"}},
+            "web-b": {"health": "healthy"}}}}})
+    _, notes = status_rows(split)
+    assert ("web: SPLIT VIEW: the primary web-a is failing for c0 but too few replicas "
+            "agree (2 needed; c0 degraded, c1 healthy): nothing fails over") in notes
+    _, calm = status_rows(status(paused=False, redundant=True))
+    assert not any("SPLIT VIEW" in n for n in calm)
