@@ -47,6 +47,7 @@ class Event(StrEnum):
     LEADERSHIP_GAINED = "leadership_gained"
     LEADERSHIP_LOST = "leadership_lost"
     LEASE_REFRESH_FAILED = "lease_refresh_failed"
+    LIBRARY_LOG = "library_log"  # a line from kazoo, aiohttp... (their own words: message)
     MEMBER_HEALTH_CHANGED = "member_health_changed"
     MEMBER_READINESS_CHANGED = "member_readiness_changed"
     PAUSE_CHANGED = "pause_changed"
@@ -75,6 +76,8 @@ class Event(StrEnum):
     STARTING = "starting"
     STEPPING_DOWN = "stepping_down"
     STOPPED = "stopped"
+    STORE_RECOVERED = "store_recovered"
+    STORE_UNAVAILABLE = "store_unavailable"
     SWITCHOVER_CANCELLED = "switchover_cancelled"
     SWITCHOVER_CHANGED_MEANWHILE = "switchover_changed_meanwhile"
     SWITCHOVER_CHECKED = "switchover_checked"

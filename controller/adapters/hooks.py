@@ -69,9 +69,11 @@ class ActionRunner:
                     ok, detail = await _exec(action, variables)
         except TimeoutError:
             ok, detail = False, f"timed out after {action.timeout:g}s"
-        detail = redact_urls(detail)
         if isinstance(action, HttpActionConfig):  # the answer may quote them in any form
-            detail = scrub(detail, url_secrets(action.url))
+            detail = scrub(redact_urls(detail, templated_parameters(action.url)),
+                           url_secrets(action.url))
+        else:
+            detail = redact_urls(detail)
         return ActionResult(ok, detail, time.monotonic() - started)
 
     async def _http(self, action: HttpActionConfig,
@@ -127,10 +129,22 @@ def _decode(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", errors="replace")
 
 
-def redact_urls(text: str) -> str:
+def redact_urls(text: str, shown: frozenset[str] = frozenset()) -> str:
     """Every URL and path in ``text`` (a hook's detail: its own URL, an error or an answer
-    quoting it, a command's output) through redact_url."""
-    return _URL.sub(lambda match: redact_url(match.group(0)), text)
+    quoting it, a command's output) through redact_url, ``shown`` parameters kept."""
+    return _URL.sub(lambda match: redact_url(match.group(0), shown), text)
+
+
+def templated_parameters(url: str) -> frozenset[str]:
+    """Query parameters of a hook URL whose value is nothing but template variables
+    (``epoch={epoch}&seq={seq}``): what the controller itself fills in, never a secret,
+    and the fencing token an operator reads to see what a member was sent."""
+    kept = set()
+    for parameter in urlsplit(url).query.split("&"):
+        key, equals, value = parameter.partition("=")
+        if equals and value and not re.sub(r"\{[a-z]+\}", "", value):
+            kept.add(key)
+    return frozenset(kept)
 
 
 def url_secrets(url: str) -> frozenset[str]:

@@ -117,7 +117,8 @@ def spec() -> dict[str, Any]:
                         "content": {"text/plain": {"schema": {"type": "string"}}}},
                 **_errors(401)})},
             "/v1/openapi.json": {"get": _op("this description", _ok("OpenAPI", OBJECT))},
-            "/v1/status": {"get": _op("services, primaries, members, leader and epoch",
+            "/v1/status": {"get": _op("services, primaries, members, leader and epoch; each "
+                                      "store and whether this replica can act",
                                       {**_ok("status", OBJECT), **_errors(401)})},
             f"{service_paths}/history": {"get": _op(
                 "recent changes and attempts, newest first",

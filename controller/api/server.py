@@ -37,6 +37,7 @@ from controller.api.openapi import spec
 from controller.core.errors import ErrorKind, RequestError
 from controller.core.switchover import Switchover
 from controller.core.timespec import iso, parse_duration, pause_length, schedule_at
+from controller.daemon import report
 from controller.daemon.engine import Engine
 from controller.events import Event
 
@@ -108,7 +109,9 @@ def authorize(request: web.Request) -> str:
             found = name
     if found is None:
         raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized", "the token is not valid")
-    return f"operator:{found}"
+    # The unnamed api.token is keyed "operator" (config keeps that name for it): no name
+    # to give, so its holder is recorded by role alone, not as "operator:operator".
+    return "operator" if found == "operator" else f"operator:{found}"
 
 
 def reader(handler: Handler) -> Handler:
@@ -244,8 +247,9 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def explain(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    return web.json_response(engine.operations.explain(request.match_info["name"]))
+    engine, now = request.app[ENGINE], time.time()
+    return web.json_response(report.with_stores(
+        engine.operations.explain(request.match_info["name"]), engine.watch.observe(now), now))
 
 
 def shown(record: Switchover, version: int) -> dict[str, Any]:

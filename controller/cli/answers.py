@@ -26,6 +26,7 @@ class Member(Answer):
     unfenced: bool = False
     not_ready: tuple[str, ...] = ()
     primary_probe: str | None = None  # None: it has none; "standby": not run
+    views: dict[str, str] = {}  # each live replica's verdict on it, the asked one's included
 
 
 class Paused(Answer):
@@ -51,16 +52,32 @@ class Service(Answer):
     primary: str | None = None
     mode: str
     redundant: bool = True
+    split_view: bool = False  # the asked replica sees the primary failing, too few agree
+    quorum: int | None = None
     paused: Paused | None = None
     evacuation: Evacuation | None = None
     switchovers: tuple[OpenRequest, ...] = ()
     members: dict[str, Member]
 
 
+class StoreLink(Answer):
+    ok: bool = True
+    state: str = "?"
+    out_seconds: float = 0.0
+    out_since: float | None = None
+    error: str | None = None
+
+
 class Status(Answer):
     node: str | None = None
+    leader: bool = False  # the asked replica holds the leadership
     leader_node: str | None = None
     epoch: int | None = None
+    # Older controllers say nothing of their stores: nothing is shown then.
+    stores: dict[str, StoreLink] = {}
+    session: str | None = None
+    can_act: bool | None = None
+    why_not: tuple[str, ...] = ()
     services: dict[str, Service]
 
 
@@ -82,8 +99,10 @@ class Explained(Answer):
     epoch: int | None = None
     mode: str
     would_fail_over: bool
+    action: str | None = None  # "dry-run": it would, but only records that it would
     target: str | None = None
     reason: str | None = None
+    policy_reason: str | None = None  # the policy's, when a store outage blocks first
     conditions: tuple[Condition, ...]
 
 

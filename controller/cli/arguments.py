@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -20,11 +21,32 @@ Command = Callable[[argparse.Namespace], int]
 MAX_TIMEOUT = 3600.0  # seconds; sockets refuse absurd timeouts, and no answer takes an hour
 
 
+# Options whose value may look like a negative number ("--at -5m"): argparse would take the
+# value for an option and answer only "expected one argument".
+SIGNED_VALUES = frozenset({"--at", "--for", "--timeout", "--count"})
+_SIGNED = re.compile(r"-[0-9.]")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, but a mistake is one line (usage stays behind ``--help``)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        return super().parse_known_args(None if args is None else joined(list(args)),
+                                        namespace)
+
+
+def joined(argv: list[str]) -> list[str]:
+    """``--at -5m`` as ``--at=-5m``, so the value reaches its check and its message."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in SIGNED_VALUES and _SIGNED.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def build() -> Parser:
@@ -161,6 +183,8 @@ def _seconds(text: str) -> float:
 
 
 def _duration(text: str) -> float:
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration is above 0 (e.g. 15m)")
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -169,6 +193,10 @@ def _duration(text: str) -> float:
 
 def _time(text: str) -> str:
     """ISO 8601 UTC, as the API takes it; a relative time is from now."""
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is in the past: a switchover runs now (leave --at out) or later "
+            f"(+15m, or ISO 8601 with a zone)")
     try:
         return str(iso(parse_time(text, time.time())))
     except (ValueError, OverflowError, OSError) as exc:

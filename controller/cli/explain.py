@@ -6,13 +6,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.cli.answers import Explained
+from controller.cli.answers import Condition, Explained
+
+
+def verdict(explained: Explained) -> str:
+    """The headline's verdict. A dry run's reason is the failure it would act on, so it
+    is said as such, not as a reason for doing nothing; a store outage comes first."""
+    target, reason = explained.target, explained.reason
+    stores = next((c for c in explained.conditions if c.check == "stores_reachable"), None)
+    out = "" if stores is None or stores.ok else _outage(stores)
+    if explained.would_fail_over:
+        said = f"would fail over to {target} now"
+        if out:  # Redis only: the decision commits, the route waits
+            said += f", but {out}: the route reaches proxies once Redis is back"
+        return said
+    if out:
+        policy = explained.policy_reason
+        return f"cannot act: {out}" + (f" (policy alone: {policy})" if policy else "")
+    if explained.action == "dry-run":
+        return (f"dry-run: would fail over to {target} ({reason}), but only records that "
+                f"it would")
+    return f"would not fail over: {reason}"
+
+
+def _outage(condition: Condition) -> str:
+    parts = []
+    for store, seen in condition.evidence.items():
+        if isinstance(seen, Mapping) and seen.get("state") not in ("connected", "reachable"):
+            parts.append(f"{store} {seen.get('state')} for {seen.get('out_seconds')} s")
+    return " and ".join(parts) or str(condition.reason)
 
 
 def render(explained: Explained) -> list[str]:
-    verdict = (f"would fail over to {explained.target} now" if explained.would_fail_over
-               else f"would not fail over: {explained.reason}")
-    lines = [f"{explained.service}: {verdict}  (mode {explained.mode}; asked "
+    lines = [f"{explained.service}: {verdict(explained)}  (mode {explained.mode}; asked "
              f"{explained.node}, leader {explained.leader_node or '(none)'}, "
              f"epoch {explained.epoch})"]
     width = max((len(c.check) for c in explained.conditions), default=0)

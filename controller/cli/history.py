@@ -5,8 +5,8 @@ fields differ by event, and a field may hold a string (JSON inside for ``detail`
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import groupby
 from typing import Any
 
 from controller.cli.status import Row, when
@@ -21,12 +21,14 @@ def history_rows(entries: Sequence[Mapping[str, Any]]) -> list[Row]:
 
 
 def probe_summary(probes: Sequence[Any]) -> str:
-    """What the deciding probes saw: each verdict counted, slow probes' latencies, and the
-    last failure's own words ("2 x slow, 1 x no_answer; slow 280/291 ms; last: no answer
-    within 0.3s")."""
+    """What the deciding probes saw, newest first: each run of one verdict counted, slow
+    probes' latencies, and the last failure's own words ("2 x no_answer after 3 x pass;
+    last: no answer within 0.3s"). In order, so that the passes before a failure do not
+    read as part of it ("down (3 x pass, 3 x no_answer)")."""
     probes = [p for p in probes if isinstance(p, Mapping)]
-    counts = Counter(str(p.get("verdict", "?")) for p in probes)
-    parts = [", ".join(f"{n} x {verdict}" for verdict, n in counts.items())]
+    runs = [(verdict, len(list(group))) for verdict, group in
+            groupby(str(p.get("verdict", "?")) for p in probes)]
+    parts = [" after ".join(f"{n} x {verdict}" for verdict, n in reversed(runs))]
     slow = [p.get("latency_ms") for p in probes if p.get("verdict") == "slow"]
     shown = [f"{ms:.0f}" for ms in slow if isinstance(ms, int | float)]
     if shown:

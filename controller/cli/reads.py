@@ -9,7 +9,7 @@ from controller.cli.client import Api, call, service_path
 from controller.cli.explain import render
 from controller.cli.history import history_rows
 from controller.cli.output import print_json, table
-from controller.cli.status import status_rows
+from controller.cli.status import headline, status_rows
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -17,8 +17,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         return print_json(answer)
     status = parse(Status, answer, "GET /v1/status")
-    print(f"leader {status.leader_node or '(none)'}  epoch {status.epoch}  "
-          f"(asked {status.node})")
+    print("\n".join(headline(status)))
     rows, notes = status_rows(status)
     table(rows)
     for note in notes:

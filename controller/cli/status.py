@@ -22,6 +22,30 @@ def when(unix: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def headline(status: Status) -> list[str]:
+    """Who leads, whom we asked (every health below is that replica's own view), and each
+    store the asked replica has lost, with how long and what it means."""
+    asked = status.node or "?"
+    lines = [f"leader {status.leader_node or '(none)'}  epoch {status.epoch}  (asked {asked};"
+             f" health and votes below are {asked}'s view)"]
+    if status.leader and status.session not in (None, "connected"):
+        lines.append(f"{asked} holds the leadership but its ZooKeeper session is "
+                     f"{str(status.session).upper()}: it cannot act until it reconnects")
+    for name, link in status.stores.items():
+        if link.ok:
+            continue
+        since = f" since {when(link.out_since)} UTC" if link.out_since is not None else ""
+        what = (f"session {link.state}" if name == "zookeeper"
+                else link.error or link.state)
+        effect = ("no decision can be committed from this replica" if name == "zookeeper"
+                  else "decisions are kept in ZooKeeper; routes are published once it is back")
+        lines.append(f"{name.upper()} OUT for {link.out_seconds:.1f} s{since} "
+                     f"at {asked} ({what}): {effect}")
+    if status.leader and status.can_act is False:
+        lines.append(f"{asked} cannot act now: {', '.join(status.why_not)}")
+    return lines
+
+
 def status_rows(status: Status) -> tuple[list[Row], list[str]]:
     rows: list[Row] = [("SERVICE", "PRIMARY", "MODE", "MEMBER", "HEALTH", "READY", "LATENCY")]
     notes: list[str] = []
@@ -36,6 +60,12 @@ def status_rows(status: Status) -> tuple[list[Row], list[str]]:
                 notes.append(f"{name}: PAUSED WITH THE PRIMARY {primary} "
                              f"{str(primary_health).upper()}: nothing fails over until it "
                              f"is resumed (failoverctl resume {name})")
+        if service.split_view and primary in members:
+            views = members[primary].views
+            seen = ", ".join(f"{node} {verdict}" for node, verdict in sorted(views.items()))
+            notes.append(f"{name}: SPLIT VIEW: the primary {primary} is failing for "
+                         f"{status.node or 'the asked replica'} but too few replicas agree "
+                         f"({service.quorum} needed; {seen}): nothing fails over")
         if service.redundant:
             notes.append(f"{name}: redundant: a healthy, ready standby could take over")
         else:

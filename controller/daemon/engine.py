@@ -62,8 +62,9 @@ class Engine:
         self.config, self.node_id = config, node_id
         self.log = log.bind(node=node_id)
         self.metrics = Metrics()
+        self.metrics.known(config)
         self.zk = ZkStore(config.zookeeper, config.cluster)
-        self.routes = RouteStore(config.redis)
+        self.routes: RouteStore = report.SeenRoutes(config.redis, self.metrics)
         user_agent = f"failoverctl/{__version__}"
         self.actions = ActionRunner(user_agent)
         self.probes = ProbeScheduler(
@@ -82,6 +83,8 @@ class Engine:
             take_office=self._take_office, evaluate_all=self.evaluate_all,
             record=lambda *args, **fields: self.publisher.record(*args, **fields),
             routes=self.routes)
+        self.watch = report.StoreWatch(self.log, self.office, lambda: (
+            self.publisher.redis_ok, self.publisher.redis_error), self.metrics)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost, self.leadership.floor)
         step_down = self.leadership.step_down
@@ -95,7 +98,8 @@ class Engine:
             office=self.office, routes=self.routes, metrics=self.metrics, log=self.log,
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch)
-        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log)
+        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log,
+                                self.metrics)
         self.failovers = FailoverRunner(
             office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,
             log=self.log, publish=self.publisher.publish, record=self.publisher.record,
@@ -139,14 +143,15 @@ class Engine:
     async def _connect_and_contend(self) -> None:
         while True:
             try:
-                await self.zk.start(self.leadership.on_session)
+                await self.zk.start(self.watch.on_session(self.leadership.on_session))
                 break
             except StoreError as exc:
                 self.metrics.store_errors.labels("zookeeper").inc()
                 self.log.warning(Event.ZOOKEEPER_UNREACHABLE, error=str(exc))
                 await asyncio.sleep(1.0)
         self.office.session = Session.CONNECTED
-        await self.zk.watch_epoch(self.leadership.on_epoch_node)
+        self.watch.observe(time.time())
+        await self.zk.watch_epoch(self.watch.on_epoch_node(self.leadership.on_epoch_node))
         for name in self.services:
             await self.zk.watch_decision(name, functools.partial(self.on_decision, name))
             await self.zk.watch_pause(name, functools.partial(self._on_pause, name))
@@ -170,15 +175,12 @@ class Engine:
                            error=repr(task.exception()), exc_info=task.exception())
 
     def _cancel_leader_work(self, why: str) -> None:
-        """Stop everything this replica does as leader: every office task (failovers, late
-        fences, switchovers, take-office, reconcile passes, evacuations, pause lifts) and
-        every service's timer. A switchover stays in ZooKeeper at its last persisted
-        phase, for the next leader."""
+        """Stop every office task (failovers, late fences, switchovers, take-office,
+        reconcile passes, evacuations, pause lifts) and every service's timer. A switchover
+        stays in ZooKeeper at its last persisted phase, for the next leader."""
         self.office.cancel_tasks(why)
         for state in self.services.values():
-            if state.timer is not None:
-                state.timer.cancel()
-                state.timer = None
+            state.cancel_timer()
 
     async def _take_office(self, state: ServiceState) -> None:
         """In office: this service's route again under our epoch, and its requests."""
@@ -306,7 +308,7 @@ class Engine:
         inputs = self.inputs(state, now)
         planned = plan(inputs, state.memory, now)
         state.memory = planned.memory
-        report.set_gauges(self.metrics, inputs.view, planned.memory)
+        report.set_gauges(self.metrics, inputs.view, planned.memory, state.decided)
         for effect in planned.effects:
             self.effects.carry_out(state, effect)
         if state.timer is not None:
@@ -333,6 +335,7 @@ class Engine:
                                                           "reconcile-pass")})
             except Exception:  # the safety net must outlive any bug it meets
                 self.log.exception(Event.RECONCILE_CRASHED)
+            self.watch.observe(time.time())
             await asyncio.sleep(interval)
 
     async def _reconcile_all(self) -> None:
@@ -347,10 +350,10 @@ class Engine:
         return self.leadership.leader()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        return report.readiness(self.office.session, self.publisher.redis_ok,
-                                self.publisher.redis_error)
+        return report.readiness(self.watch.observe(time.time()))
 
     def status(self) -> dict[str, Any]:
         return report.status(node_id=self.node_id, leader=self.leader(),
                              services=self.services, inputs=self.inputs, probes=self.probes,
-                             peers=self.peers, open_requests=self.operations.open_requests)
+                             peers=self.peers, open_requests=self.operations.open_requests,
+                             top=self.watch.shown(time.time()))

@@ -10,6 +10,7 @@ from config.models import MemberConfig
 from controller.adapters.hooks import ActionResult, ActionRunner
 from controller.core.records import Decided
 from controller.core.steps import Hook, Step
+from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.events import Event
 from probes.health import Health
@@ -18,8 +19,9 @@ from probes.scheduler import ProbeScheduler
 
 class HookRunner:
     def __init__(self, office: Office, probes: ProbeScheduler, actions: ActionRunner,
-                 log: Any) -> None:
+                 log: Any, metrics: Metrics) -> None:
         self._office, self._probes, self._actions, self._log = office, probes, actions, log
+        self._results = metrics.hook_results
         # {seq}: with {epoch}, orders every hook this process sends. The epoch alone cannot
         # order two hooks of one leader, and those can cross in flight: a promote that timed
         # out may land after the fence that followed it (found by the simulation).
@@ -56,6 +58,7 @@ class HookRunner:
         if refusal is not None:
             result = ActionResult(False, refusal, 0.0)
             steps.append(_step(hook, member.name, result))
+            self._results.labels(service, str(hook), "refused").inc()
             return result
         seq = next(self._seq)  # taken after the gate, on the turn the hook goes out
         variables = {"service": service, "member": member.name, "address": member.address,
@@ -67,6 +70,7 @@ class HookRunner:
                        epoch=epoch, seq=seq, health=str(health))
         result = await self._actions.run(action, variables)
         steps.append(_step(hook, member.name, result))
+        self._results.labels(service, str(hook), "ok" if result.ok else "failed").inc()
         return result
 
 

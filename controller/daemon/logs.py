@@ -10,35 +10,60 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from typing import Any
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+
+from controller.events import Event
+
+HANDLER = "failover-json"  # ours, replaced when configured again
 
 
 def configure(level: str = "info", json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
-    processors: list[structlog.typing.Processor] = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    render: list[structlog.typing.Processor]
     if json:  # tracebacks as one string field; the console renderer prints them itself
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        render = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
-        processors.append(structlog.dev.ConsoleRenderer(exception_formatter=exception_formatter()))
+        render = [structlog.dev.ConsoleRenderer(exception_formatter=exception_formatter())]
     structlog.configure(
-        processors=processors,
+        processors=shared + render,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # kazoo logs through the standard library; keep its warnings, in one line each.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kazoo and aiohttp log through the standard library: their warnings go through the
+    # same renderer, one JSON line each, as event "library_log" with the logger's name and
+    # its message (a JSON reader then never meets a line it cannot parse).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, library_event],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render]))
+    handler.set_name(HANDLER)
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != HANDLER] + [handler]
+    root.setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(not_a_malformed_request)
+
+
+def library_event(logger: Any, method: str, event: structlog.typing.EventDict
+                  ) -> structlog.typing.EventDict:
+    """A standard library record as a controller event: its text becomes ``message``."""
+    record = event.get("_record")
+    event["message"] = event.pop("event", "")
+    event["event"] = str(Event.LIBRARY_LOG)
+    if isinstance(record, logging.LogRecord):
+        event["logger"] = record.name
+    return event
 
 
 def not_a_malformed_request(record: logging.LogRecord) -> bool:

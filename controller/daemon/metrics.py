@@ -3,9 +3,25 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from config.digest import config_digest
+from config.models import Config
+from controller.core.stores import Stores
 
 HEALTH_VALUES = {"unknown": -1, "down": 0, "degraded": 1, "healthy": 2}
+# Every outcome a counter can take, so that each starts at 0: a counter born at 1 is never
+# seen by increase(), and the first failover would page no one.
+FAILOVER_OUTCOMES = ("done", "failed")
+SWITCHOVER_OUTCOMES = ("done", "failed", "refused", "cancelled")
+VERDICTS = ("pass", "slow", "bad_answer", "no_answer")
+PUBLISH_OUTCOMES = ("applied", "unchanged", "fence_raised", "missing", "stale_epoch",
+                    "stale_version", "conflict")
 
 
 class Metrics:
@@ -25,7 +41,9 @@ class Metrics:
             "failover_member_health",
             "Member health in this replica's view: -1 unknown, 0 down, 1 degraded, 2 healthy.",
             ["service", "member"], registry=r)
-        self.is_leader = Gauge("failover_is_leader", "1 while this replica leads.", registry=r)
+        self.is_leader = Gauge(
+            "failover_is_leader",
+            "1 while this replica leads with a connected ZooKeeper session.", registry=r)
         self.epoch = Gauge("failover_epoch", "The leadership epoch last seen.", registry=r)
         self.failovers = Counter(
             "failover_failovers_total", "Automatic failovers by outcome (done, failed).",
@@ -70,6 +88,87 @@ class Metrics:
         self.publishes = Counter(
             "failover_route_publishes_total", "Route writes by Redis's answer.", ["outcome"],
             registry=r)
+        self.primary = Gauge(
+            "failover_primary",
+            "1 for the member this replica knows as the service's primary (ZooKeeper's "
+            "decision), 0 for the others.", ["service", "member"], registry=r)
+        self.leadership_changes = Counter(
+            "failover_leadership_changes_total",
+            "New leadership epochs this replica has seen since it started.", registry=r)
+        self.route_version = Gauge(
+            "failover_route_version",
+            "The route's version in ZooKeeper's decision as this replica knows it, and in "
+            "Redis as it last read or wrote it (the leader does both every reconcile).",
+            ["service", "store"], registry=r)
+        self.config_info = Gauge(
+            "failover_config_info",
+            "1, labelled with the digest of the config that decides (cluster, services, key "
+            "prefix, ZooKeeper root): replicas with different digests run different configs.",
+            ["digest"], registry=r)
+        self.hook_results = Counter(
+            "failover_hook_results_total",
+            "Fence and promote hooks run by this replica as leader, by result: ok, failed, "
+            "or refused (a promote to a member not healthy in its view).",
+            ["service", "hook", "result"], registry=r)
+        self.config_digest = ""
+
+    def known(self, config: Config) -> None:
+        """Every counter at 0 for each configured service, member and outcome, and the
+        config's digest."""
+        self.config_digest = config_digest(config)
+        self.config_info.labels(self.config_digest).set(1)
+        for store in ("zookeeper", "redis"):
+            self.store_errors.labels(store)
+        for outcome in PUBLISH_OUTCOMES:
+            self.publishes.labels(outcome)
+        for service in config.services:
+            name = service.name
+            for outcome in FAILOVER_OUTCOMES:
+                self.failovers.labels(name, outcome)
+            for outcome in SWITCHOVER_OUTCOMES:
+                self.switchovers.labels(name, outcome)
+            for hook in ("fence", "promote"):
+                for result in ("ok", "failed", "refused"):
+                    self.hook_results.labels(name, hook, result)
+            for member in service.members:
+                for verdict in VERDICTS:
+                    self.probe_results.labels(name, member.name, verdict)
+                for check in member.readiness:
+                    for result in ("pass", "fail"):
+                        self.readiness_checks.labels(name, member.name, check.name, result)
+
+    def watch(self, stores: Callable[[], Stores], leads: Callable[[], bool]) -> None:
+        """Read at each scrape: the stores as last seen, and leadership. A leader whose
+        session is suspended holds its epoch but is no leader anyone can count on: 0."""
+        self.is_leader.set_function(lambda: float(leads()))
+        self.registry.register(StoreCollector(stores))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+SESSION_STATES = ("connecting", "connected", "suspended", "lost")
+
+
+class StoreCollector(Collector):
+    def __init__(self, stores: Callable[[], Stores]) -> None:
+        self._stores = stores
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        stores = self._stores()
+        up = GaugeMetricFamily(
+            "failover_store_up", "1 while this replica reaches the store (zookeeper: a "
+            "connected session; redis: its last answer).", labels=["store"])
+        out = GaugeMetricFamily(
+            "failover_store_out_seconds",
+            "Seconds since the store was last seen good (0 while it is).", labels=["store"])
+        session = GaugeMetricFamily(
+            "failover_zookeeper_session", "1 for this replica's ZooKeeper session state.",
+            labels=["state"])
+        now = time.time()
+        for link in stores.links():
+            up.add_metric([link.store.value], float(link.ok))
+            out.add_metric([link.store.value], link.out_for(now))
+        for state in SESSION_STATES:
+            session.add_metric([state], float(stores.zookeeper.state == state))
+        yield from (up, out, session)

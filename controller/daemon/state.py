@@ -40,6 +40,11 @@ class ServiceState:
         compares-and-sets against the version of the very record it started from."""
         return None if self.decided is None else (self.decided, self.znode_version)
 
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     def vanished(self) -> Decided | None:
         """The decision's node is gone: decisions are never deleted, so ZooKeeper lost its
         data. Keep the decision as the truth to rebuild it from, and stop acting on it: the

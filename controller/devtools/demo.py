@@ -16,9 +16,11 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from controller.core.steps import Step
+from controller.devtools.controllers import TOKEN, TOKEN_NAME
 from controller.devtools.sandbox import (
     Controller,
     Sandbox,
@@ -93,13 +95,26 @@ def _demo(box: Sandbox) -> int:
             f"{fields['primary']}, epoch {fields['epoch']}, version {fields['version']}")
     say(f"Promote calls received by web-b: {len(web_b.calls('promote'))}")
     if sys.stdin.isatty() and sys.stdout.isatty():
-        say(f"\nTry it yourself while it runs: failoverctl status --api {leader.api}")
+        say("\n" + "\n".join(try_it(leader.api, [box.dir / f"{c.name}.yaml"
+                                                  for c in controllers])))
         say("The cluster stays up until Ctrl-C.")
         while True:  # Ctrl-C (KeyboardInterrupt) or SIGTERM unwind through the sandbox
             signal.pause()
     say("\nNot a terminal: stopping everything the demo started (run it in a terminal to "
         "keep the cluster up and try commands against it).")
     return 0
+
+
+def try_it(api: str, configs: list[Path]) -> list[str]:
+    """What to type in another terminal: the API and its token (without the token,
+    switchover and pause answer 401), and where each replica's config is."""
+    return ["Try it yourself while it runs, in another terminal:",
+            f"  export FAILOVER_API_URL={api} FAILOVER_API_TOKEN={TOKEN}",
+            "  failoverctl status",
+            "  failoverctl switchover web --wait    # web-a is down: refused, and says why",
+            "  failoverctl pause web --for 5m",
+            f"The replicas' configs (token name {TOKEN_NAME!r}): "
+            + ", ".join(str(path) for path in configs)]
 
 
 def _narrate(leader: Controller, killed: float, routed: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -29,10 +30,11 @@ from controller.devtools.sandbox import (
 )
 
 
-def failoverctl(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess, as an operator would."""
+def failoverctl(*args: str, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, as an operator would (``env``: added to ours)."""
     return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def failed_probes(controller: Controller, member: str, service: str = "web") -> float:

@@ -11,12 +11,13 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.devtools.sandbox import TOKEN, free_port
+from controller.devtools.sandbox import TOKEN, free_port, wait_for
 from tests.integration.cluster import Cluster, failoverctl
 from tests.unit.test_config import GOOD
 
@@ -209,3 +210,59 @@ def test_a_reader_that_stops_early_gets_no_traceback(odd_api: str) -> None:
     cli.stdout.close()  # the table (about 300 kB) is more than a pipe holds
     assert cli.wait(timeout=60) == 1
     assert cli.stderr.read() == b""
+
+
+def scraped(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=2) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_say_who_is_primary_and_every_counter_starts_at_0(cluster: Cluster) -> None:
+    cluster.start(controllers=2)
+    leader, follower = cluster.leader(), cluster.followers()[0]
+    web = ("service", "web")
+    for c in (leader, follower):
+        s = scraped(c.api)
+        for outcome in ("done", "failed"):  # at 0, so increase() sees the first one
+            assert s[("failover_failovers_total", (("outcome", outcome), web))] == 0
+        for outcome in ("done", "failed", "refused", "cancelled"):
+            assert s[("failover_switchovers_total", (("outcome", outcome), web))] == 0
+        assert s[("failover_probe_results_total",
+                  (("member", "web-b"), web, ("verdict", "no_answer")))] == 0
+        for hook in ("fence", "promote"):
+            for result in ("ok", "failed", "refused"):
+                assert s[("failover_hook_results_total",
+                          (("hook", hook), ("result", result), web))] == 0
+        assert s[("failover_primary", (("member", "web-a"), web))] == 1
+        assert s[("failover_primary", (("member", "web-b"), web))] == 0
+        assert s[("failover_route_version", (web, ("store", "zookeeper")))] == 1
+    # Both replicas run one config: one digest, the one status shows.
+    digests = {labels for c in (leader, follower) for (name, labels) in scraped(c.api)
+               if name == "failover_config_info"}
+    assert len(digests) == 1
+    digest = dict(next(iter(digests)))["digest"]
+    assert len(digest) == 12 and leader.status()["config_digest"] == digest
+    def versions(c: Any) -> tuple[float | None, float | None]:
+        s = scraped(c.api)
+        return (s.get(("failover_route_version", (web, ("store", "zookeeper")))),
+                s.get(("failover_route_version", (web, ("store", "redis")))))
+    wait_for(lambda: versions(leader) == (1, 1), 10, "the leader to read Redis's version")
+    changes = scraped(follower.api)[("failover_leadership_changes_total", ())]
+    cluster.web("web-a").process.kill()
+    cluster.wait_primary("web-b")
+    wait_for(lambda: versions(leader) == (2, 2), 10, "both versions at 2")
+    for c in (leader, follower):
+        wait_for(lambda c=c: scraped(c.api)[("failover_primary", (("member", "web-b"), web))]
+                 == 1, 10, f"{c.name} to name web-b")
+        assert scraped(c.api)[("failover_primary", (("member", "web-a"), web))] == 0
+    after = scraped(leader.api)
+    assert after[("failover_failovers_total", (("outcome", "done"), web))] == 1
+    assert after[("failover_hook_results_total", (("hook", "promote"), ("result", "ok"),
+                                                  web))] == 1
+    assert after[("failover_hook_results_total", (("hook", "fence"), ("result", "failed"),
+                                                  web))] >= 1  # web-a is dead
+    leader.process.stop()
+    wait_for(lambda: scraped(follower.api)[("failover_leadership_changes_total", ())]
+             == changes + 1, 20, "the follower to count the new leadership")

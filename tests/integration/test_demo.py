@@ -55,12 +55,20 @@ def test_the_demo_in_a_terminal_stays_up_for_its_suggested_command_until_ctrl_c(
             if ready:
                 seen += os.read(primary, 65536)
         text = seen.decode(errors="replace")
-        api = re.search(r"failoverctl status --api (\S+)", text)
-        assert api, text
-        # What the demo suggests, typed as a user would, while it runs.
-        status = failoverctl("status", "--api", api.group(1), "--json")
+        exported = re.search(r"export (FAILOVER_API_URL=\S+ FAILOVER_API_TOKEN=\S+)", text)
+        assert exported, text
+        env = dict(pair.split("=", 1) for pair in exported.group(1).split())
+        # What the demo suggests, typed as a user would, while it runs: the changes too.
+        status = failoverctl("status", "--json", env=env)
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["services"]["web"]["primary"] == "web-b"
+        switchover = failoverctl("switchover", "web", env=env)
+        assert "401" not in switchover.stderr and "refused" in switchover.stderr, (
+            switchover.stdout + switchover.stderr)
+        pause = failoverctl("pause", "web", "--for", "5m", env=env)
+        assert pause.returncode == 0, pause.stderr
+        configs = re.search(r"The replicas' configs \(token name 'alice'\): (\S+),", text)
+        assert configs and Path(configs.group(1)).is_file(), text
         demo.send_signal(signal.SIGINT)  # Ctrl-C
         assert demo.wait(timeout=30) == 130
     finally:

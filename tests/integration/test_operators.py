@@ -285,6 +285,8 @@ def test_dry_run_records_what_it_would_do_and_never_acts(cluster: Cluster) -> No
     explanation = json.loads(cli(follower, "explain", "web", "--json").stdout)
     assert (explanation["action"], explanation["blocked_by"]) == ("dry-run", ["mode"])
     assert "would fail over to web-b" in cli(follower, "history", "web").stdout
+    headline = cli(follower, "explain", "web").stdout.splitlines()[0]
+    assert headline.startswith("web: dry-run: would fail over to web-b"), headline
     assert cluster.route()["primary"] == "web-a"
     assert cluster.promotions("web-b") == [] and cluster.web("web-a").calls("fence") == []
 
@@ -312,3 +314,15 @@ def test_explain_names_the_cooldown_and_its_end(cluster: Cluster) -> None:
     line = next(li for li in cli(leader, "history", "web").stdout.splitlines()
                 if "route_changed" in li and "web-a -> web-b" in li)
     assert "failover: web-a down (3 x no_answer" in line and "auto" in line
+
+
+def test_the_unnamed_token_is_recorded_by_its_role_alone(cluster: Cluster) -> None:
+    unnamed = "unnamed-secret-token"
+    cluster.start(controllers=1, api_block={"token": unnamed})
+    controller = cluster.controllers[0]
+    pause = "/v1/services/web/pause"
+    code, body = controller.call("POST", pause, {"for": "1m"}, token=unnamed)
+    assert (code, body["by"]) == (200, "operator"), body  # not "operator:operator"
+    code, body = controller.call("POST", pause, {"for": "2m"})
+    assert (code, body["by"]) == (200, OPERATOR), body
+    assert history(controller, "paused")[-1]["by"] == "operator"  # the oldest

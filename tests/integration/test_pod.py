@@ -398,7 +398,7 @@ def test_the_chart_pod_leads_and_publishes_the_route(
         pause = "/v1/services/web/pause"
         assert controller.call("POST", pause, {"for": "1m"}, token="wrong")[0] == 401
         code, body = controller.call("POST", pause, {"for": "1m"}, token=API_TOKEN)
-        assert (code, body["by"]) == (200, "operator:operator"), body
+        assert (code, body["by"]) == (200, "operator"), body
 
         # The process is the container's: its env exactly, and (as root here) its user,
         # groups, privileges and root file system.

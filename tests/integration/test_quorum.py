@@ -9,7 +9,7 @@ import pytest
 
 from controller.devtools.sandbox import Controller, wait_for
 from controller.events import Event
-from tests.integration.cluster import Cluster, hold
+from tests.integration.cluster import Cluster, failoverctl, hold
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,8 @@ def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
     explained = leader.call("GET", "/v1/services/web/explain")[1]
     assert (explained["reason"], explained["would_fail_over"]) == ("quorum_not_reached", False)
     assert leader.status()["services"]["web"]["split_view"] is True
+    shown = failoverctl("status", "--api", leader.api).stdout
+    assert f"web: SPLIT VIEW: the primary web-a is failing for {node(leader)}" in shown, shown
     after = cluster.route()
     assert (after["primary"], after["version"], after["epoch"]) == (
         "web-a", before["version"], before["epoch"])

@@ -94,3 +94,20 @@ def test_any_value_is_taken_or_refused_in_one_line(argv: tuple[str, ...], value:
 def test_agent_alone_shows_its_proxies(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agent"]) == 2
     assert "failoverctl agent" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (("switchover", "web", "--at", "-5m"), "argument --at: '-5m' is in the past"),
+    (("pause", "web", "--for", "-5m"), "argument --for: '-5m': a duration is above 0"),
+    (("status", "--timeout", "-1"), "argument --timeout: '-1' is not a number of seconds")])
+def test_a_negative_value_gets_its_own_message_not_expected_one_argument(
+        capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], said: str) -> None:
+    err = refused(capsys, *argv)
+    assert said in err and "expected one argument" not in err, err
+
+
+def test_an_option_after_a_value_taking_option_is_still_an_option() -> None:
+    args = build().parse_args(["switchover", "web", "--at", "+5m", "--wait"])
+    assert args.wait and args.at
+    with pytest.raises(SystemExit):
+        build().parse_args(["switchover", "web", "--at", "--wait"])

@@ -18,6 +18,7 @@ from config import (
     node_identity,
     parse_config,
 )
+from config.digest import config_digest
 from controller.cli import main
 from tests.kubelet import KUBERNETES_SERVICE, service_links
 
@@ -316,3 +317,17 @@ def test_variables_not_of_the_override_shape_never_change_the_config(
             env.update(service_links(service, "10.96.0.9", [("http", 8080, "TCP")]))
     assert parse_config(yaml.safe_load(yaml.safe_dump(GOOD)), env) == BASELINE
     assert set(ignored_env_names(env)) == set(env) - set(CLI_VARIABLES)
+
+
+def test_the_config_digest_covers_what_decides_not_what_differs_per_replica(
+        tmp_path: Path) -> None:
+    base = load_config(write(tmp_path, GOOD), env={})
+    digest = config_digest(base)
+    assert len(digest) == 12 and int(digest, 16) >= 0
+    other_replica = {**GOOD, "node_id": "elsewhere", "api": {**GOOD.get("api", {}),
+                                                             "listen": "127.0.0.1:9999"}}
+    assert config_digest(load_config(write(tmp_path, other_replica), env={})) == digest
+    services = [dict(GOOD["services"][0])]
+    services[0]["policy"] = {**services[0].get("policy", {}), "fall": 7}
+    changed = {**GOOD, "services": services}
+    assert config_digest(load_config(write(tmp_path, changed), env={})) != digest

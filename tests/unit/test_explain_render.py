@@ -46,3 +46,33 @@ def test_each_probe_line_names_the_probe_it_came_from() -> None:
     lines = render(Explained.model_validate(explained))
     assert "         probe: pass 1.0 ms  status 200" in lines
     assert "         primary_probe: bad_answer 1.2 ms  status 503: fenced" in lines
+
+
+def test_a_dry_run_headline_says_what_it_would_do_not_a_reason_to_do_nothing() -> None:
+    explained = {**EXPLAINED, "would_fail_over": False, "action": "dry-run",
+                 "reason": "primary_failing", "target": "web-b", "mode": "dry-run"}
+    headline = render(Explained.model_validate(explained))[0]
+    assert headline.startswith("web: dry-run: would fail over to web-b (primary_failing), "
+                               "but only records that it would  (mode dry-run;")
+    assert "would not fail over" not in headline
+
+
+def _with_stores(zookeeper: str, redis: str, **changes: object) -> Explained:
+    stores = {"check": "stores_reachable", "ok": False, "reason": "zookeeper_unavailable",
+              "until_iso": None,
+              "evidence": {"zookeeper": {"state": zookeeper, "out_seconds": 12.5},
+                           "redis": {"state": redis, "out_seconds": 0.0}}}
+    return Explained.model_validate({**EXPLAINED, **changes,
+                                     "conditions": [stores, *EXPLAINED["conditions"]]})
+
+
+def test_a_store_outage_is_named_as_the_blocker() -> None:
+    lines = render(_with_stores("suspended", "reachable", reason="zookeeper_unavailable",
+                                policy_reason="primary_failing"))
+    assert lines[0].startswith("web: cannot act: zookeeper suspended for 12.5 s (policy "
+                               "alone: primary_failing)")
+    assert "  NO   stores_reachable   zookeeper_unavailable" in lines
+    redis_out = render(_with_stores("connected", "unreachable", would_fail_over=True,
+                                    target="web-b", reason="redis_unreachable"))
+    assert redis_out[0].startswith("web: would fail over to web-b now, but redis unreachable "
+                                   "for 0.0 s: the route reaches proxies once Redis is back")

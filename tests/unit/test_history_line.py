@@ -10,7 +10,8 @@ def test_each_verdict_is_counted_with_slow_latencies_and_the_last_failure() -> N
               {"verdict": "no_answer", "latency_ms": 300.0, "detail": "no answer within 0.3s"},
               {"verdict": "slow", "latency_ms": 291.0, "detail": "status 200"}]
     assert probe_summary(probes) == (
-        "2 x slow, 1 x no_answer; slow 280/291 ms; last: no answer within 0.3s")
+        "1 x slow after 1 x no_answer after 1 x slow; slow 280/291 ms; "
+        "last: no answer within 0.3s")
 
 
 def test_a_bad_answer_keeps_what_the_member_said() -> None:
@@ -24,7 +25,17 @@ def test_a_failing_write_canary_is_named() -> None:
               *[{"verdict": "bad_answer", "latency_ms": 1.1, "detail": "status 503: fenced",
                  "probe": "primary_probe"}] * 3]
     assert probe_summary(probes) == (
-        "1 x pass, 3 x bad_answer; last: primary_probe status 503: fenced")
+        "3 x bad_answer after 1 x pass; last: primary_probe status 503: fenced")
+
+
+def test_passes_before_a_failure_do_not_read_as_part_of_it() -> None:
+    probes = [*[{"verdict": "pass", "latency_ms": 1.0, "detail": "status 200"}] * 3,
+              *[{"verdict": "no_answer", "latency_ms": 500.0, "detail": "timed out"}] * 3]
+    line = history_rows([{"event": "route_changed", "previous": "web-a", "primary": "web-b",
+                          "reason": "failover", "detail": {"decision": {"evidence": {
+                              "primary": "web-a", "primary_health": "down",
+                              "primary_probes": probes}}}}])[1][6]
+    assert line == "failover: web-a down (3 x no_answer after 3 x pass; last: timed out)"
 
 
 def _row(entry: dict[str, object]) -> tuple[str, ...]:

@@ -3,18 +3,24 @@ its config may add."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from config import ConfigError, parse_config
-from config.models import ExecActionConfig
+from config.models import ExecActionConfig, HttpActionConfig
 from controller.adapters.hooks import (
     DEFAULT_PATH,
+    ActionResult,
+    ActionRunner,
     hook_environment,
     redact_url,
     redact_urls,
     scrub,
+    templated_parameters,
     url_secrets,
 )
+from controller.devtools.processes import free_port
 from tests.unit.test_config import GOOD
 
 
@@ -91,3 +97,24 @@ def test_an_exec_hooks_env_is_checked_and_may_take_a_secret_from_the_environment
         parse_config(_with_fence_env({"OK": "a\0b"}), {})
     assert caught.value.problems == [
         "services[0].members[0].fence.env: OK: a value cannot hold a NUL byte"]
+
+
+def test_the_fencing_token_is_shown_in_a_hook_urls_detail_and_secrets_are_not() -> None:
+    url = ("http://127.0.0.1:{port}/fence?epoch={epoch}&seq={seq}&key=k3y&m=x{member}"
+           .replace("{port}", str(free_port())))
+    assert templated_parameters(url) == {"epoch", "seq"}
+    action = HttpActionConfig.model_validate({"kind": "http", "url": url, "timeout": 2})
+    variables = {"service": "web", "member": "web-a", "address": "127.0.0.1:1", "epoch": "7",
+                 "seq": "3", "previous": ""}
+    result = asyncio.run(_run_once(action, variables))  # nothing listens: refused
+    assert not result.ok
+    assert "/fence?epoch=7&seq=3&key=***&m=***:" in result.detail, result.detail
+    assert "k3y" not in result.detail and "web-a" not in result.detail
+
+
+async def _run_once(action: HttpActionConfig, variables: dict[str, str]) -> ActionResult:
+    runner = ActionRunner("test")
+    try:
+        return await runner.run(action, variables)
+    finally:
+        await runner.close()

@@ -4,6 +4,7 @@ tokens and passwords."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -71,3 +72,22 @@ def test_malformed_requests_are_not_logged_but_server_errors_are(
             server.exception("Error handling request from 127.0.0.1")
     assert [r.exc_info[1] for r in caplog.records if r.exc_info] == [exc]
     assert SECRET not in caplog.text
+
+
+@pytest.mark.usefixtures("console")
+def test_kazoo_and_aiohttp_lines_are_json_too(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("info", json=True)
+    logging.getLogger("kazoo.client").warning("Connection dropped: %s", "ping not received")
+    logging.getLogger("aiohttp.access").info("below warning: not shown")
+    try:
+        raise RuntimeError("handler crashed")
+    except RuntimeError:
+        logging.getLogger("aiohttp.server").exception("Error handling request")
+    structlog.get_logger("engine").warning("store_unavailable", store="zookeeper")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["event"], e.get("logger"), e.get("message"), e["level"]) for e in lines] == [
+        ("library_log", "kazoo.client", "Connection dropped: ping not received", "warning"),
+        ("library_log", "aiohttp.server", "Error handling request", "error"),
+        ("store_unavailable", None, None, "warning")]
+    assert "RuntimeError: handler crashed" in lines[1]["exception"]
+    assert all("timestamp" in e for e in lines)

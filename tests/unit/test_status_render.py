@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from controller.cli.answers import Status
-from controller.cli.status import status_rows
+from controller.cli.status import headline, status_rows
 
 
 def status(paused: bool, redundant: bool) -> Status:
@@ -52,3 +52,42 @@ def test_a_primary_degraded_by_its_primary_probe_is_marked() -> None:
     by_member = {row[3].strip("* "): row for row in rows[1:]}
     assert by_member["web-a"][4] == "degraded (primary_probe)"
     assert by_member["web-b"][4] == "healthy"
+
+
+def test_the_headline_says_whose_view_it_is_and_each_store_that_is_out() -> None:
+    calm = Status.model_validate({
+        "node": "c1", "leader": False, "leader_node": "c0", "epoch": 4, "services": {},
+        "session": "connected", "can_act": False, "why_not": ["not_leader"],
+        "stores": {"zookeeper": {"ok": True, "state": "connected"},
+                   "redis": {"ok": True, "state": "reachable"}}})
+    assert headline(calm) == [
+        "leader c0  epoch 4  (asked c1; health and votes below are c1's view)"]
+    out = Status.model_validate({
+        "node": "c0", "leader": True, "leader_node": "c0", "epoch": 4, "services": {},
+        "session": "suspended", "can_act": False,
+        "why_not": ["zookeeper_unavailable", "redis_unreachable"],
+        "stores": {"zookeeper": {"ok": False, "state": "suspended", "out_seconds": 12.34,
+                                 "out_since": 0},
+                   "redis": {"ok": False, "state": "unreachable", "out_seconds": 3,
+                             "error": "Connection refused"}}})
+    assert headline(out)[1:] == [
+        "c0 holds the leadership but its ZooKeeper session is SUSPENDED: it cannot act "
+        "until it reconnects",
+        "ZOOKEEPER OUT for 12.3 s since 1970-01-01 00:00:00 UTC at c0 (session suspended): "
+        "no decision can be committed from this replica",
+        "REDIS OUT for 3.0 s at c0 (Connection refused): decisions are kept in ZooKeeper; "
+        "routes are published once it is back",
+        "c0 cannot act now: zookeeper_unavailable, redis_unreachable"]
+
+
+def test_a_split_view_says_why_nothing_happens_with_each_replicas_verdict() -> None:
+    split = Status.model_validate({"node": "c0", "services": {"web": {
+        "primary": "web-a", "mode": "auto", "redundant": True, "split_view": True,
+        "quorum": 2, "members": {
+            "web-a": {"health": "degraded", "views": {"c0": "degraded", "c1": "healthy"}},
+            "web-b": {"health": "healthy"}}}}})
+    _, notes = status_rows(split)
+    assert ("web: SPLIT VIEW: the primary web-a is failing for c0 but too few replicas "
+            "agree (2 needed; c0 degraded, c1 healthy): nothing fails over") in notes
+    _, calm = status_rows(status(paused=False, redundant=True))
+    assert not any("SPLIT VIEW" in n for n in calm)
