@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from config.models import Config
+from config.models import Config, ServiceConfig
 
 
 def config_digest(config: Config) -> str:
@@ -27,4 +27,11 @@ def config_digest(config: Config) -> str:
         "services": [s.model_dump(mode="json") for s in config.services],
     }
     text = json.dumps(deciding, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def service_digest(service: ServiceConfig) -> str:
+    """The same for one service: published in each replica's view, so that a leader acts
+    only on the config of a service that most live replicas run."""
+    text = json.dumps(service.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]

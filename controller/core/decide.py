@@ -16,7 +16,10 @@ The rules, in the order they are checked:
 4. Quorum: at least ``quorum`` live replicas (the leader included; default a majority) must
    see the primary failing, and a majority must see the candidate healthy. A leader that
    alone sees a failure is more likely cut off from the primary than the primary is down.
-5. Paused: nothing. Dry-run: say what would happen, do nothing.
+5. Paused: nothing. Dry-run: say what would happen, do nothing. Nothing either while this
+   replica's config of the service is not the one most live replicas run (a rolling config
+   change, a stale ConfigMap), nor while the routed primary is not in its config: it could
+   not fence that primary, and would make a second one.
 6. Cooldown, counted from the end of the last recovery; and a short back-off after a failed
    attempt. The decision then says when to look again.
 There is no automatic failback: a recovered former primary is a standby like any other.
@@ -50,7 +53,8 @@ class Reason(StrEnum):
     PRIMARY_HEALTHY = "primary_healthy"
     PRIMARY_UNKNOWN = "primary_health_unknown"
     PRIMARY_FAILING = "primary_failing"
-    PRIMARY_NOT_CONFIGURED = "primary_not_configured"
+    PRIMARY_NOT_CONFIGURED = "primary_not_configured"  # it could not be fenced
+    CONFIG_DIFFERS = "config_differs"  # this replica's config is not the majority's
     NO_HEALTHY_CANDIDATE = "no_healthy_candidate"
     QUORUM_NOT_REACHED = "quorum_not_reached"  # too few replicas see the primary failing
     CANDIDATE_NOT_CONFIRMED = "candidate_not_confirmed"  # no majority sees a candidate healthy
@@ -106,6 +110,11 @@ class ServiceView:
     excluded: frozenset[str] = frozenset()  # failed to promote during this episode
     replicas: int = 1  # live replicas whose views are counted, this one included
     quorum: int | None = None  # replicas that must see the primary failing; None: majority
+    # Live replicas (this one included) that publish a digest of this service's config, and
+    # those whose digest is this replica's own. Replicas that publish none (an older
+    # release) count neither way.
+    config_known: int = 1
+    config_agreeing: int = 1
 
     @property
     def majority(self) -> int:
@@ -204,6 +213,7 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
               Reason.RECOVERY_IN_FLIGHT if view.recovery_in_flight else None),
         *_primary_checks(view, primary),
         *_candidate_checks(view, primary),
+        _config_check(view),
         Check("mode", view.mode is Mode.AUTO,
               {Mode.AUTO: None, Mode.PAUSED: Reason.PAUSED, Mode.DRY_RUN: Reason.DRY_RUN}[
                   view.mode], {"mode": str(view.mode)}),
@@ -216,9 +226,15 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
 
 def _primary_checks(view: ServiceView, primary: MemberView | None) -> tuple[Check, ...]:
     """Rules 2 and 4's first half: the primary fails, and enough replicas see it."""
-    if primary is None:  # no decision (blocked above), or a primary no longer configured
-        return (Check("primary_failing", True, None,
-                      {"primary_configured": False} if view.primary else {}),)
+    if primary is None and view.primary is not None:
+        # Its hooks went with it: a failover would promote a second primary unfenced.
+        return (Check("primary_configured", False, Reason.PRIMARY_NOT_CONFIGURED,
+                      {"primary_configured": False,
+                       "action": f"put {view.primary} back in this service's members on "
+                                 "every replica (its fence hook is needed), switch over, "
+                                 "then remove it"}),)
+    if primary is None:  # no decision: blocked above
+        return (Check("primary_failing", True),)
     blocked = {Health.HEALTHY: Reason.PRIMARY_HEALTHY,
                Health.UNKNOWN: Reason.PRIMARY_UNKNOWN}.get(primary.health)
     votes = {"failing": primary.failing, "replicas": view.replicas, "required": view.required}
@@ -258,6 +274,15 @@ def _candidate_checks(view: ServiceView, primary: MemberView | None) -> tuple[Ch
     )
 
 
+def _config_check(view: ServiceView) -> Check:
+    """Rule 5's config half: replicas act on the config most of them run."""
+    needed = view.config_known // 2 + 1
+    ok = view.config_agreeing >= needed
+    return Check("config_agreed", ok, None if ok else Reason.CONFIG_DIFFERS,
+                 {"config_agreeing": view.config_agreeing, "config_known": view.config_known,
+                  "config_needed": needed})
+
+
 def _timer(name: str, since: float | None, length: float, now: float, reason: Reason,
            key: str) -> Check:
     """Rule 6: a wait of ``length`` from ``since``; blocking until its end, which it names."""
@@ -273,20 +298,18 @@ def decide(view: ServiceView, now: float) -> Decision:
     target = ranked[0].name if ranked else None
     fallbacks = tuple(m.name for m in ranked[1:])
     evidence: dict[str, object] = {"primary": view.primary}
-    primary = view.member(view.primary)
-    failing_reason = (Reason.PRIMARY_NOT_CONFIGURED if primary is None
-                      else Reason.PRIMARY_FAILING)
     for check in checks(view, now):
         evidence.update(check.evidence)
         if check.ok:
             continue
         assert check.reason is not None
         if check.reason is Reason.DRY_RUN:
-            return Decision(Action.DRY_RUN, failing_reason, target, fallbacks, evidence=evidence)
+            return Decision(Action.DRY_RUN, Reason.PRIMARY_FAILING, target, fallbacks,
+                            evidence=evidence)
         if check.reason is Reason.PAUSED:
             return Decision(Action.NONE, Reason.PAUSED, target, fallbacks, evidence=evidence)
         if check.until is not None:
             return Decision(Action.WAIT, check.reason, target, fallbacks, check.until, evidence)
         return Decision(Action.NONE, check.reason, evidence=evidence)
     assert target is not None  # candidate_confirmed passed
-    return Decision(Action.FAILOVER, failing_reason, target, fallbacks, evidence=evidence)
+    return Decision(Action.FAILOVER, Reason.PRIMARY_FAILING, target, fallbacks, evidence=evidence)

@@ -39,6 +39,7 @@ class ReplicaView:
     at: float  # unix seconds it was taken
     members: Mapping[str, MemberVerdict] = field(default_factory=dict)  # "service/member"
     recovering: tuple[str, ...] = ()  # services whose failover it runs (the leader)
+    configs: Mapping[str, str] = field(default_factory=dict)  # service -> its config's digest
 
     def verdict(self, service: str, member: str) -> str:
         """Its verdict on one member; "unknown" when it does not say."""
@@ -49,10 +50,11 @@ class ReplicaView:
         """The part that can change a decision: verdicts and recoveries (not latencies or
         timestamps, which change on every heartbeat)."""
         return (tuple(sorted((key, entry.health) for key, entry in self.members.items())),
-                self.recovering)
+                self.recovering, tuple(sorted(self.configs.items())))
 
     def to_json(self) -> dict[str, Any]:
         return {"node": self.node, "at": self.at, "recovering": list(self.recovering),
+                "configs": dict(self.configs),
                 "members": {key: {"health": e.health, "since": e.since,
                                   "latency_ms": e.latency_ms, "detail": e.detail}
                             for key, e in self.members.items()}}
@@ -71,11 +73,22 @@ class ReplicaView:
                                              _number(entry.get("latency_ms")),
                                              _text(entry.get("detail")))
         recovering = raw.get("recovering")
+        configs = raw.get("configs")
         at = _number(raw.get("at"))
         return cls(node=_text(raw.get("node")) or node, at=at if at is not None else 0.0,
                    members=members,
                    recovering=tuple(s for s in recovering if isinstance(s, str))
-                   if isinstance(recovering, list | tuple) else ())
+                   if isinstance(recovering, list | tuple) else (),
+                   configs={k: v for k, v in configs.items()
+                            if isinstance(k, str) and isinstance(v, str)}
+                   if isinstance(configs, Mapping) else {})
+
+
+def config_agreement(own: str, others: Iterable[str | None]) -> tuple[int, int]:
+    """(replicas that publish a digest, those whose digest is ``own``), this one included;
+    a replica that publishes none (an older release) counts neither way."""
+    known = [d for d in others if d is not None]
+    return len(known) + 1, sum(d == own for d in known) + 1
 
 
 def count(verdicts: Iterable[str]) -> Votes:

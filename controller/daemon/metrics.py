@@ -71,6 +71,10 @@ class Metrics:
             "From the probe result that triggered a failover to the Redis route write.",
             ["service"], buckets=(0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r)
+        self.config_differs = Gauge(
+            "failover_config_differs",
+            "1 while this replica's config of the service is not the one most live replicas "
+            "run: it does not fail the service over automatically.", ["service"], registry=r)
         self.split_view = Gauge(
             "failover_split_view",
             "1 while the leader sees the primary failing but too few replicas agree.",

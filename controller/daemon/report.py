@@ -219,6 +219,8 @@ def set_gauges(metrics: Metrics, view: ServiceView, memory: Memory,
     for member in view.members:  # members without readiness checks are ready
         metrics.member_ready.labels(name, member.name).set(int(member.ready))
     metrics.split_view.labels(name).set(int(memory.split_view))
+    metrics.config_differs.labels(name).set(
+        int(view.config_agreeing < view.config_known // 2 + 1))
     primary = view.member(view.primary)
     if primary is not None:
         metrics.failing_votes.labels(name).set(primary.failing)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from controller.core.decide import MemberView, ServiceView
 from controller.core.plan import EvacuationFacts, Inputs, Work, mode_of, recovering
-from controller.core.views import MemberVerdict, ReplicaView
+from controller.core.views import MemberVerdict, ReplicaView, config_agreement
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from probes.health import readiness
@@ -34,6 +34,7 @@ def snapshot(state: ServiceState, probes: ProbeScheduler, peers: PeerViews, lead
             failing_votes=votes.failing, healthy_votes=votes.healthy,
             not_ready=readiness(probes.readiness(config.name, member.name))))
     policy = config.policy
+    known, agreeing = config_agreement(state.digest, peers.configs(config.name))
     view = ServiceView(
         name=config.name, primary=decided.primary if decided else None,
         members=tuple(members), mode=mode_of(policy.auto_failover, state.pause, now),
@@ -42,7 +43,8 @@ def snapshot(state: ServiceState, probes: ProbeScheduler, peers: PeerViews, lead
         last_failed_attempt=state.last_failed_attempt,
         recovery_in_flight=recovering(running, requests, leader_recovering),
         excluded=state.memory.excluded, replicas=replicas,
-        quorum=None if policy.quorum == "majority" else policy.quorum)
+        quorum=None if policy.quorum == "majority" else policy.quorum,
+        config_known=known, config_agreeing=agreeing)
     primary = view.primary if view.primary and config.member(view.primary) else None
     return Inputs(
         view=view, leading=leading, running=running, switchovers=requests,
@@ -72,4 +74,5 @@ def own_view(node_id: str, probes: ProbeScheduler, services: Mapping[str, Servic
     recovering_now = tuple(name for name, state in services.items()
                            if leading and Work.RECOVERY in state.tasks)
     return ReplicaView(node=node_id, at=time.time(), members=members,
-                       recovering=recovering_now)
+                       recovering=recovering_now,
+                       configs={name: state.digest for name, state in services.items()})

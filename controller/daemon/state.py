@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 
+from config.digest import service_digest
 from config.models import ServiceConfig
 from config.windows import Window
 from controller.core.plan import Memory, Work
@@ -34,6 +35,11 @@ class ServiceState:
     # Operator switchover requests (id -> record, znode version), from ZooKeeper.
     switchovers: dict[str, tuple[Switchover, int]] = field(default_factory=dict)
     windows: tuple[Window, ...] = ()  # maintenance windows for evacuations (parsed config)
+    digest: str = ""  # of this service's config, as published in this replica's view
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            self.digest = service_digest(self.config)
 
     def snapshot(self) -> tuple[Decided, int] | None:
         """The decision and the znode version it was read at, taken together: a commit

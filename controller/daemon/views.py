@@ -72,6 +72,10 @@ class PeerViews:
     def votes(self, service: str, member: str, own: str) -> Votes:
         return count(self.verdicts(service, member, own).values())
 
+    def configs(self, service: str) -> list[str | None]:
+        """Each live replica's digest of ``service``'s config (None: it publishes none)."""
+        return [view.configs.get(service) for view in self.live()]
+
     def recovering(self, service: str) -> bool:
         """Does a live replica (the leader, seen from a follower) say it is recovering it?"""
         return any(service in view.recovering for view in self.live())

@@ -92,10 +92,31 @@ def test_paused_and_dry_run() -> None:
     assert (d.action, d.target) == (Action.DRY_RUN, "b")
 
 
-def test_primary_removed_from_config_is_replaced() -> None:
-    d = decide(view(primary="gone", a=H, b=H), 0.0)
-    assert (d.action, d.reason, d.target) == (
-        Action.FAILOVER, Reason.PRIMARY_NOT_CONFIGURED, "a")
+def test_a_primary_missing_from_this_config_is_never_replaced_unfenced() -> None:
+    """Its fence hook went with it: replacing it would make a second primary (a replica
+    with a stale config, or a member removed while routed). Nothing happens, in any mode,
+    and the evidence says what an operator does."""
+    for mode in Mode:
+        d = decide(with_(view(primary="gone", a=H, b=H), mode=mode), 0.0)
+        assert (d.action, d.reason, d.target) == (
+            Action.NONE, Reason.PRIMARY_NOT_CONFIGURED, None)
+        assert "put gone back" in str(d.evidence["action"])
+    [blocking] = [c for c in checks(view(primary="gone", a=H, b=H), 0.0) if not c.ok]
+    assert blocking.name == "primary_configured"
+
+
+def test_a_replica_whose_config_is_not_the_majoritys_does_not_act() -> None:
+    failing = view(a=X, b=H)
+    for known, agreeing, acts in ((3, 1, False), (3, 2, True), (2, 1, False), (1, 1, True),
+                                  (4, 2, False), (4, 3, True)):
+        d = decide(with_(failing, config_known=known, config_agreeing=agreeing), 0.0)
+        assert (d.action is Action.FAILOVER) is acts, (known, agreeing)
+        if not acts:
+            assert (d.action, d.reason) == (Action.NONE, Reason.CONFIG_DIFFERS)
+            assert d.evidence["config_needed"] == known // 2 + 1
+    # Before the mode: a paused or dry-run service says which blocks first.
+    d = decide(with_(failing, config_known=3, config_agreeing=1, mode=Mode.DRY_RUN), 0.0)
+    assert d.reason is Reason.CONFIG_DIFFERS
 
 
 def test_no_decision_yet() -> None:

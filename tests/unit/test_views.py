@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.core.views import MemberVerdict, ReplicaView, Votes, count
+from controller.core.views import MemberVerdict, ReplicaView, Votes, config_agreement, count
 
 RAW = {"node": "c1", "at": 100.0, "recovering": [],
        "members": {"web/web-a": {"health": "down", "latency_ms": 500.0, "since": 99.0},
@@ -42,3 +42,16 @@ def test_only_verdicts_and_recoveries_count_as_a_change() -> None:
     assert recovered.what_votes() != VIEW.what_votes()
     busy = ReplicaView.from_json({**RAW, "recovering": ["web"]}, "c1")
     assert busy.what_votes() != VIEW.what_votes()
+
+
+def test_config_digests_travel_in_the_view_and_count_only_where_published() -> None:
+    view = ReplicaView("n1", 1.0, configs={"web": "abc", "api": "def"})
+    assert ReplicaView.from_json(view.to_json(), "n1").configs == {"web": "abc", "api": "def"}
+    assert ReplicaView.from_json({"configs": {"web": 3, 4: "x"}}, "n").configs == {}
+    assert ReplicaView.from_json({"configs": ["web"]}, "n").configs == {}
+    changed = ReplicaView("n1", 2.0, configs={"web": "zzz", "api": "def"})
+    assert view.what_votes() != changed.what_votes()  # a config change is news
+    assert config_agreement("abc", []) == (1, 1)  # alone: agrees with itself
+    assert config_agreement("abc", ["abc", "xyz"]) == (3, 2)
+    assert config_agreement("abc", ["xyz", "xyz"]) == (3, 1)
+    assert config_agreement("abc", [None, None, "xyz"]) == (2, 1)  # older releases: not counted
