@@ -22,6 +22,7 @@ from kazoo.exceptions import KazooException
 
 from controller.adapters.zookeeper import Term, ZkStore
 from controller.core.errors import StoreError
+from controller.core.recovery import EpochFloor
 from controller.events import Event
 
 log = structlog.get_logger("election")
@@ -34,8 +35,9 @@ class LeaderElection:
         node_id: str,
         on_gained: Callable[[Term], None],
         on_lost: Callable[[], None],
+        floor: Callable[[], EpochFloor],
     ) -> None:
-        self._store, self._node_id = store, node_id
+        self._store, self._node_id, self._floor = store, node_id, floor
         self._on_gained, self._on_lost = on_gained, on_lost
         self._resign = threading.Event()  # set: leave the current leadership (or contention)
         self._stopping = threading.Event()
@@ -92,7 +94,8 @@ class LeaderElection:
         if self._stopping.is_set() or self._resign.is_set():
             return
         lock = self._election.lock  # kazoo's Lock: the node it created for us
-        term = self._store.bump_epoch_blocking(self._node_id, f"{lock.path}/{lock.node}")
+        term = self._store.bump_epoch_blocking(self._node_id, f"{lock.path}/{lock.node}",
+                                               self._floor())
         self._notify(self._on_gained, term)
         try:
             self._resign.wait()

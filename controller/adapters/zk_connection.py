@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
     BadVersionError,
@@ -29,6 +30,7 @@ from kazoo.security import make_digest_acl
 from config.models import ZooKeeperConfig
 from controller.core.errors import Conflict, Fenced, StoreError
 from controller.core.lease import lease_length
+from controller.events import Event
 
 
 class Session(StrEnum):
@@ -75,6 +77,7 @@ class ZkConnection:
                 "auth_data": [("digest", f"{config.username}:{secret}")],
                 "default_acl": [make_digest_acl(config.username, secret, all=True)],
             }
+        self._log = structlog.get_logger("zookeeper")
         self._grant = _GrantListener(logging.getLogger("kazoo.client"), {})
         self.client = KazooClient(
             hosts=config.hosts,
@@ -88,6 +91,12 @@ class ZkConnection:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._live: Any = None  # kazoo's "connected" event, once started
+        # Children watches to set again on a new session: kazoo's ChildrenWatch stops for
+        # good when its node is gone, as it is after ZooKeeper loses its data.
+        self._child_watches: list[tuple[str, Callable[[list[str]], None]]] = []
+        self._new_session = False  # LOST seen: the next CONNECTED is a new session
+        self._suspended: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Future[Any]] = set()  # renewals and restarts running
         # Threads that wait on kazoo's answers so the event loop never does.
         self._waiters = ThreadPoolExecutor(max_workers=8, thread_name_prefix="zk-wait")
 
@@ -106,7 +115,8 @@ class ZkConnection:
             self._loop = loop
 
             def listener(state: str) -> None:  # kazoo thread: never block here
-                loop.call_soon_threadsafe(on_session, Session(str(state)))
+                loop.call_soon_threadsafe(self._session_changed, Session(str(state)),
+                                          on_session)
 
             self.client.add_listener(listener)
             self._live = await loop.run_in_executor(None, self.client.start_async)
@@ -114,6 +124,58 @@ class ZkConnection:
         if not await loop.run_in_executor(None, self._live.wait, timeout):
             raise StoreError(f"ZooKeeper {self._config.hosts}: not connected after {timeout:g}s")
         await loop.run_in_executor(None, self._ensure_paths)
+
+    def _session_changed(self, state: Session, on_session: SessionListener) -> None:
+        """On the loop: re-create what a new session needs, restart a client stuck
+        SUSPENDED, then tell the daemon."""
+        if self._suspended is not None:
+            self._suspended.cancel()
+            self._suspended = None
+        if state is Session.LOST:
+            self._new_session = True
+        elif state is Session.SUSPENDED and self._loop is not None:
+            self._suspended = self._loop.call_later(self.stuck_after(), self._restart)
+        elif state is Session.CONNECTED and self._new_session:
+            self._new_session = False
+            self._keep(asyncio.ensure_future(self._renew()))
+        on_session(state)
+
+    def stuck_after(self) -> float:
+        """SUSPENDED this long, far past any session timeout, is not a blip: ZooKeeper may
+        have been rebuilt, and refuses the session kazoo offers (one that has seen a zxid
+        the new ensemble never wrote). Only a new client starts from nothing."""
+        timeout = self.granted_session_timeout or self._config.session_timeout
+        return max(3 * timeout, 10.0)
+
+    def _restart(self) -> None:
+        self._suspended = None
+        self._log.error(Event.ZOOKEEPER_CLIENT_RESTARTED, suspended_for=self.stuck_after(),
+                        hosts=self._config.hosts)
+        loop = self._loop
+        if loop is not None:
+            self._keep(loop.run_in_executor(None, self._restart_blocking))
+
+    def _keep(self, future: asyncio.Future[Any]) -> None:
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    def _restart_blocking(self) -> None:
+        try:
+            self.client.stop()  # the session ends here: LOST; kazoo forgets its zxid
+            self._live = self.client.start_async()
+        except KazooException as exc:
+            self._log.error(Event.ZOOKEEPER_CLIENT_RESTARTED, error=describe(exc))
+
+    async def _renew(self) -> None:
+        """A new session: the base paths again (ZooKeeper may have lost them), and every
+        children watch that stopped with its node."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self._ensure_paths)
+            for path, on_children in self._child_watches:
+                await loop.run_in_executor(None, self.client.ChildrenWatch, path, on_children)
+        except (StoreError, KazooException) as exc:
+            self._log.warning(Event.ZOOKEEPER_RENEW_FAILED, error=describe(exc))
 
     def _ensure_paths(self) -> None:
         try:
@@ -223,6 +285,7 @@ class ZkConnection:
                 watched.add(child)
                 self.client.DataWatch(f"{path}/{child}", watcher(child))
 
+        self._child_watches.append((path, on_children))
         await loop.run_in_executor(None, self.client.ChildrenWatch, path, on_children)
 
     async def _watch(self, path: str, callback: Callable[[bytes | None, int], None]) -> None:

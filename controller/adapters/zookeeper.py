@@ -29,9 +29,10 @@ from typing import Any, NamedTuple
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
-from controller.adapters.zk_connection import Session, SessionListener, ZkConnection
+from controller.adapters.zk_connection import Session, SessionListener, ZkConnection, describe
 from controller.core.errors import Conflict, Fenced, StoreError
 from controller.core.records import Decided, Pause, RecordError
+from controller.core.recovery import EpochFloor, next_epoch
 from controller.core.switchover import Switchover
 
 __all__ = ["Session", "SessionListener", "Term", "ZkStore", "node_name"]
@@ -42,6 +43,13 @@ class Term(NamedTuple):
 
     epoch: int
     session: int
+    # Set when ZooKeeper had lost epochs: its counter before we raised it to the floor.
+    lost_from: int | None = None
+
+
+# Versions raised per transaction when an emptied ZooKeeper's counter is brought up to the
+# floor (each op is ~100 bytes; ZooKeeper takes requests up to about 1 MB).
+RAISE_BATCH = 1000
 
 
 class ZkStore(ZkConnection):
@@ -50,27 +58,56 @@ class ZkStore(ZkConnection):
 
     # --- epoch --------------------------------------------------------------------------
 
-    def bump_epoch_blocking(self, node_id: str, lock_node: str) -> Term:
+    def bump_epoch_blocking(self, node_id: str, lock_node: str, floor: EpochFloor) -> Term:
         """Take the next epoch; called by the election thread only, once it holds the lock.
 
         Compare-and-set on the epoch node: its new version is our epoch, strictly larger than
         any before, and every later fenced write checks that version. The term names the
         session that owns ``lock_node`` (our election lock) and took the epoch: a check of
         the epoch counts only on that session (``check_epoch``).
+
+        An emptied ZooKeeper counts from 0 again: the counter is first raised to ``floor``
+        (core/recovery.py), so no epoch is ever handed out twice.
         """
         session = self.session_id
         lock = self.client.exists(lock_node)
         if session is None or lock is None or lock.ephemeralOwner != session:
             raise StoreError("our election lock is not our session's: the session was replaced")
-        _, stat = self.client.get(self.epoch_path)
-        epoch = stat.version + 1
+        try:
+            _, stat = self.client.get(self.epoch_path)
+        except NoNodeError:  # gone with ZooKeeper's data: the counter starts at 0 again
+            self._ensure_paths()
+            _, stat = self.client.get(self.epoch_path)
+        plan = next_epoch(stat.version, floor)
+        if plan.refusal is not None:
+            raise StoreError(plan.refusal)
+        current = self._raise_counter(stat.version, plan.raise_to)
+        epoch = current + 1
         data = json.dumps({"epoch": epoch, "node": node_id, "at": time.time()}).encode()
-        new = self.client.set(self.epoch_path, data, version=stat.version)
+        new = self.client.set(self.epoch_path, data, version=current)
         if new.version != epoch:  # pragma: no cover - ZooKeeper guarantees this
             raise StoreError(f"epoch node version {new.version}, expected {epoch}")
         if self.session_id != session:
             raise StoreError("the session was replaced while taking the epoch")
-        return Term(int(epoch), session)
+        return Term(int(epoch), session, plan.lost_from(stat.version))
+
+    def _raise_counter(self, current: int, target: int) -> int:
+        """Bring the epoch node's version from ``current`` up to ``target``, a batch of
+        writes per transaction, each batch a compare-and-set on the version it starts from
+        (a racing replica makes it fail, and the election tries again)."""
+        while current < target:
+            count = min(RAISE_BATCH, target - current)
+            tx = self.client.transaction()
+            tx.check(self.epoch_path, current)
+            raising = json.dumps({"raising_to": target}).encode()  # no "epoch": not a term
+            for _ in range(count):
+                tx.set_data(self.epoch_path, raising)
+            results = tx.commit()
+            failed = [r for r in results if isinstance(r, Exception)]
+            if failed:
+                raise StoreError(f"raising the epoch counter: {describe(failed[0])}")
+            current += count
+        return current
 
     async def check_epoch(self, term: Term) -> None:
         """Raise Fenced unless ``term``'s epoch is still current and its session still ours.
@@ -102,8 +139,7 @@ class ZkStore(ZkConnection):
                          f"(now {getattr(stat, 'version', None)})")
 
     async def watch_epoch(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        await self._watch(self.epoch_path,
-                          lambda raw, _version: callback(json.loads(raw) if raw else {}))
+        await self._watch(self.epoch_path, lambda raw, _version: callback(_epoch_info(raw)))
 
     # --- decisions ----------------------------------------------------------------------
 
@@ -291,9 +327,10 @@ class ZkStore(ZkConnection):
         raw = json.dumps(view, sort_keys=True).encode()
         try:
             await self._await(self.client.set_async(path, raw))
-        except NoNodeError:  # first time, or a new session after the old one expired
+        except NoNodeError:  # first time, a new session, or ZooKeeper lost its data
             try:
-                await self._await(self.client.create_async(path, raw, ephemeral=True))
+                await self._await(self.client.create_async(path, raw, ephemeral=True,
+                                                           makepath=True))
             except NodeExistsError:
                 await self._await(self.client.set_async(path, raw))
 
@@ -314,6 +351,16 @@ class ZkStore(ZkConnection):
 def node_name(node_id: str) -> str:
     """A replica's node id as one ZooKeeper path segment."""
     return node_id.replace("/", "_") or "_"
+
+
+def _epoch_info(raw: bytes | None) -> dict[str, Any]:
+    """The epoch node's data; {} when absent or not an object (anyone may write ZooKeeper
+    without auth: what it holds is input)."""
+    try:
+        info = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _parse(raw: bytes) -> Decided:

@@ -196,27 +196,43 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
     ``decide`` acts on the first that blocks; an operator asking "why not?" sees them all.
     """
     primary = view.member(view.primary)
-    out = [
+    return (
         Check("decision_committed", view.primary is not None,
               None if view.primary is not None else Reason.NO_DECISION,
               {"primary": view.primary}),
         Check("no_recovery_in_flight", not view.recovery_in_flight,
               Reason.RECOVERY_IN_FLIGHT if view.recovery_in_flight else None),
-    ]
+        *_primary_checks(view, primary),
+        *_candidate_checks(view, primary),
+        Check("mode", view.mode is Mode.AUTO,
+              {Mode.AUTO: None, Mode.PAUSED: Reason.PAUSED, Mode.DRY_RUN: Reason.DRY_RUN}[
+                  view.mode], {"mode": str(view.mode)}),
+        _timer("cooldown", view.last_recovery_end, view.cooldown, now, Reason.COOLDOWN,
+               "cooldown_until"),
+        _timer("retry_backoff", view.last_failed_attempt, view.retry_backoff, now,
+               Reason.RETRY_BACKOFF, "retry_after"),
+    )
+
+
+def _primary_checks(view: ServiceView, primary: MemberView | None) -> tuple[Check, ...]:
+    """Rules 2 and 4's first half: the primary fails, and enough replicas see it."""
     if primary is None:  # no decision (blocked above), or a primary no longer configured
-        out.append(Check("primary_failing", True, None,
-                         {"primary_configured": False} if view.primary else {}))
-    else:
-        blocked = {Health.HEALTHY: Reason.PRIMARY_HEALTHY,
-                   Health.UNKNOWN: Reason.PRIMARY_UNKNOWN}.get(primary.health)
-        out.append(Check("primary_failing", blocked is None, blocked,
-                         {"primary_health": str(primary.health),
-                          "primary_probes": list(primary.evidence)}))
-        votes = {"failing": primary.failing, "replicas": view.replicas,
-                 "required": view.required}
-        enough = primary.failing >= view.required
-        out.append(Check("quorum", enough, None if enough else Reason.QUORUM_NOT_REACHED,
-                         {"votes": votes}))
+        return (Check("primary_failing", True, None,
+                      {"primary_configured": False} if view.primary else {}),)
+    blocked = {Health.HEALTHY: Reason.PRIMARY_HEALTHY,
+               Health.UNKNOWN: Reason.PRIMARY_UNKNOWN}.get(primary.health)
+    votes = {"failing": primary.failing, "replicas": view.replicas, "required": view.required}
+    enough = primary.failing >= view.required
+    return (Check("primary_failing", blocked is None, blocked,
+                  {"primary_health": str(primary.health),
+                   "primary_probes": list(primary.evidence)}),
+            Check("quorum", enough, None if enough else Reason.QUORUM_NOT_REACHED,
+                  {"votes": votes}))
+
+
+def _candidate_checks(view: ServiceView, primary: MemberView | None) -> tuple[Check, ...]:
+    """Rules 3 and 4's second half: a candidate, that a majority confirms, ready (or the
+    last resort)."""
     members = {
         m.name: {"health": str(m.health), "unfenced": m.unfenced, "priority": m.priority,
                  "excluded": m.name in view.excluded, "healthy_votes": m.healthy}
@@ -224,12 +240,6 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
         if m.name != view.primary
     }
     own, ranked = candidates(view), confirmed(view)
-    out.append(Check("healthy_candidate", bool(own),
-                     None if own else Reason.NO_HEALTHY_CANDIDATE,
-                     {"members": members, "candidates": [m.name for m in own]}))
-    out.append(Check("candidate_confirmed", bool(ranked),
-                     None if ranked else Reason.CANDIDATE_NOT_CONFIRMED,
-                     {"confirmed": [m.name for m in ranked], "majority": view.majority}))
     best = ranked[0] if ranked else None
     last_resort = primary is None or primary.health is Health.DOWN
     usable = best is None or best.ready or last_resort
@@ -237,26 +247,24 @@ def checks(view: ServiceView, now: float) -> tuple[Check, ...]:
                                          "ready": best.ready if best else None}
     if best is not None and not best.ready:
         ready_evidence.update(not_ready=list(best.not_ready), last_resort=last_resort)
-    out.append(Check("ready_candidate", usable,
-                     None if usable else Reason.NO_READY_CANDIDATE, ready_evidence))
-    out.append(Check("mode", view.mode is Mode.AUTO,
-                     {Mode.AUTO: None, Mode.PAUSED: Reason.PAUSED,
-                      Mode.DRY_RUN: Reason.DRY_RUN}[view.mode],
-                     {"mode": str(view.mode)}))
-    cooldown_end = (view.last_recovery_end + view.cooldown
-                    if view.last_recovery_end is not None else None)
-    cooling = cooldown_end is not None and now < cooldown_end
-    out.append(Check("cooldown", not cooling, Reason.COOLDOWN if cooling else None,
-                     {"cooldown_until": cooldown_end} if cooling else {},
-                     cooldown_end if cooling else None))
-    retry_at = (view.last_failed_attempt + view.retry_backoff
-                if view.last_failed_attempt is not None else None)
-    backing_off = retry_at is not None and now < retry_at
-    out.append(Check("retry_backoff", not backing_off,
-                     Reason.RETRY_BACKOFF if backing_off else None,
-                     {"retry_after": retry_at} if backing_off else {},
-                     retry_at if backing_off else None))
-    return tuple(out)
+    return (
+        Check("healthy_candidate", bool(own), None if own else Reason.NO_HEALTHY_CANDIDATE,
+              {"members": members, "candidates": [m.name for m in own]}),
+        Check("candidate_confirmed", bool(ranked),
+              None if ranked else Reason.CANDIDATE_NOT_CONFIRMED,
+              {"confirmed": [m.name for m in ranked], "majority": view.majority}),
+        Check("ready_candidate", usable, None if usable else Reason.NO_READY_CANDIDATE,
+              ready_evidence),
+    )
+
+
+def _timer(name: str, since: float | None, length: float, now: float, reason: Reason,
+           key: str) -> Check:
+    """Rule 6: a wait of ``length`` from ``since``; blocking until its end, which it names."""
+    end = since + length if since is not None else None
+    if end is None or now >= end:
+        return Check(name, True)
+    return Check(name, False, reason, {key: end}, end)
 
 
 def decide(view: ServiceView, now: float) -> Decision:

@@ -24,6 +24,8 @@ from enum import StrEnum
 
 from config.windows import Window, inside_any, next_opening
 from controller.core.decide import Mode
+from controller.core.records import RouteReason
+from controller.core.switchover import Switchover
 from probes.health import CheckState
 
 
@@ -105,3 +107,11 @@ def decide_evacuation(view: EvacuationView, now: float) -> Evacuation:
     if view.mode is Mode.DRY_RUN:
         return Evacuation(EvacReason.DRY_RUN, view.target, evidence=evidence)
     return Evacuation(EvacReason.EVACUATE, view.target, evidence=evidence)
+
+
+def evacuation_request(decided: Evacuation, service: str, now: float) -> Switchover:
+    """The switchover request an evacuation writes (its id is ZooKeeper's to give): a move
+    to the chosen standby whose route says why, and which starts the cooldown when it ends."""
+    return Switchover(id="", service=service, requested_by="auto:evacuation",
+                      requested_at=now, to=decided.target, kind=RouteReason.EVACUATION,
+                      evidence=dict(decided.evidence))

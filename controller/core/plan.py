@@ -181,12 +181,6 @@ def busy(running: frozenset[Work], switchovers: tuple[Switchover, ...],
     return None
 
 
-def pending_request(switchovers: tuple[Switchover, ...]) -> Switchover | None:
-    """The one scheduled or pending request a service may have waiting, if any."""
-    return next((r for r in switchovers if not r.phase.terminal and not r.phase.running),
-                None)
-
-
 def late_fence_target(view: ServiceView, fenceable: frozenset[str]) -> str | None:
     """A member marked unfenced (a former primary, or one that may have been promoted) that
     answers again and can be fenced: fenced before anything else happens to the service."""
@@ -314,6 +308,6 @@ def _evacuate(inputs: Inputs, memory: Memory, now: float, effects: list[Effect],
             effects.append(ReportEvacuationDryRun(decided))
             memory = replace(memory, last_evacuation_dry_run=decided.target)
         return memory
-    if decided.act and Work.EVACUATION not in inputs.running:
+    if decided.act:  # not while its request is being written: that is ``busy``
         effects.append(RequestEvacuation(decided))
     return replace(memory, last_evacuation_dry_run=None)

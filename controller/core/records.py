@@ -80,17 +80,6 @@ class Decided:
         except (ValueError, TypeError) as exc:
             raise RecordError(f"not a decision record: {raw[:120]!r}") from exc
 
-    def route_fields(self) -> dict[str, str]:
-        """What proxies read from the Redis route hash (see the interfaces)."""
-        return {
-            "primary": self.primary,
-            "address": self.address,
-            "epoch": str(self.epoch),
-            "version": str(self.version),
-            "updated_at": f"{self.updated_at:.3f}",
-            "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class Pause:

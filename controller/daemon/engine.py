@@ -61,8 +61,7 @@ class Engine:
     def __init__(self, config: Config, node_id: str) -> None:
         self.config, self.node_id = config, node_id
         self.log = log.bind(node=node_id)
-        self.metrics = Metrics()
-        self.metrics.known(config)
+        self.metrics = Metrics(config)
         self.zk = ZkStore(config.zookeeper, config.cluster)
         self.routes: RouteStore = report.SeenRoutes(config.redis, self.metrics)
         user_agent = f"failoverctl/{__version__}"
@@ -81,11 +80,11 @@ class Engine:
             log=self.log, services=self.services, cancel=self._cancel_leader_work,
             resign=lambda: self.election.resign(), on_decision=self.on_decision,
             take_office=self._take_office, evaluate_all=self.evaluate_all,
-            record=lambda *args, **fields: self.publisher.record(*args, **fields))
-        self.watch = report.StoreWatch(self.log, self.office, lambda: (
-            self.publisher.redis_ok, self.publisher.redis_error), self.metrics)
+            record=lambda *args, **fields: self.publisher.record(*args, **fields),
+            routes=self.routes)
+        self.watch = report.StoreWatch(self.log, self.office, lambda: self.publisher, self.metrics)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
-                                       self.leadership.on_lost)
+                                       self.leadership.on_lost, self.leadership.floor)
         step_down = self.leadership.step_down
         # Other replicas' verdicts on every member (quorum), and the publishing of ours.
         self.peers = PeerViews(self.zk, node_id, self._views_changed)
@@ -97,8 +96,7 @@ class Engine:
             office=self.office, routes=self.routes, metrics=self.metrics, log=self.log,
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch)
-        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log,
-                                self.metrics)
+        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
         self.failovers = FailoverRunner(
             office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,
             log=self.log, publish=self.publisher.publish, record=self.publisher.record,
@@ -157,6 +155,7 @@ class Engine:
             await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
         await self.zk.watch_views(self.peers.heard)
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
+        await self.leadership.learn_floor(self.spawn)
         self.election.start()
         self.log.info(Event.CONTENDING, cluster=self.config.cluster)
 
@@ -192,6 +191,10 @@ class Engine:
 
     def on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
         state = self.services[service]
+        if decided is None and znode_version < 0 and (lost := state.vanished()) is not None:
+            self.log.error(Event.DECISION_VANISHED, service=service, primary=lost.primary,
+                           version=lost.version)
+            return
         if znode_version >= state.znode_version:
             state.decided, state.znode_version = decided, znode_version
             self.probes.route_changed(service, decided.primary if decided else None)

@@ -13,11 +13,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controller.adapters.routes import RouteStore
 from controller.adapters.zookeeper import Session, Term, ZkStore
 from controller.core.errors import Fenced, NotInOffice, StoreError
-from controller.core.records import Decided, RouteReason
+from controller.core.records import Decided
+from controller.core.recovery import EpochFloor, Member, Source, rebuilt_decision
+from controller.daemon.epochs import read_route_epochs, routed_at
 from controller.daemon.metrics import Metrics
-from controller.daemon.office import Leader, Office
+from controller.daemon.office import Leader, Office, Spawn
 from controller.daemon.state import ServiceState
 from controller.events import Event
 
@@ -29,11 +32,19 @@ class Leadership:
                  on_decision: Callable[[str, Decided | None, int], None],
                  take_office: Callable[[ServiceState], Awaitable[None]],
                  evaluate_all: Callable[[], None],
-                 record: Callable[..., Coroutine[Any, Any, None]]) -> None:
+                 record: Callable[..., Coroutine[Any, Any, None]],
+                 routes: RouteStore) -> None:
         self._node_id, self._office, self._zk, self._metrics = node_id, office, zk, metrics
         self._log, self._services, self._cancel, self._resign = log, services, cancel, resign
         self._on_decision, self._take, self._evaluate_all = on_decision, take_office, evaluate_all
-        self._record = record
+        self._record, self._routes = record, routes
+        # What this replica knows of epochs handed out before (core/recovery.py): the
+        # highest seen in ZooKeeper, and the highest in Redis's routes once read.
+        self.seen_epoch = 0
+        self.redis_epoch: int | None = None
+        # ZooKeeper's counter when our epoch found it had lost epochs; recorded in every
+        # service's history once in office.
+        self._lost_from: int | None = None
         self.leader_info: dict[str, Any] = {}  # the epoch node: the leader's epoch and node
         # The epoch node before leader_info: the watch may show our own epoch before
         # on_gained runs, and the predecessor is then the one before it.
@@ -59,8 +70,31 @@ class Leadership:
             # Suspended while taking office: that task was cancelled; take office again.
             self._begin(office.epoch)
 
+    def floor(self) -> EpochFloor:
+        """Read by the election thread when it takes an epoch (plain ints: no lock)."""
+        return EpochFloor(self.seen_epoch, self.redis_epoch)
+
+    def saw_redis_epoch(self, epoch: int) -> None:
+        self.redis_epoch = max(self.redis_epoch or 0, epoch)
+
+    async def learn_floor(self, spawn: Spawn) -> None:
+        """Read Redis's epochs once before contending; while Redis is out, keep trying in
+        the background (no epoch is taken from a counter at 0 until then)."""
+        services = list(self._services)
+        if not await read_route_epochs(self._routes, services, self.saw_redis_epoch,
+                                       self._log):
+            spawn(read_route_epochs(self._routes, services, self.saw_redis_epoch, self._log,
+                                    retry=1.0), "epoch-floor")
+
     def on_gained(self, term: Term) -> None:
         epoch = term.epoch
+        self.seen_epoch = max(self.seen_epoch, epoch)
+        if term.lost_from is not None:
+            # An emptied ZooKeeper: its counter was raised past every epoch known here.
+            self._lost_from = term.lost_from
+            self._metrics.zookeeper_data_lost.inc()
+            self._log.error(Event.ZOOKEEPER_DATA_LOST, epoch=epoch, counter=term.lost_from,
+                            seen_epoch=self.seen_epoch, redis_epoch=self.redis_epoch)
         self._office.term = term
         self._metrics.is_leader.set(1)
         self._metrics.epoch.set(epoch)
@@ -83,9 +117,12 @@ class Leadership:
         if info.get("epoch") != self.leader_info.get("epoch"):
             self._earlier_info = self.leader_info
         self.leader_info = info
-        if isinstance(info.get("epoch"), int):
-            self._metrics.epoch.set(max(info["epoch"], self._office.epoch or 0))
-        if self._office.epoch is not None and info.get("epoch", 0) > self._office.epoch:
+        epoch = info.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            return  # not a term (being raised, or unreadable): nothing to compare
+        self.seen_epoch = max(self.seen_epoch, epoch)
+        self._metrics.epoch.set(max(epoch, self._office.epoch or 0))
+        if self._office.epoch is not None and epoch > self._office.epoch:
             self.step_down("a newer epoch exists")
 
     def step_down(self, why: str) -> None:
@@ -132,7 +169,13 @@ class Leadership:
         # Only the replica taking office records the change: a deposed leader is often cut
         # off from Redis too, and its successor's entry already names it and its epoch.
         before, self._predecessor = self._predecessor, None
+        lost_from, self._lost_from = self._lost_from, None
         for state in self._services.values():
+            if lost_from is not None:
+                self._office.spawn(self._record(
+                    state, "zookeeper_data_lost", previous_epoch=lost_from,
+                    message="ZooKeeper had lost its data: epochs were raised past every one "
+                            "known, and missing decisions rebuilt"), "history")
             if before is not None:  # not again when retaking office after a suspension
                 self._office.spawn(self._record(
                     state, "leadership_changed", previous_leader=before.node,
@@ -141,15 +184,34 @@ class Leadership:
         self._evaluate_all()
 
     async def _bootstrap(self, state: ServiceState, epoch: int) -> None:
-        """The first listed member is the initial primary, written once, fenced."""
+        """A service with no decision in ZooKeeper gets one, written once, fenced: rebuilt
+        from the most recent truth (core/recovery.py), the first listed member only on a
+        cluster with no history at all."""
         name = state.config.name
-        first = state.config.members[0]
-        initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
-                          reason=RouteReason.INITIAL, updated_at=time.time())
-        await self._office.confirm(epoch)
-        if await self._zk.create_decision(name, initial, epoch):
-            self._log.info(Event.BOOTSTRAPPED, service=name, primary=first.name, epoch=epoch)
         current = await self._zk.read_decision(name)
+        if current is None:
+            remembered = state.remembered()
+            try:
+                route = await routed_at(self._routes, name, self.saw_redis_epoch)
+            except StoreError:
+                if remembered is None:  # nothing to rebuild from: wait for Redis
+                    raise
+                route = None
+            members = [Member(m.name, m.address, m.fence is not None)
+                       for m in state.config.members]
+            initial, source = rebuilt_decision(members, remembered, route, epoch, time.time())
+            await self._office.confirm(epoch)
+            if await self._zk.create_decision(name, initial, epoch):
+                level = self._log.info if source is Source.FIRST_MEMBER else self._log.error
+                level(Event.BOOTSTRAPPED, service=name, primary=initial.primary, epoch=epoch,
+                      version=initial.version, source=str(source),
+                      unfenced=list(initial.unfenced))
+                if source is not Source.FIRST_MEMBER:
+                    self._office.spawn(self._record(
+                        state, "decision_rebuilt", source=str(source),
+                        target=initial.primary, version=initial.version,
+                        detail={"unfenced": list(initial.unfenced)}), "history")
+            current = await self._zk.read_decision(name)
         if current is not None:
             self._on_decision(name, *current)
 

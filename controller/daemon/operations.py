@@ -27,10 +27,10 @@ from controller.core.errors import (
     RequestError,
     StoreError,
 )
-from controller.core.evacuate import Evacuation
+from controller.core.evacuate import Evacuation, evacuation_request
 from controller.core.plan import busy, evacuation
 from controller.core.preflight import Refusal, preflight
-from controller.core.records import Pause, RouteReason
+from controller.core.records import Pause
 from controller.core.switchover import CancelRequested, IllegalEvent, Phase, Switchover, step
 from controller.core.timespec import iso
 from controller.daemon.collaborators import Collaborators
@@ -259,9 +259,7 @@ class Operations:
     async def request_evacuation(self, state: ServiceState, decision: Evacuation) -> None:
         """Write the evacuation as a switchover request; the planner then starts it."""
         ctx, name = self.ctx, state.config.name
-        record = Switchover(id="", service=name, requested_by="auto:evacuation",
-                            requested_at=time.time(), to=decision.target,
-                            kind=RouteReason.EVACUATION, evidence=dict(decision.evidence))
+        record = evacuation_request(decision, name, time.time())
         try:
             await ctx.office.confirm(ctx.office.epoch)
             request_id = await ctx.zk.create_switchover(name, record)

@@ -19,6 +19,9 @@ class ServiceState:
     config: ServiceConfig
     decided: Decided | None = None
     znode_version: int = -1
+    # The decision this replica held when its node vanished from ZooKeeper (decisions are
+    # never deleted: ZooKeeper lost its data). The most recent truth for rebuilding it.
+    lost: Decided | None = None
     # The work this replica runs for the service as leader, at most one of each kind; an
     # entry is removed when its task ends (and the service is evaluated again).
     tasks: dict[Work, asyncio.Task[None]] = field(default_factory=dict)
@@ -36,6 +39,18 @@ class ServiceState:
         """The decision and the znode version it was read at, taken together: a commit
         compares-and-sets against the version of the very record it started from."""
         return None if self.decided is None else (self.decided, self.znode_version)
+
+    def vanished(self) -> Decided | None:
+        """The decision's node is gone: decisions are never deleted, so ZooKeeper lost its
+        data. Keep the decision as the truth to rebuild it from, and stop acting on it: the
+        next one is created at znode version 0. Returns it (None if none was held)."""
+        if self.decided is None:
+            return None
+        self.lost, self.decided, self.znode_version = self.decided, None, -1
+        return self.lost
+
+    def remembered(self) -> Decided | None:
+        return self.decided if self.decided is not None else self.lost
 
     @property
     def running(self) -> frozenset[Work]:

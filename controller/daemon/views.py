@@ -87,3 +87,5 @@ class PeerViews:
                 await self._zk.publish_view(self._node_id, own_view().to_json())
             except StoreError as exc:
                 self._log.debug(Event.VIEW_PUBLISH_FAILED, error=str(exc))
+            except Exception as exc:  # a heartbeat that dies silences our vote for good
+                self._log.error(Event.VIEW_PUBLISH_FAILED, error=repr(exc), exc_info=exc)

@@ -88,20 +88,17 @@ def test_close_returns_promptly_while_redis_serves(sandbox: Sandbox) -> None:
     server = sandbox.redis()
     server.command("HSET", "failover:route:web", *[x for kv in fields(A).items() for x in kv])
 
-    async def cycles() -> list[float]:
-        took = []
+    async def cycles() -> None:
         for _ in range(20):
             watcher = RouteWatcher(server.url, ["web"], timeout=0.5)
             await watcher.start()
             assert watcher.current("web") == A
-            started = time.monotonic()
+            # The bug never returned; a close takes at most one socket timeout (0.5 s):
+            # 5 s is ten of them, and a TimeoutError here is the failure.
             async with asyncio.timeout(5):
                 await watcher.close()
-            took.append(time.monotonic() - started)
-        return took
 
-    took = asyncio.run(cycles())
-    assert max(took) < 3.0, took
+    asyncio.run(cycles())
 
 
 class Events:

@@ -19,6 +19,7 @@ from config.models import ZooKeeperConfig
 from controller.adapters.zookeeper import ZkStore
 from controller.core.errors import Fenced, StoreError
 from controller.core.records import Decided
+from controller.core.recovery import EpochFloor
 from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
 from controller.events import Event
 from tests.integration.cluster import Cluster
@@ -317,7 +318,8 @@ def test_an_epoch_check_counts_only_on_the_session_that_took_the_epoch(
         try:
             lock = await loop.run_in_executor(None, lambda: store.client.create(
                 f"{store.leader_path}/lock-", ephemeral=True, sequence=True, makepath=True))
-            term = await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock)
+            term = await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock,
+                                              EpochFloor(redis=0))
             await store.check_epoch(term)  # our session, our epoch
             # End the session from outside, as ZooKeeper does when it expires: a second
             # client takes it over and closes it.
@@ -330,7 +332,8 @@ def test_an_epoch_check_counts_only_on_the_session_that_took_the_epoch(
                 await store.check_epoch(term)
             # Our lock node went with the old session: taking an epoch now is refused.
             with pytest.raises(StoreError, match="not our session's"):
-                await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock)
+                await loop.run_in_executor(None, store.bump_epoch_blocking, "n1", lock,
+                                           EpochFloor(redis=0))
         finally:
             await store.stop()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import Config, ConfigError, load_config
@@ -46,8 +46,7 @@ INTERNAL = re.compile(r"constrained-|literal\[|instance of|Input should|Value er
 # A key path, the variable that set it (FAILOVER_...), or the file and line.
 LOCATION = re.compile(r"(FAILOVER_[A-Z0-9_]+(:\d+)*: |(\(top level\)|([a-z0-9_-]+|\[.*?\])"
                       r"(\.[a-zA-Z0-9_-]+|\[.*?\])*|.*config\.yaml(:\d+)*): )")
-SETTINGS = settings(max_examples=100, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100)  # no deadline: the suite's profile (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -263,6 +263,43 @@ def test_a_healthy_primary_ends_the_episode_and_its_exclusions() -> None:
     assert service.memory.excluded == frozenset()
 
 
+def test_members_that_failed_to_promote_stay_excluded_while_quorum_blocks() -> None:
+    # b failed to be promoted; too few replicas then see a failing: the episode goes on,
+    # so when the quorum is reached b is still not a candidate.
+    service = Service(replicas=3, failing_votes=1, memory=Memory(excluded=frozenset({"b"})))
+    service.health["a"] = X
+    planned = service.tick(100.0)
+    assert planned.decision is not None
+    assert planned.decision.reason is Reason.QUORUM_NOT_REACHED
+    assert service.memory.excluded == frozenset({"b"})
+    service.failing_votes = 2
+    effects = service.effects(101.0)
+    assert kinds(effects) == [ReportSplitView, FailOver]
+    assert isinstance(effects[1], FailOver) and effects[1].decision.target == "c"
+
+
+def test_a_failover_starts_no_switchover_or_evacuation_in_the_same_evaluation() -> None:
+    service = evacuating()
+    service.requests = [request("0001")]
+    service.health["a"] = X
+    assert kinds(service.effects(100.0)) == [FailOver]
+    service.requests = []
+    service.running.clear()
+    assert kinds(service.effects(101.0)) == [FailOver]
+
+
+def test_the_planner_runs_on_requests_read_back_from_json() -> None:
+    stored = [request("0001", Phase.SCHEDULED, at=90.0), request("0002"),
+              request("0003", Phase.PROMOTING, source="a", target="b")]
+    read = [Switchover.from_json(r.to_json()) for r in stored]
+    assert [type(r.phase) for r in read] == [Phase, Phase, Phase]
+    service = Service(requests=read)
+    planned = service.tick(100.0)
+    assert planned.effects == (RunSwitchover("0003"),)
+    assert planned.decision is not None
+    assert planned.decision.reason is Reason.RECOVERY_IN_FLIGHT  # 0003 is running
+
+
 # --- requests: which runs next, and when the service wakes for one ---------------------------
 
 

@@ -45,7 +45,7 @@ TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
 class World:
     primary: str = "a"
     health: dict[str, Health] = field(default_factory=lambda: {"a": H, "b": H, "c": H})
-    failing: set[tuple[str, str]] = field(default_factory=set)  # (hook, member)
+    failing: set[tuple[str, str]] = field(default_factory=set)  # (hook or "commit", member)
     verify_ok: bool = True
     hooks: list[tuple[str, str]] = field(default_factory=list)
     unfenced: set[str] = field(default_factory=set)  # as committed in the decision
@@ -67,6 +67,8 @@ class World:
         if isinstance(command, AwaitHealthy):
             return StepEnded(self.health[command.member] is H, "", 1.0)
         if isinstance(command, CommitRoute):
+            if ("commit", command.primary) in self.failing:
+                return StepEnded(False, "version conflict", 1.0)
             self.primary = command.primary
             self.unfenced = (self.unfenced | set(command.unfenced)) - {command.primary}
             return StepEnded(True, "", 1.0)
@@ -119,6 +121,18 @@ def test_failed_verification_rolls_back_and_records_why() -> None:
     assert [s.phase for s in seen][-4:] == [
         Phase.ROLLBACK_FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING,
         Phase.FAILED]
+
+
+def test_a_commit_that_fails_rolls_back_before_the_route_moved() -> None:
+    world = World(failing={("commit", "b")})
+    end, seen = drive(request(to="b"), world)
+    assert (end.phase, end.reason, end.committed, end.rolled_back) == (
+        Phase.FAILED, "commit_failed", False, True)
+    assert world.primary == "a"
+    assert world.hooks == [("fence", "a"), ("promote", "b"), ("fence", "b"), ("promote", "a")]
+    # The route never moved: nothing to commit back.
+    assert [s.phase for s in seen][-4:] == [
+        Phase.COMMITTING, Phase.ROLLBACK_FENCING, Phase.ROLLBACK_PROMOTING, Phase.FAILED]
 
 
 def test_target_that_never_gets_ready_rearms_the_old_primary_without_a_commit() -> None:
@@ -301,7 +315,8 @@ def test_records_survive_a_round_trip_through_json() -> None:
 
 @given(st.sampled_from(["b", "c", None]),
        st.sets(st.sampled_from([("fence", "a"), ("promote", "b"), ("promote", "c"),
-                                ("fence", "b"), ("fence", "c"), ("promote", "a")])),
+                                ("fence", "b"), ("fence", "c"), ("promote", "a"),
+                                ("commit", "b"), ("commit", "c")])),
        st.booleans(), st.booleans())
 def test_resuming_from_any_persisted_record_converges_to_the_same_end(
         to: str | None, failing: set[tuple[str, str]], verify_ok: bool, force: bool) -> None:
