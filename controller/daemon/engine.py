@@ -61,8 +61,7 @@ class Engine:
     def __init__(self, config: Config, node_id: str) -> None:
         self.config, self.node_id = config, node_id
         self.log = log.bind(node=node_id)
-        self.metrics = Metrics()
-        self.metrics.known(config)
+        self.metrics = Metrics(config)
         self.zk = ZkStore(config.zookeeper, config.cluster)
         self.routes: RouteStore = report.SeenRoutes(config.redis, self.metrics)
         user_agent = f"failoverctl/{__version__}"
@@ -83,8 +82,7 @@ class Engine:
             take_office=self._take_office, evaluate_all=self.evaluate_all,
             record=lambda *args, **fields: self.publisher.record(*args, **fields),
             routes=self.routes)
-        self.watch = report.StoreWatch(self.log, self.office, lambda: (
-            self.publisher.redis_ok, self.publisher.redis_error), self.metrics)
+        self.watch = report.StoreWatch(self.log, self.office, lambda: self.publisher, self.metrics)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost, self.leadership.floor)
         step_down = self.leadership.step_down
@@ -98,8 +96,7 @@ class Engine:
             office=self.office, routes=self.routes, metrics=self.metrics, log=self.log,
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch)
-        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log,
-                                self.metrics)
+        self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
         self.failovers = FailoverRunner(
             office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,
             log=self.log, publish=self.publisher.publish, record=self.publisher.record,

@@ -57,7 +57,9 @@ class Leadership:
         previous, office.session = office.session, state
         if state == previous:
             return
-        self._log.info(Event.ZOOKEEPER_SESSION, state=state, previous=previous,
+        # Anything but CONNECTED means this replica may not act: a warning, not news.
+        level = self._log.info if state is Session.CONNECTED else self._log.warning
+        level(Event.ZOOKEEPER_SESSION, state=state, previous=previous,
                        epoch=office.epoch, granted_timeout=self._zk.granted_session_timeout,
                        lease=round(self._zk.lease_seconds(), 3))
         if state is not Session.CONNECTED:

@@ -25,7 +25,7 @@ PUBLISH_OUTCOMES = ("applied", "unchanged", "fence_raised", "missing", "stale_ep
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, config: Config | None = None) -> None:
         self.registry = r = CollectorRegistry()
         self.probe_latency = Histogram(
             "failover_probe_latency_seconds", "Probe round-trip time.", ["service", "member"],
@@ -115,6 +115,8 @@ class Metrics:
             "or refused (a promote to a member not healthy in its view).",
             ["service", "hook", "result"], registry=r)
         self.config_digest = ""
+        if config is not None:
+            self.known(config)
 
     def known(self, config: Config) -> None:
         """Every counter at 0 for each configured service, member and outcome, and the

@@ -26,6 +26,7 @@ from controller.core.stores import (
 )
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader, Office
+from controller.daemon.publishing import Publisher
 from controller.daemon.state import ServiceState
 from controller.daemon.views import PeerViews
 from controller.events import Event
@@ -61,9 +62,10 @@ class StoreWatch:
     the last route read or ping answered: a reconcile interval's precision) and logs each
     outage once, as a warning, and its end with how long it lasted."""
 
-    def __init__(self, log: Any, office: Office, redis: Callable[[], tuple[bool, str | None]],
+    def __init__(self, log: Any, office: Office, publisher: Callable[[], Publisher],
                  metrics: Metrics) -> None:
-        self._log, self._office, self._redis, self._metrics = log, office, redis, metrics
+        self._log, self._office, self._metrics = log, office, metrics
+        self._publisher = publisher  # Redis's state is its last answer
         self.stores = Stores()
         self._epoch: int | None = None  # the newest seen on the epoch node
         metrics.watch(lambda: self.observe(time.time()), lambda: (
@@ -71,10 +73,10 @@ class StoreWatch:
 
     def observe(self, now: float) -> Stores:
         """The stores as last seen (the session; Redis's last answer), dated ``now``."""
-        before, (redis_ok, redis_error) = self.stores, self._redis()
+        before, publisher = self.stores, self._publisher()
         self.stores = after = Stores(
             session_link(before.zookeeper, self._office.session, now),
-            redis_link(before.redis, redis_ok, redis_error, now))
+            redis_link(before.redis, publisher.redis_ok, publisher.redis_error, now))
         for old, new in zip(before.links(), after.links(), strict=True):
             self._log_change(old, new, now)
         return after
