@@ -7,12 +7,15 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.10
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+# The one version: the package's, the image's tag and (a test checks) the chart's appVersion.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' controller/__init__.py)
+IMAGE ?= failover-controller
 # uv uses this machine's python3 and never downloads an interpreter of its own.
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
 .PHONY: test unit lint layers typecheck lockcheck lock test-newest cover demo bench soak \
-        system-deps clean
+        system-deps image clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -94,6 +97,10 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/switchover.py
+
+# The image installs uv.lock's runtime versions with their hashes (see the Dockerfile).
+image:
+	docker build --build-arg UV_VERSION=$(UV_VERSION) -t $(IMAGE):$(VERSION) .
 
 clean:
 	rm -rf $(VENV) $(NEWEST) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
