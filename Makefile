@@ -14,8 +14,8 @@ IMAGE ?= failover-controller
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint layers typecheck lockcheck lock test-newest cover demo bench soak \
-        system-deps image clean
+.PHONY: test unit lint layers typecheck lockcheck lock test-newest docs cover demo bench \
+        soak system-deps dist image clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -73,7 +73,11 @@ layers: $(BIN)/failoverctl
 unit: $(BIN)/failoverctl
 	$(BIN)/pytest -q tests/unit
 
-test: system-deps lockcheck $(BIN)/failoverctl lint layers typecheck
+# The documentation site from docs/ (mkdocs.yml): --strict fails on a broken link or page.
+docs: $(BIN)/failoverctl
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: system-deps lockcheck $(BIN)/failoverctl lint layers typecheck docs
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Branch coverage of the whole suite, controller processes included (processes killed
@@ -98,9 +102,17 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/switchover.py
 
+# What a server without the repository installs (README, "A real deployment"): the wheel,
+# and uv.lock's runtime versions with their hashes, exactly as the image does.
+DIST ?= dist
+dist: $(UV)
+	mkdir -p $(DIST)
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file $(DIST)/requirements.txt
+	$(UV) build --quiet --wheel --out-dir $(DIST)
+
 # The image installs uv.lock's runtime versions with their hashes (see the Dockerfile).
 image:
 	docker build --build-arg UV_VERSION=$(UV_VERSION) -t $(IMAGE):$(VERSION) .
 
 clean:
-	rm -rf $(VENV) $(NEWEST) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(NEWEST) $(TOOLS) site .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
