@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -54,8 +53,8 @@ class _FactoryDefaults(GenerateJsonSchema):
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
         factory = schema.get("default_factory")
         if factory is not None and not schema.get("default_factory_takes_data"):
-            # Without data, a factory takes no argument (pydantic types it as either kind).
-            fields: dict[str, Any] = {**schema, "default": cast(Callable[[], Any], factory)()}
+            make: Any = factory  # without data it takes no argument (typed as either kind)
+            fields: dict[str, Any] = {**schema, "default": make()}
             del fields["default_factory"]
             schema = cast(core_schema.WithDefaultSchema, fields)
         return super().default_schema(schema)
