@@ -1,4 +1,5 @@
-"""The image's build steps, run as the Dockerfile writes them, without a container engine.
+"""The image's build steps, run as the Dockerfile writes them, without a container engine;
+and the README's install from `make dist`, which does the same outside a container.
 
 No docker runs on the build machines, so the Dockerfile's RUN lines are run here in a
 scratch venv standing in for the image's Python: the same commands, with the build
@@ -122,12 +123,35 @@ def test_the_image_installs_the_locked_versions_with_hashes(tmp_path: Path) -> N
 
     run_stage(final, context, image, wheels)
     assert not wheels.exists()  # the final stage removes what it installed from
-    frozen = subprocess.run([str(image / "bin" / "python"), "-m", "pip", "list",
+    assert_holds_the_lock(image, tmp_path)
+
+
+def assert_holds_the_lock(venv: Path, cwd: Path) -> None:
+    """``venv`` holds uv.lock's runtime versions and ours, nothing else, and runs."""
+    frozen = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "list",
                              "--format=freeze", "--exclude", "pip", "--exclude", "setuptools"],
                             capture_output=True, text=True, check=True, timeout=120).stdout
     installed = {name.lower().replace("_", "-"): version for name, version in
                  (line.split("==") for line in frozen.split())}
     assert installed == {**locked_runtime_versions(), "failover-controller": __version__}
-    version = subprocess.run([str(image / "bin" / "failoverctl"), "--version"],
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    version = subprocess.run([str(venv / "bin" / "failoverctl"), "--version"],
+                             capture_output=True, text=True, timeout=60, cwd=cwd)
     assert version.stdout.strip() == f"failoverctl {__version__}", version.stderr
+
+
+def test_the_readme_install_from_make_dist_gives_the_locked_versions(tmp_path: Path) -> None:
+    """The README's deployment, step 2, as printed: `make dist`, then its commands with
+    /opt/failover moved into a temporary folder, and dist/ where make wrote it."""
+    readme = (ROOT / "README.md").read_text()
+    step = readme[readme.index("**2. Install**"):readme.index("**3. The config**")]
+    [block] = re.findall(r"```sh\n(.*?)```", step, re.DOTALL)
+    dist = tmp_path / "dist"
+    subprocess.run(["make", "-s", "dist", f"DIST={dist}"], cwd=ROOT, check=True, timeout=300,
+                   capture_output=True)
+    venv = tmp_path / "opt-failover"
+    script = block.replace("/opt/failover", str(venv)).replace("dist/", f"{dist}/")
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{script}\n{done.stdout}\n{done.stderr}"
+    assert_holds_the_lock(venv, tmp_path)
