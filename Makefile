@@ -14,7 +14,7 @@ IMAGE ?= failover-controller
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint layers typecheck lockcheck lock test-newest docs cover demo bench \
+.PHONY: test unit lint layers typecheck lockcheck lock test-newest test-lowest docs cover demo bench \
         soak system-deps dist image clean
 
 $(UV):
@@ -44,6 +44,21 @@ test-newest: $(UV)
 	$(NEWEST)/bin/mypy
 	$(NEWEST)/bin/lint-imports
 	$(NEWEST)/bin/pytest -q -p no:cacheprovider tests/unit
+
+# The lowest releases pyproject.toml allows for what it names (their own dependencies as new
+# as they come), in a fresh venv, with the same checks: the lower bounds are what was tested.
+# The committed config reference and schema are the locked pydantic's output, not an older one's.
+LOWEST := .venv-lowest
+test-lowest: $(UV)
+	rm -rf $(LOWEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) UV_PYTHON_DOWNLOADS=never $(UV) pip install --quiet \
+	  --resolution lowest-direct -e '.[test]'
+	$(LOWEST)/bin/ruff check controller probes config tests bench
+	$(LOWEST)/bin/mypy --cache-dir $(LOWEST)/mypy-cache
+	$(LOWEST)/bin/lint-imports
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/unit \
+	  --deselect tests/unit/test_config_reference.py::test_the_committed_reference_and_schema_are_up_to_date
 
 system-deps:
 	@missing=""; \
@@ -115,4 +130,4 @@ image:
 	docker build --build-arg UV_VERSION=$(UV_VERSION) -t $(IMAGE):$(VERSION) .
 
 clean:
-	rm -rf $(VENV) $(NEWEST) $(TOOLS) site .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(NEWEST) $(LOWEST) $(TOOLS) site .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

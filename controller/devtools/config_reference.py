@@ -88,7 +88,9 @@ class Block:
 
 
 def _ref_name(node: Schema) -> str | None:
-    ref = node.get("$ref")
+    # Older pydantic wraps a reference that has a default in a one-item allOf.
+    wrapped: list[Schema] = node.get("allOf", [])
+    ref = node.get("$ref") or (wrapped[0].get("$ref") if len(wrapped) == 1 else None)
     return ref.rsplit("/", 1)[-1] if isinstance(ref, str) else None
 
 
