@@ -87,6 +87,9 @@ def test_the_readme_deployment_config_passes_check_config_as_printed(tmp_path: P
     check_config(tmp_path, example, "/etc/failover/")
     assert schema_errors(example) == []
     assert yaml.safe_load(example)["services"][0]["policy"]["auto_failover"] == "dry-run"
+    # Its editor line names the schema by the name it has in docs/, copied beside the file.
+    [name] = re.findall(r"`# yaml-language-server: \$schema=(\S+)`", README.read_text())
+    assert DOCS / name == SCHEMA
 
 
 def test_the_editor_example_names_the_schema_from_where_it_says(tmp_path: Path) -> None:
