@@ -3,19 +3,23 @@ every `failoverctl` command parses, every `make` target and bench flag exists.""
 
 from __future__ import annotations
 
+import ast
+import configparser
+import inspect
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from config import parse_config
+from config import load_config, parse_config
 from controller.cli.arguments import build
 from tests.unit.test_config import GOOD
 
@@ -170,3 +174,50 @@ def test_the_readme_is_a_front_page() -> None:
         assert f"`bench/{script.name}`" in readme, script.name
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
+
+
+def test_the_route_watcher_snippet_uses_what_route_watcher_has() -> None:
+    from controller.followers import RouteWatcher
+
+    [block] = code_blocks(DOCS / "guide" / "traffic.md", "python")
+    snippet = textwrap.dedent(block)
+    compile(snippet, "traffic.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    used = set(re.findall(r"watcher\.(\w+)\(", snippet))
+    assert used == {"start", "address", "changes", "close"}
+    assert all(callable(getattr(RouteWatcher, name)) for name in used)
+    assert "wait" in inspect.signature(RouteWatcher.start).parameters
+    RouteWatcher("redis://redis:6379/0", ["web"])  # the constructor as called, no I/O yet
+
+
+def test_the_security_guide_exec_hook_takes_its_secret_from_the_environment(
+        tmp_path: Path) -> None:
+    [block] = code_blocks(DOCS / "guide" / "security.md", "yaml")
+    fence = yaml.safe_load(textwrap.dedent(block))["fence"]
+    service = GOOD["services"][0]  # type: ignore[index]
+    members = [{**service["members"][0], "fence": fence}, service["members"][1]]
+    path = tmp_path / "failover.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "services": [{**service, "members": members}]})
+                    .replace("'${FENCE_TOKEN}'", "${FENCE_TOKEN}"))
+    config = load_config(path, env={"FENCE_TOKEN": "t0ken"})
+    hook = config.services[0].members[0].fence
+    assert hook is not None and hook.kind == "exec" and hook.env == {"FENCE_TOKEN": "t0ken"}
+
+
+def test_the_readme_systemd_unit_parses() -> None:
+    unit, agent = code_blocks(README, "ini")
+    parser = configparser.ConfigParser(strict=True, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(unit)
+    assert parser.sections() == ["Unit", "Service", "Install"]
+    assert parser["Service"]["ExecStart"].endswith("failoverctl run -c /etc/failover/config.yaml")
+    assert parser["Service"]["KillSignal"] == "SIGTERM"
+    assert agent.startswith("ExecStart=/opt/failover/bin/failoverctl agent haproxy ")
+
+
+def test_every_repository_path_named_exists() -> None:
+    named = set()
+    for page in PAGES:
+        named |= set(re.findall(r"`((?:controller|probes|config|tests|bench|charts|examples|"
+                                r"docs)/[\w./-]+)`", page.read_text()))
+    assert len(named) > 20
+    assert {path for path in named if not (ROOT / path).exists()} == set()
