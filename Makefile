@@ -7,12 +7,15 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.10
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+# The one version: the package's, the image's tag and (a test checks) the chart's appVersion.
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' controller/__init__.py)
+IMAGE ?= failover-controller
 # uv uses this machine's python3 and never downloads an interpreter of its own.
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
-.PHONY: test unit lint layers typecheck lockcheck lock test-newest cover demo bench soak \
-        system-deps clean
+.PHONY: test unit lint layers typecheck lockcheck lock test-newest test-lowest docs cover demo bench \
+        soak system-deps dist image clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -42,6 +45,21 @@ test-newest: $(UV)
 	$(NEWEST)/bin/lint-imports
 	$(NEWEST)/bin/pytest -q -p no:cacheprovider tests/unit
 
+# The lowest releases pyproject.toml allows for what it names (their own dependencies as new
+# as they come), in a fresh venv, with the same checks: the lower bounds are what was tested.
+# The committed config reference and schema are the locked pydantic's output, not an older one's.
+LOWEST := .venv-lowest
+test-lowest: $(UV)
+	rm -rf $(LOWEST)
+	$(UV) venv --quiet --python $(PYTHON) $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) UV_PYTHON_DOWNLOADS=never $(UV) pip install --quiet \
+	  --resolution lowest-direct -e '.[test]'
+	$(LOWEST)/bin/ruff check controller probes config tests bench
+	$(LOWEST)/bin/mypy --cache-dir $(LOWEST)/mypy-cache
+	$(LOWEST)/bin/lint-imports
+	$(LOWEST)/bin/pytest -q -p no:cacheprovider tests/unit \
+	  --deselect tests/unit/test_config_reference.py::test_the_committed_reference_and_schema_are_up_to_date
+
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null && [ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
@@ -70,7 +88,11 @@ layers: $(BIN)/failoverctl
 unit: $(BIN)/failoverctl
 	$(BIN)/pytest -q tests/unit
 
-test: system-deps lockcheck $(BIN)/failoverctl lint layers typecheck
+# The documentation site from docs/ (mkdocs.yml): --strict fails on a broken link or page.
+docs: $(BIN)/failoverctl
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: system-deps lockcheck $(BIN)/failoverctl lint layers typecheck docs
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # Branch coverage of the whole suite, controller processes included (processes killed
@@ -95,5 +117,17 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/probes.py
 	$(BIN)/python bench/switchover.py
 
+# What a server without the repository installs (README, "A real deployment"): the wheel,
+# and uv.lock's runtime versions with their hashes, exactly as the image does.
+DIST ?= dist
+dist: $(UV)
+	mkdir -p $(DIST)
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --output-file $(DIST)/requirements.txt
+	$(UV) build --quiet --wheel --out-dir $(DIST)
+
+# The image installs uv.lock's runtime versions with their hashes (see the Dockerfile).
+image:
+	docker build --build-arg UV_VERSION=$(UV_VERSION) -t $(IMAGE):$(VERSION) .
+
 clean:
-	rm -rf $(VENV) $(NEWEST) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(NEWEST) $(LOWEST) $(TOOLS) site .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

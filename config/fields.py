@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -20,10 +21,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     SecretStr,
     Strict,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from config.redaction import redact_url
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
@@ -100,12 +104,38 @@ def parse_flag(value: Any, *others: str) -> Any:
     return value
 
 
-def whole_in(low: int, high: int) -> BeforeValidator:
-    return BeforeValidator(lambda value: parse_whole(value, low, high))
+@dataclass(frozen=True, slots=True)
+class Within:
+    """A number within [low, high], read by parse_whole or parse_decimal. Unlike a bare
+    validator it shows its bounds in the JSON Schema, and so in the config reference."""
+
+    low: float
+    high: float
+    unit: str = ""
+    whole: bool = False
+
+    def parse(self, value: Any) -> Any:
+        if self.whole:
+            return parse_whole(value, int(self.low), int(self.high))
+        return parse_decimal(value, self.low, self.high, self.unit)
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.parse, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        out = handler(schema)
+        out.update(minimum=self.low, maximum=self.high)
+        return out
 
 
-def decimal_in(low: float, high: float, unit: str = " seconds") -> BeforeValidator:
-    return BeforeValidator(lambda value: parse_decimal(value, low, high, unit))
+def whole_in(low: int, high: int) -> Within:
+    return Within(low, high, whole=True)
+
+
+def decimal_in(low: float, high: float, unit: str = " seconds") -> Within:
+    return Within(low, high, unit)
 
 
 Flag = Annotated[bool, BeforeValidator(parse_flag)]
@@ -200,8 +230,8 @@ Token = Annotated[SecretStr, _secret(token_problem)]
 Password = Annotated[SecretStr, _secret(password_problem)]
 
 
-# The documented limits (README, "Limits"): generous for any real deployment, and every one
-# finite, so no socket, timer or ZooKeeper client is ever handed an absurd value.
+# The limits (the generated config reference shows them): generous for any real deployment,
+# and every one finite, so no socket, timer or ZooKeeper client is ever handed an absurd value.
 ProbeInterval = Annotated[float, decimal_in(0.01, 3600)]  # interval, fast_interval
 ProbeTimeout = Annotated[float, decimal_in(0.01, 600)]  # timeout, degraded_latency
 Cooldown = Annotated[float, decimal_in(0, 7 * 86400)]

@@ -71,7 +71,9 @@ class PolicyConfig(Block):
     # primary, and how long the new primary must stay healthy before it counts as done.
     ready_timeout: SwitchoverWait = 10.0
     verify_window: SwitchoverWait = POLICY_DEFAULTS["verify_window"]
-    quorum: Annotated[int | Literal["majority"], BeforeValidator(_quorum)] = "majority"
+    # The inner bounds only show in the JSON Schema: _quorum has checked them already.
+    quorum: Annotated[Annotated[int, Field(ge=1, le=1000)] | Literal["majority"],
+                      BeforeValidator(_quorum)] = "majority"
 
     @model_validator(mode="after")
     def _relations(self) -> PolicyConfig:

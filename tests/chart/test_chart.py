@@ -154,10 +154,11 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
         {"name": "deploy-bot", "token_file": "/run/secrets/failover/deploy-bot-token"}]
 
 
-def test_the_readme_secret_has_every_key_the_example_values_mount() -> None:
-    """Following the README, the controller must find each secret file the example names."""
-    readme = (ROOT / "README.md").read_text()
-    command = readme[readme.index("kubectl create secret generic failover-secrets"):]
+def test_the_guide_secret_has_every_key_the_example_values_mount() -> None:
+    """Following the Kubernetes guide, the controller must find each secret file the example
+    names."""
+    guide = (ROOT / "docs" / "guide" / "kubernetes.md").read_text()
+    command = guide[guide.index("kubectl create secret generic failover-secrets"):]
     command = command[:command.index("\ncp ")]
     created = set(re.findall(r"--from-literal=([a-z0-9-]+)=", command))
     assert EXAMPLE_SECRET_KEYS <= created, EXAMPLE_SECRET_KEYS - created

@@ -1,7 +1,7 @@
-"""Role-aware probes end to end, with the README example's probes against real members
-(demo_web: ``GET /canary-read``; ``POST /canary-write``, which answers 503 while the member
-is fenced): a member fenced for a switchover can be switched back to, and a primary whose
-write canary answers 503 is degraded and replaced."""
+"""Role-aware probes end to end, with the probes of the configuration guide's example against
+real members (demo_web: ``GET /canary-read``; ``POST /canary-write``, which answers 503 while
+the member is fenced): a member fenced for a switchover can be switched back to, and a
+primary whose write canary answers 503 is degraded and replaced."""
 
 from __future__ import annotations
 
@@ -27,17 +27,16 @@ from tests.integration.cluster import Cluster, failoverctl
 
 pytestmark = pytest.mark.integration
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION = Path(__file__).resolve().parents[2] / "docs" / "guide" / "configuration.md"
 EXAMPLE_HOSTS = {"web-a": "http://10.0.0.11", "web-b": "http://10.0.0.12"}
 # verify_window: at least rise * (fast_interval + timeout) for a member with a primary_probe
 POLICY = {"verify_window": 1.5, "ready_timeout": 3.0}
 
 
-def readme_probes(webs: dict[str, Web]) -> dict[str, dict[str, Any]]:
-    """Each README example member's probe and primary_probe, pointed at our members."""
-    text = README.read_text()
-    section = text[text.index("## Configuration"):]
-    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+def example_probes(webs: dict[str, Web]) -> dict[str, dict[str, Any]]:
+    """Each example member's probe and primary_probe (the configuration guide's example),
+    pointed at our members."""
+    block = re.search(r"```yaml\n(.*?)```", CONFIGURATION.read_text(), re.DOTALL)
     assert block is not None
     members = yaml.safe_load(block.group(1))["services"][0]["members"]
     out = {}
@@ -53,7 +52,7 @@ def readme_probes(webs: dict[str, Web]) -> dict[str, dict[str, Any]]:
 def start(cluster: Cluster, policy: dict[str, Any] | None = None) -> Controller:
     for name in EXAMPLE_HOSTS:
         cluster.webs[name] = cluster.sandbox.web(f"{cluster.name}-{name}")
-    probes = readme_probes(cluster.webs)
+    probes = example_probes(cluster.webs)
     cluster.start(controllers=2, policy={**POLICY, **(policy or {})}, member_blocks=probes)
     return cluster.followers()[0]
 
@@ -84,7 +83,7 @@ def switchover(controller: Controller, *args: str) -> Any:
                        "--token", TOKEN, timeout=60)
 
 
-def test_switchover_there_and_back_with_the_readme_probes(cluster: Cluster) -> None:
+def test_switchover_there_and_back_with_the_example_probes(cluster: Cluster) -> None:
     """a -> b -> a. Before role-aware probes, the fenced web-a failed its write canary for
     ever and the switch back was refused (409 target_not_healthy)."""
     follower = start(cluster)
