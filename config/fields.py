@@ -9,7 +9,6 @@ expected in a user's words, never a type's internal name.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from typing import Annotated, Any
@@ -26,9 +25,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from config.redaction import redact_url
+from config.shapes import NAME_PATTERN, split_host_port
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _MAX_DIGITS = 30  # beyond every bound below; longer text is refused before int() sees it
@@ -116,23 +115,6 @@ def _name(value: str) -> str:
         raise fail(f"{value[:80]!r} is not a name: 1 to 63 letters, digits, '_', '.', '-', "
                    "starting with a letter or digit")
     return value
-
-
-def split_host_port(value: str) -> tuple[str, int]:
-    """Parse ``host:port`` or ``[v6]:port``; raise ValueError saying what is wrong."""
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})|([^:\[\]\s/]+):([0-9]{1,5})", value)
-    if not match:
-        raise ValueError(f"expected host:port (or [ipv6]:port), got {value[:200]!r}")
-    host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4))
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is outside 1-65535")
-    if match.group(1):
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-    return host, port
 
 
 def _host_port(value: str) -> str:

@@ -66,6 +66,7 @@ class Event(StrEnum):
     ROUTE_APPLIED = "route_applied"
     ROUTE_OUT_OF_SYNC = "route_out_of_sync"
     ROUTE_PUBLISHED = "route_published"
+    ROUTE_REFUSED = "route_refused"
     ROUTE_WATCHER_TASK_STUCK = "route_watcher_task_stuck"
     SHUTTING_DOWN = "shutting_down"
     SPLIT_VIEW = "split_view"

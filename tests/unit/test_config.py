@@ -316,3 +316,18 @@ def test_variables_not_of_the_override_shape_never_change_the_config(
             env.update(service_links(service, "10.96.0.9", [("http", 8080, "TCP")]))
     assert parse_config(yaml.safe_load(yaml.safe_dump(GOOD)), env) == BASELINE
     assert set(ignored_env_names(env)) == set(env) - set(CLI_VARIABLES)
+
+
+def test_a_member_address_host_is_an_ip_or_a_dns_name(tmp_path: Path) -> None:
+    """Nothing that could end a command (``;``, ``$(``, backquotes, ``|``, spaces) gets in
+    through a member's address: the agent and hooks put it on command lines."""
+    for address in ["x;shutdown$(id)|`id`:80", "a b:80", "1.2.3:80", "-web:80", "web/x:80"]:
+        bad = yaml.safe_load(yaml.safe_dump(GOOD))
+        bad["services"][0]["members"][0]["address"] = address
+        found = problems(tmp_path, bad)
+        assert any(p.startswith("services[0].members[0].address:") for p in found), address
+    for address in ["web-a.svc.cluster.local:8080", "web_a:80", "10.0.0.1:80", "[::1]:80"]:
+        good = yaml.safe_load(yaml.safe_dump(GOOD))
+        good["services"][0]["members"][0]["address"] = address
+        assert load_config(write(tmp_path, good), env={}).services[0].members[0].address \
+            == address
