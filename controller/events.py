@@ -64,6 +64,8 @@ class Event(StrEnum):
     REPLICA_VIEW_STALE = "replica_view_stale"
     RESUMED = "resumed"
     ROUTE_APPLIED = "route_applied"
+    ROUTE_FORGERY_REPAIRED = "route_forgery_repaired"
+    ROUTE_FORGERY_UNREPAIRED = "route_forgery_unrepaired"
     ROUTE_OUT_OF_SYNC = "route_out_of_sync"
     ROUTE_PUBLISHED = "route_published"
     ROUTE_REFUSED = "route_refused"

@@ -101,6 +101,14 @@ class ZkStore(ZkConnection):
             raise Fenced(f"epoch {term.epoch} is not current "
                          f"(now {getattr(stat, 'version', None)})")
 
+    async def newest_epoch(self) -> int:
+        """The newest epoch ever handed out (the epoch node's version), after a ``sync``:
+        no legitimate writer anywhere holds a higher one."""
+        synced = self._await(self.client.sync_async(self.epoch_path))
+        read = self._await(self.client.exists_async(self.epoch_path))
+        _, stat = await asyncio.gather(synced, read)
+        return 0 if stat is None else int(stat.version)
+
     async def watch_epoch(self, callback: Callable[[dict[str, Any]], None]) -> None:
         await self._watch(self.epoch_path,
                           lambda raw, _version: callback(json.loads(raw) if raw else {}))

@@ -23,22 +23,21 @@ from enum import IntEnum, IntFlag, StrEnum
 from typing import Any
 
 from config.shapes import NAME_PATTERN, split_host_port
+from controller.core.stored_route import MOST, whole
 
 
 class BadRoute(ValueError):
     """A route from Redis that is not one a controller writes: refused, never obeyed."""
 
 
-# Lua numbers are doubles: above 2**53 two different epochs can compare equal in the route
-# script, so no legitimate writer goes there.
-MOST = 2**53
-_WHOLE = re.compile(r"[0-9]{1,16}")  # ASCII digits only: no sign, point, exponent, nan, inf
 _REASON = re.compile(r"[a-z0-9_-]{0,40}")
 
 
 def _whole(field: str, value: Any) -> int:
-    if isinstance(value, str) and _WHOLE.fullmatch(value):
-        value = int(value)
+    """As the hash holds it (text of ASCII digits: no sign, point, exponent, nan or inf) or
+    as JSON (an integer, not a float or a boolean)."""
+    if isinstance(value, str):
+        value = whole(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MOST:
         raise BadRoute(f"{field} {_shown(value)} is not a whole number from 0 to 2**53")
     return value
