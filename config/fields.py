@@ -134,6 +134,16 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    for name, value in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a variable name (letters, digits and _, "
+                             "not starting with a digit)")
+        if "\0" in value:
+            raise ValueError(f"{name}: a value cannot hold a NUL byte")
+    return env
+
+
 def _template_of(variables: frozenset[str]) -> Any:
     def check(value: str) -> str:
         problem = template_problem(value, variables)
@@ -173,6 +183,8 @@ def _secret(check: Any) -> BeforeValidator:
 
 
 Name = Annotated[str, Strict(), AfterValidator(_name)]
+# What an exec hook, probe or check adds to its minimal environment (probes/process.py).
+Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]
 HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
 Template = Annotated[str, Strict(), _template_of(HOOK_VARIABLES)]  # fence and promote hooks

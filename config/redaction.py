@@ -1,7 +1,14 @@
 """Secrets out of what is shown: a URL's user info, query values and fragment. Pure; used by
-the config's error messages and by the hooks' details."""
+the config's error messages and by the details of hooks, probes and readiness checks."""
 
 from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+# A URL, or a path with a query: up to a space or quote, and not the punctuation of the
+# sentence it ends ("...?key=k3y: status 403").
+_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|/)[^\s'\"<>]*[^\s'\"<>:,.;)\]]")
 
 
 def redact_url(url: str) -> str:
@@ -24,3 +31,28 @@ def _redact_parameter(parameter: str) -> str:
     if equals:
         return f"{key}=***"
     return parameter and "***"  # a bare value ("?s3cret") may be the secret itself
+
+
+def redact_urls(text: str) -> str:
+    """Every URL and path in ``text`` (a hook's detail: its own URL, an error or an answer
+    quoting it, a command's output) through redact_url."""
+    return _URL.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def url_secrets(url: str) -> frozenset[str]:
+    """The secrets a configured hook URL holds: its password and the query values no template
+    fills, as written and percent-decoded; what a server quoting the request in its answer
+    (as JSON, say) repeats. Values under 3 characters are left: scrubbing "1" everywhere
+    would garble the detail, and they protect nothing."""
+    parts = urlsplit(url)
+    values = [parts.password or ""] + [
+        parameter.partition("=")[2] for parameter in parts.query.split("&")]
+    found = {form for value in values if "{" not in value for form in (value, unquote(value))}
+    return frozenset(value for value in found if len(value) >= 3)
+
+
+def scrub(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

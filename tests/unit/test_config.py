@@ -331,3 +331,17 @@ def test_a_member_address_host_is_an_ip_or_a_dns_name(tmp_path: Path) -> None:
         good["services"][0]["members"][0]["address"] = address
         assert load_config(write(tmp_path, good), env={}).services[0].members[0].address \
             == address
+
+
+def test_an_exec_probe_or_check_takes_env_as_a_hook_does(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    member = data["services"][0]["members"][1]
+    member["probe"] = {"kind": "exec", "argv": ["/bin/check"], "env": {"PGPASSFILE": "/p"}}
+    member["readiness"] = [{"name": "raid", "kind": "exec", "argv": ["/bin/raid"],
+                            "env": {"RAID": "md0"}}]
+    config = load_config(write(tmp_path, data), env={})
+    probe = config.services[0].members[1].probe
+    assert probe.kind == "exec" and probe.env == {"PGPASSFILE": "/p"}
+    member["probe"]["env"] = {"1BAD": "x"}
+    assert any(p.startswith("services[0].members[1].probe.env:")
+               for p in problems(tmp_path, data))

@@ -7,14 +7,9 @@ import pytest
 
 from config import ConfigError, parse_config
 from config.models import ExecActionConfig
-from controller.adapters.hooks import (
-    DEFAULT_PATH,
-    hook_environment,
-    redact_url,
-    redact_urls,
-    scrub,
-    url_secrets,
-)
+from config.redaction import redact_url, redact_urls, scrub, url_secrets
+from probes.process import DEFAULT_PATH
+from probes.process import minimal_environment as hook_environment
 from tests.unit.test_config import GOOD
 
 
