@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kazoo.client import KazooClient
 
-from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper
+from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
+from controller.events import Event
 from tests.integration.cluster import Cluster
 from tests.integration.test_api_fuzz import authorized, send
 
@@ -70,3 +72,28 @@ def test_a_body_not_in_its_content_encoding_leaves_no_traceback_in_the_log(
     plain = [line for line in target.process.output().splitlines()
              if not line.startswith("{")]  # every line of ours is a JSON object
     assert not any(line.startswith("Traceback") for line in plain), plain[:40]
+
+
+def test_a_switchover_znode_nested_too_deeply_does_not_stop_a_new_leader(
+        cluster: Cluster) -> None:
+    """A stranger's request node that nests deeper than the JSON parser goes is refused as
+    unreadable: the next leader still takes office, republishes and fails over."""
+    cluster.start(controllers=2)
+    old = cluster.leader()
+    zk = KazooClient(hosts=cluster.zk.hosts)
+    zk.start()
+    try:
+        zk.create(f"/failover/{cluster.name}/services/web/switchovers/sw-0000009999",
+                  b"[" * 200_000, makepath=True)
+    finally:
+        zk.stop()
+        zk.close()
+    old.process.stop()  # SIGTERM: it resigns at once
+    new = cluster.leader(timeout=10)
+    assert new is not old
+    epoch = new.status()["epoch"]
+    wait_for(lambda: int(cluster.route()["epoch"]) == epoch, 5, "the takeover republished")
+    cluster.web("web-a").process.kill()
+    assert int(cluster.wait_primary("web-b")["epoch"]) == epoch
+    assert not new.events(Event.TASK_CRASHED) and not new.events(Event.TAKEOVER_FAILED)
+
