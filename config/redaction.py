@@ -4,6 +4,7 @@ the config's error messages and by the details of hooks, probes and readiness ch
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 # A URL, or a path with a query: up to a space or quote, and not the punctuation of the
@@ -48,6 +49,23 @@ def url_secrets(url: str) -> frozenset[str]:
     values = [parts.password or ""] + [
         parameter.partition("=")[2] for parameter in parts.query.split("&")]
     found = {form for value in values if "{" not in value for form in (value, unquote(value))}
+    return frozenset(value for value in found if len(value) >= 3)
+
+
+# Headers that name a format or a client, never a credential.
+_PLAIN_HEADERS = frozenset({"accept", "content-type", "user-agent", "accept-encoding"})
+
+
+def header_secrets(headers: Mapping[str, str]) -> frozenset[str]:
+    """The secrets a configured hook's headers hold: each value no template fills, and the
+    credentials after its scheme ("Bearer s3cret"); what a target echoing the request
+    repeats. Values under 3 characters are left, as for url_secrets."""
+    found: set[str] = set()
+    for name, value in headers.items():
+        if name.lower() in _PLAIN_HEADERS or "{" in value:
+            continue
+        found.add(value.strip())
+        found.add(value.strip().rpartition(" ")[2])
     return frozenset(value for value in found if len(value) >= 3)
 
 

@@ -16,7 +16,7 @@ import aiohttp
 from yarl import URL
 
 from config.models import ExecProbeConfig, HttpProbeConfig, ProbeConfig, TcpProbeConfig
-from config.redaction import redact_urls, scrub, url_secrets
+from config.redaction import header_secrets, redact_urls, scrub, url_secrets
 from config.templates import render
 from probes.process import minimal_environment, run_argv
 
@@ -55,7 +55,8 @@ def register(kind: str) -> Callable[[ProbeFactory], ProbeFactory]:
 
 
 def make_probe(config: ProbeConfig, context: ProbeContext) -> Probe:
-    secrets = url_secrets(config.url) if isinstance(config, HttpProbeConfig) else frozenset()
+    secrets = (url_secrets(config.url) | header_secrets(config.headers)
+               if isinstance(config, HttpProbeConfig) else frozenset())
     return Redacted(PROBE_KINDS[config.kind](config, context), secrets)
 
 
@@ -63,7 +64,7 @@ def make_probe(config: ProbeConfig, context: ProbeContext) -> Probe:
 class Redacted:
     """A probe whose detail is redacted as a hook's is, before it goes anywhere (views in
     ZooKeeper, history, logs, status): a URL's user info and query values, and the
-    secrets of the probe's own URL that an answer may quote."""
+    secrets of the probe's own URL and headers that an answer may quote."""
 
     probe: Probe
     secrets: frozenset[str]

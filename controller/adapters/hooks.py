@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
-from config.redaction import redact_urls, scrub, url_secrets
+from config.redaction import header_secrets, redact_urls, scrub, url_secrets
 from config.templates import render
 from probes.process import minimal_environment as hook_environment
 from probes.process import run_argv
@@ -62,7 +62,7 @@ class ActionRunner:
             ok, detail = False, f"timed out after {action.timeout:g}s"
         detail = redact_urls(detail)
         if isinstance(action, HttpActionConfig):  # the answer may quote them in any form
-            detail = scrub(detail, url_secrets(action.url))
+            detail = scrub(detail, url_secrets(action.url) | header_secrets(action.headers))
         return ActionResult(ok, detail, time.monotonic() - started)
 
     async def _http(self, action: HttpActionConfig,

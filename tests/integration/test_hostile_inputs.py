@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from kazoo.client import KazooClient
 
-from controller.devtools.sandbox import Controller, Sandbox, ZooKeeper, wait_for
+from config.models import HttpActionConfig
+from controller.adapters.hooks import ActionRunner
+from controller.devtools.sandbox import LOOPBACK, Controller, Sandbox, ZooKeeper, wait_for
 from controller.events import Event
 from tests.integration.cluster import Cluster
 from tests.integration.test_api_fuzz import authorized, send
@@ -97,3 +100,29 @@ def test_a_switchover_znode_nested_too_deeply_does_not_stop_a_new_leader(
     assert int(cluster.wait_primary("web-b")["epoch"]) == epoch
     assert not new.events(Event.TASK_CRASHED) and not new.events(Event.TAKEOVER_FAILED)
 
+
+
+async def test_a_hook_target_echoing_the_secret_headers_does_not_put_them_in_the_detail(
+        ) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"seen": dict(request.headers)}, status=403)
+
+    app = web.Application()
+    app.router.add_post("/promote", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, LOOPBACK, 0).start()
+    port = runner.addresses[0][1]
+    action = HttpActionConfig(kind="http", url=f"http://{LOOPBACK}:{port}/promote",
+                              headers={"X-Api-Key": "hdr-s3cret-value",
+                                       "Authorization": "Bearer tok-s3cret",
+                                       "X-Member": "{member}"})
+    hooks = ActionRunner("failoverctl/test")
+    try:
+        result = await hooks.run(action, {"member": "web-a"})
+    finally:
+        await hooks.close()
+        await runner.cleanup()
+    assert not result.ok and "status 403" in result.detail
+    assert "hdr-s3cret-value" not in result.detail and "tok-s3cret" not in result.detail
+    assert "web-a" in result.detail  # a templated value is no secret
