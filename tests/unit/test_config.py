@@ -345,3 +345,21 @@ def test_an_exec_probe_or_check_takes_env_as_a_hook_does(tmp_path: Path) -> None
     member["probe"]["env"] = {"1BAD": "x"}
     assert any(p.startswith("services[0].members[1].probe.env:")
                for p in problems(tmp_path, data))
+
+
+def test_a_secret_file_anyone_may_write_is_refused_even_through_a_symlink(
+        tmp_path: Path) -> None:
+    """Whoever can write the token file chooses the operators' token. A Kubernetes Secret
+    (mode 0644 behind a symlink) is fine."""
+    secret = tmp_path / "..data" / "token"
+    secret.parent.mkdir()
+    secret.write_text("a-long-enough-token\n")
+    link = tmp_path / "token"
+    link.symlink_to(secret)
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["api"] = {"listen": "127.0.0.1:8080", "token_file": str(link)}
+    secret.chmod(0o644)
+    assert load_config(write(tmp_path, data), env={}).api.token is not None
+    secret.chmod(0o666)
+    found = problems(tmp_path, data)
+    assert any(p.startswith("api.token_file:") and "anyone" in p for p in found), found
