@@ -17,6 +17,7 @@ class Event(StrEnum):
     CONTENDING = "contending"
     DRY_RUN_EVACUATION = "dry_run_evacuation"
     DRY_RUN_FAILOVER = "dry_run_failover"
+    DECISION_REFUSED = "decision_refused"
     ELECTION_CRASHED = "election_crashed"
     ELECTION_ERROR = "election_error"
     ENV_NOT_OVERRIDES = "env_not_overrides"

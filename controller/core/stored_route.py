@@ -19,6 +19,7 @@ an alarm, with nothing overwritten and no stepping down.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,6 +34,8 @@ class Forgery(StrEnum):
     NOT_A_WHOLE_NUMBER = "not_a_whole_number"  # epoch or version: nan, inf, 1e5, +3, ...
     ABOVE_NEWEST_EPOCH = "above_newest_epoch"  # no leader was ever handed that epoch
     NOT_A_ROUTE = "not_a_route"  # a field no controller writes (primary, address, ...)
+    NOT_A_MEMBER = "not_a_member"  # a decision naming no configured member
+    NOT_THE_MEMBERS_ADDRESS = "not_the_members_address"  # ... or another address for it
 
 
 class Answer(StrEnum):
@@ -55,6 +58,17 @@ def whole(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= MOST else None
+
+
+def unconfigured(primary: str, address: str, members: Mapping[str, str]) -> Forgery | None:
+    """Why a decision read from ZooKeeper cannot be published: its primary is no member of
+    the service as configured here (``members``: name -> address), or it routes that member
+    at another address. None: it can."""
+    if primary not in members:
+        return Forgery.NOT_A_MEMBER
+    if members[primary] != address:
+        return Forgery.NOT_THE_MEMBERS_ADDRESS
+    return None
 
 
 def judge(epoch: str, version: str, route_ok: bool, ours: int, decided_version: int,

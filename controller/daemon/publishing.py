@@ -10,7 +10,8 @@ from typing import Any
 
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError, Stored
 from controller.core.errors import Fenced, NotInOffice, StoreError
-from controller.core.stored_route import Answer, Forgery, judge
+from controller.core.records import Decided
+from controller.core.stored_route import Answer, Forgery, judge, unconfigured
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
@@ -27,6 +28,7 @@ class Publisher:
         self._handed_out = epoch_handed_out  # ZooKeeper's newest epoch, read now
         # Per service, the stored (epoch, version) last alarmed on: said once, not per pass.
         self._alarmed: dict[str, tuple[bytes, bytes]] = {}
+        self._refused: dict[str, int] = {}  # per service, the decision version refused last
         self.redis_ok = False
         self.redis_error: str | None = "not checked yet"
 
@@ -50,7 +52,7 @@ class Publisher:
         except StoreError as exc:  # ZooKeeper cannot confirm us: the reconcile loop retries
             self._log.warning(Event.PUBLISH_DEFERRED, service=name, error=str(exc))
             return None
-        decided = state.decided  # read after the gate: the newest committed decision
+        decided = await self._trusted(state)  # after the gate: the newest committed decision
         if decided is None:
             return None
         try:
@@ -151,7 +153,7 @@ class Publisher:
         name = state.config.name
         seen = {"service": name, "why": str(why), "stored_epoch": stored.epoch,
                 "stored_version": stored.version, "problem": stored.problem}
-        decided = state.decided
+        decided = await self._trusted(state)
         outcome = "alarm"
         if repair and decided is not None:
             try:
@@ -177,6 +179,29 @@ class Publisher:
             await self.record(state, "route_forgery_unrepaired", reason=str(why),
                               detail={"forged_epoch": stored.epoch,
                                       "forged_version": stored.version})
+
+    async def _trusted(self, state: ServiceState) -> Decided | None:
+        """The committed decision, unless it names no configured member or routes one at
+        another address: a stranger's write to ZooKeeper, never published (the planner
+        replaces it); refused, counted and recorded once per decision version."""
+        decided = state.decided
+        if decided is None:
+            return None
+        members = {m.name: m.address for m in state.config.members}
+        why = unconfigured(decided.primary, decided.address, members)
+        if why is None:
+            return decided
+        name = state.config.name
+        if self._refused.get(name) != decided.version:
+            self._refused[name] = decided.version
+            self._metrics.route_forgeries.labels(name, str(why)).inc()
+            self._log.error(Event.DECISION_REFUSED, service=name, why=str(why),
+                            primary=decided.primary, address=decided.address,
+                            version=decided.version)
+            await self.record(state, "decision_refused", reason=str(why),
+                              target=decided.primary, address=decided.address,
+                              version=decided.version)
+        return None
 
     async def check_redis(self) -> None:
         try:

@@ -3,7 +3,10 @@ epoch and keeps office; ZooKeeper, not Redis, says which epochs exist."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from kazoo.client import KazooClient
 
 from controller.devtools.sandbox import wait_for
 from controller.events import Event
@@ -41,3 +44,32 @@ def test_a_forged_route_is_repaired_within_a_reconcile_without_epoch_churn(
     assert cluster.wait_primary("web-b")["epoch"] == str(epoch)
     assert leader.status()["epoch"] == epoch and cluster.leader() is leader
     assert not leader.events(Event.STEPPING_DOWN)
+
+
+def test_a_decision_naming_no_configured_member_is_refused_not_published(
+        cluster: Cluster) -> None:
+    """A stranger rewrites the decision in ZooKeeper: the route keeps the last member the
+    controllers chose, and the refusal is logged, counted and in history."""
+    cluster.start(controllers=1)
+    leader = cluster.leader()
+    before = cluster.route()
+    zk = KazooClient(hosts=cluster.zk.hosts)
+    zk.start()
+    try:
+        path = f"/failover/{cluster.name}/services/web/decision"
+        raw, stat = zk.get(path)
+        forged = {**json.loads(raw), "primary": "not-a-member", "address": "127.0.0.66:80",
+                  "version": json.loads(raw)["version"] + 1}
+        zk.set(path, json.dumps(forged).encode(), version=stat.version)
+    finally:
+        zk.stop()
+        zk.close()
+    [alarm] = wait_for(lambda: leader.events(Event.DECISION_REFUSED), 5, "the refusal")
+    assert (alarm["primary"], alarm["why"]) == ("not-a-member", "not_a_member")
+    assert metric(leader, "failover_route_forgeries_total", service="web",
+                  why="not_a_member") == 1
+    wait_for(lambda: history(leader, "decision_refused"), 5, "the history entry")
+    # Never routed to it; the planner's own answer (a configured member) is published.
+    assert cluster.observer is not None
+    assert "not-a-member" not in {seen.primary for seen in cluster.observer.seen}
+    assert cluster.route()["primary"] == before["primary"]

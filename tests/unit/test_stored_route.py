@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.core.stored_route import Answer, Forgery, Judged, judge, whole
+from controller.core.stored_route import Answer, Forgery, Judged, judge, unconfigured, whole
 
 OURS, DECIDED = 7, 3  # our epoch, our decision's version
 
@@ -42,3 +42,11 @@ def test_an_impossible_epoch_with_a_newer_version_is_an_alarm_not_a_repair() -> 
     route may be the truth the rebuilt decision lacks, so it is not overwritten."""
     assert judge("12", "5", True, 1, DECIDED, newest=1) == \
         Judged(Answer.ALARM, Forgery.ABOVE_NEWEST_EPOCH)
+
+
+def test_a_decision_is_published_only_for_a_configured_member_at_its_address() -> None:
+    members = {"web-a": "10.0.0.1:80", "web-b": "10.0.0.2:80"}
+    assert unconfigured("web-b", "10.0.0.2:80", members) is None
+    assert unconfigured("not-a-member", "203.0.113.66:80", members) is Forgery.NOT_A_MEMBER
+    assert unconfigured("web-b", "203.0.113.66:80", members) is \
+        Forgery.NOT_THE_MEMBERS_ADDRESS
