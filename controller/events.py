@@ -14,6 +14,7 @@ class Event(StrEnum):
     API_ERROR = "api_error"
     API_LISTEN_FAILED = "api_listen_failed"
     BOOTSTRAPPED = "bootstrapped"
+    CONFIG_CAUTION = "config_caution"
     CONTENDING = "contending"
     DRY_RUN_EVACUATION = "dry_run_evacuation"
     DRY_RUN_FAILOVER = "dry_run_failover"

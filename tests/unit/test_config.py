@@ -363,3 +363,25 @@ def test_a_secret_file_anyone_may_write_is_refused_even_through_a_symlink(
     secret.chmod(0o666)
     found = problems(tmp_path, data)
     assert any(p.startswith("api.token_file:") and "anyone" in p for p in found), found
+
+
+def test_zookeeper_without_auth_beyond_this_machine_is_warned_of_loudly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in [n for n in os.environ if n.startswith("FAILOVER_")]:
+        monkeypatch.delenv(name)
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["zookeeper"] = {"hosts": "zk1.example.net:2181,127.0.0.1:2181/failover"}
+    path = write(tmp_path, data)
+    assert main(["check-config", str(path)]) == 0  # a warning, not a refusal
+    out, err = capsys.readouterr()
+    assert out.endswith(": ok (1 services, 2 members)\n")
+    [warning] = err.splitlines()
+    assert warning.startswith("WARNING: zookeeper: no username")
+    assert "zk1.example.net:2181" in warning
+    # On this machine only (a sandbox), or with digest auth: nothing to say.
+    for zookeeper in ({"hosts": "127.0.0.1:2181,[::1]:2182,localhost:2183"},
+                      {**data["zookeeper"], "username": "failover", "password": "pw-long"}):
+        data["zookeeper"] = zookeeper
+        assert main(["check-config", str(write(tmp_path, data))]) == 0
+        assert capsys.readouterr().err == ""
