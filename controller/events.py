@@ -63,6 +63,7 @@ class Event(StrEnum):
     REDUNDANCY_CHANGED = "redundancy_changed"
     REPLICA_VIEW_FRESH = "replica_view_fresh"
     REPLICA_VIEW_GONE = "replica_view_gone"
+    REPLICA_VIEW_REFUSED = "replica_view_refused"
     REPLICA_VIEW_STALE = "replica_view_stale"
     RESUMED = "resumed"
     ROUTE_APPLIED = "route_applied"

@@ -288,7 +288,7 @@ class ZkStore(ZkConnection):
         path = self.switchovers_path(service)
         await self._await(self.client.ensure_path_async(path))
         await self._watch_children(
-            path, lambda child, raw, version: callback(
+            path, lambda child, raw, version, _owner: callback(
                 child, _switchover_or_none(child, raw) if raw else None, version))
 
     # --- replicas' views (quorum) -------------------------------------------------------
@@ -305,19 +305,38 @@ class ZkStore(ZkConnection):
             except NodeExistsError:
                 await self._await(self.client.set_async(path, raw))
 
-    async def watch_views(self, callback: Callable[[str, dict[str, Any] | None], None]) -> None:
-        """Call ``callback(node, view)`` on the loop for every replica's view as it changes,
-        and ``callback(node, None)`` when a replica's node goes (it stopped or its session
-        expired)."""
+    async def watch_views(
+            self, callback: Callable[[str, dict[str, Any] | None, int], None]) -> None:
+        """Call ``callback(node, view, owner)`` on the loop for every replica's view as it
+        changes (``owner``: the session that holds its ephemeral node, 0 if it is not
+        one), and ``callback(node, None, 0)`` when a replica's node goes (it stopped or its
+        session expired)."""
 
-        def parsed(child: str, raw: bytes | None, _version: int) -> None:
+        def parsed(child: str, raw: bytes | None, _version: int, owner: int) -> None:
             try:
                 view = json.loads(raw) if raw else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 view = None
-            callback(child, view)
+            callback(child, view, owner)
 
         await self._watch_children(self.views_path, parsed)
+
+    async def contenders(self) -> dict[int, str]:
+        """Each replica contending for leadership, by the session that holds its election
+        node: session id -> its node name (as its view's node is named)."""
+        try:
+            children = await self._await(self.client.get_children_async(self.leader_path))
+        except NoNodeError:
+            return {}
+        reads = [self._await(self.client.get_async(f"{self.leader_path}/{child}"))
+                 for child in children]
+        found: dict[int, str] = {}
+        for read in await asyncio.gather(*reads, return_exceptions=True):
+            if isinstance(read, BaseException):
+                continue  # gone meanwhile: a replica that resigned
+            data, stat = read
+            found[stat.ephemeralOwner] = node_name(data.decode(errors="replace"))
+        return found
 
 def node_name(node_id: str) -> str:
     """A replica's node id as one ZooKeeper path segment."""
