@@ -9,7 +9,6 @@ expected in a user's words, never a type's internal name.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from dataclasses import dataclass
@@ -30,9 +29,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from config.redaction import redact_url
+from config.shapes import NAME_PATTERN, split_host_port
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _MAX_DIGITS = 30  # beyond every bound below; longer text is refused before int() sees it
@@ -148,23 +147,6 @@ def _name(value: str) -> str:
     return value
 
 
-def split_host_port(value: str) -> tuple[str, int]:
-    """Parse ``host:port`` or ``[v6]:port``; raise ValueError saying what is wrong."""
-    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:([0-9]{1,5})|([^:\[\]\s/]+):([0-9]{1,5})", value)
-    if not match:
-        raise ValueError(f"expected host:port (or [ipv6]:port), got {value[:200]!r}")
-    host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4))
-    if not 0 < port < 65536:
-        raise ValueError(f"port {port} is outside 1-65535")
-    if match.group(1):
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not an IPv6 address") from None
-    return host, port
-
-
 def _host_port(value: str) -> str:
     split_host_port(value)
     return value
@@ -180,6 +162,16 @@ def _http_url(value: str) -> str:
     except ValueError:
         raise fail(f"bad port in {redact_url(value)[:200]!r}") from None
     return value
+
+
+def _environment(env: dict[str, str]) -> dict[str, str]:
+    for name, value in env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not a variable name (letters, digits and _, "
+                             "not starting with a digit)")
+        if "\0" in value:
+            raise ValueError(f"{name}: a value cannot hold a NUL byte")
+    return env
 
 
 def _template_of(variables: frozenset[str]) -> Any:
@@ -221,6 +213,8 @@ def _secret(check: Any) -> BeforeValidator:
 
 
 Name = Annotated[str, Strict(), AfterValidator(_name)]
+# What an exec hook, probe or check adds to its minimal environment (probes/process.py).
+Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]
 HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
 Template = Annotated[str, Strict(), _template_of(HOOK_VARIABLES)]  # fence and promote hooks

@@ -18,7 +18,6 @@ from config.fields import (
     SessionTimeout,
     Token,
     fail,
-    split_host_port,
     whole_in,
 )
 from config.redaction import redact_url
@@ -29,6 +28,7 @@ from config.relations import (
     redis_problems,
     zookeeper_problems,
 )
+from config.shapes import split_host_port
 
 
 def _zookeeper_hosts(value: str) -> str:

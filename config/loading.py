@@ -126,7 +126,7 @@ def _read_secret_file(block: Any, loc: Loc, key: str, file_key: str, report: Rep
         report.at(path, f"set {key} or {file_key}, not both")
         return
     try:
-        secret = read_text(block[file_key], SECRET_LIMIT)
+        secret = read_text(block[file_key], SECRET_LIMIT, private=True)
     except Unreadable as exc:
         report.at(path, f"cannot read {block[file_key]!r}: {exc}")
         return

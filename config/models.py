@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import NAME_PATTERN, Block, Name, split_host_port
+from config.fields import Block, Name
 from config.hooks import ActionConfig, ExecActionConfig, HttpActionConfig
 from config.infrastructure import ApiConfig, ApiTokenConfig, RedisConfig, ZooKeeperConfig
 from config.probing import (
@@ -27,6 +27,7 @@ from config.probing import (
 )
 from config.relations import config_problems, raise_relations
 from config.services import MemberConfig, PolicyConfig, ServiceConfig, TraefikConfig
+from config.shapes import NAME_PATTERN, split_host_port
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES
 
 TEMPLATE_VARIABLES = HOOK_VARIABLES

@@ -11,6 +11,7 @@ from config.fields import (
     CheckInterval,
     CheckTemplate,
     CheckTimeout,
+    Environment,
     HttpUrl,
     Name,
     Port,
@@ -42,6 +43,9 @@ class ExecProbeConfig(Block):
 
     kind: Literal["exec"]
     argv: list[CheckTemplate] = Field(min_length=1)
+    # Added to its environment, which otherwise holds only PATH, HOME, LANG and LC_ALL (as
+    # a hook's): the daemon's secrets are not passed on, nor shown in its output.
+    env: Environment = Field(default_factory=dict)
 
 
 ProbeConfig = Annotated[HttpProbeConfig | TcpProbeConfig | ExecProbeConfig,

@@ -18,7 +18,9 @@ class Unreadable(Exception):
     """Why a file cannot be used, in a few words (never its content)."""
 
 
-def read_text(path: str | os.PathLike[str], limit: int) -> str:
+def read_text(path: str | os.PathLike[str], limit: int, private: bool = False) -> str:
+    """``private``: a secret's file, refused if anyone may write it (checked on the file
+    itself, after any symlink): whoever can write a token file chooses the token."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -27,6 +29,9 @@ def read_text(path: str | os.PathLike[str], limit: int) -> str:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Unreadable(f"not a regular file ({_kind(info.st_mode)})")
+        if private and info.st_mode & stat.S_IWOTH:
+            raise Unreadable(f"anyone may write it (mode {stat.S_IMODE(info.st_mode):04o}; "
+                             "chmod o-w)")
         if info.st_size > limit:
             raise Unreadable(f"{info.st_size} bytes; at most {limit} are read")
         data = b""

@@ -7,6 +7,7 @@ itself or enforce the deadline; the scheduler does both for every kind alike.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,8 +16,9 @@ import aiohttp
 from yarl import URL
 
 from config.models import ExecProbeConfig, HttpProbeConfig, ProbeConfig, TcpProbeConfig
+from config.redaction import header_secrets, redact_urls, scrub, url_secrets
 from config.templates import render
-from probes.process import run_argv
+from probes.process import minimal_environment, run_argv
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,25 @@ def register(kind: str) -> Callable[[ProbeFactory], ProbeFactory]:
 
 
 def make_probe(config: ProbeConfig, context: ProbeContext) -> Probe:
-    return PROBE_KINDS[config.kind](config, context)
+    secrets = (url_secrets(config.url) | header_secrets(config.headers)
+               if isinstance(config, HttpProbeConfig) else frozenset())
+    return Redacted(PROBE_KINDS[config.kind](config, context), secrets)
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """A probe whose detail is redacted as a hook's is, before it goes anywhere (views in
+    ZooKeeper, history, logs, status): a URL's user info and query values, and the
+    secrets of the probe's own URL and headers that an answer may quote."""
+
+    probe: Probe
+    secrets: frozenset[str]
+
+    async def check(self) -> Outcome:
+        outcome = await self.probe.check()
+        detail = scrub(redact_urls(outcome.detail), self.secrets)
+        return outcome if detail == outcome.detail else Outcome(outcome.answered, outcome.ok,
+                                                                detail)
 
 
 @register("http")
@@ -123,10 +143,12 @@ class ExecProbe:
 
     def __init__(self, config: ExecProbeConfig, context: ProbeContext) -> None:
         self._argv = [render(arg, context.variables) for arg in config.argv]
+        # As a hook's: not the daemon's environment, which holds its secrets.
+        self._env = minimal_environment(os.environ, config.env)
 
     async def check(self) -> Outcome:
         try:
-            status, output = await run_argv(self._argv)
+            status, output = await run_argv(self._argv, self._env)
         except OSError as exc:
             return Outcome(False, False, f"{self._argv[0]}: cannot run: {exc.strerror or exc}")
         if status != 0:

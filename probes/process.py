@@ -15,10 +15,23 @@ import os
 import signal
 from collections.abc import Mapping
 
+# The daemon's variables a command gets: where programs are, where their own configuration
+# lives (ssh's known_hosts, kubectl's config), and the locale to read and print text in. None
+# of them is a secret; whatever else a command needs, its config's ``env`` adds.
+PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEPT_BYTES = 4096  # of the output's tail, before it is cut to KEPT_CHARACTERS
 KEPT_CHARACTERS = 300
 READ_CHUNK = 65536
 LEFT_OPEN_GRACE = 0.5  # seconds to drain a pipe that something outside the group holds
+
+
+def minimal_environment(daemon: Mapping[str, str], added: Mapping[str, str]
+                        ) -> dict[str, str]:
+    """A command's whole environment (an exec hook's, probe's or check's): PASSED_ENVIRONMENT
+    from the daemon's (PATH always), then what its config adds."""
+    passed = {name: daemon[name] for name in PASSED_ENVIRONMENT if name in daemon}
+    return {"PATH": DEFAULT_PATH, **passed, **added}
 
 
 async def run_argv(argv: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str]:

@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
 from config.models import ActionConfig, ExecActionConfig, HttpActionConfig
-from config.redaction import redact_url
+from config.redaction import (
+    header_secrets,
+    redact_urls,
+    scrub,
+    templated_parameters,
+    url_secrets,
+)
 from config.templates import render
+from probes.process import minimal_environment as hook_environment
 from probes.process import run_argv
 
-# The daemon's variables a hook gets: where programs are, where their own configuration lives
-# (ssh's known_hosts, kubectl's config), and the locale to read and print text in. None of
-# them is a secret; whatever else a hook needs, its config's ``env`` adds.
-PASSED_ENVIRONMENT = ("PATH", "HOME", "LANG", "LC_ALL")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEPT_BODY_BYTES = 1024  # of an HTTP hook's answer; the rest is never read
 KEPT_BODY_CHARACTERS = 200
-# A URL, or a path with a query: up to a space or quote, and not the punctuation of the
-# sentence it ends ("...?key=k3y: status 403").
-_URL = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|/)[^\s'\"<>]*[^\s'\"<>:,.;)\]]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +68,7 @@ class ActionRunner:
             ok, detail = False, f"timed out after {action.timeout:g}s"
         if isinstance(action, HttpActionConfig):  # the answer may quote them in any form
             detail = scrub(redact_urls(detail, templated_parameters(action.url)),
-                           url_secrets(action.url))
+                           url_secrets(action.url) | header_secrets(action.headers))
         else:
             detail = redact_urls(detail)
         return ActionResult(ok, detail, time.monotonic() - started)
@@ -108,13 +105,6 @@ async def _exec(action: ExecActionConfig, variables: Mapping[str, str]) -> tuple
     return status == 0, f"{argv[0]} exited {status} {output}".strip()
 
 
-def hook_environment(daemon: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
-    """An exec hook's whole environment: PASSED_ENVIRONMENT from the daemon's (PATH always),
-    then what its config adds."""
-    passed = {name: daemon[name] for name in PASSED_ENVIRONMENT if name in daemon}
-    return {"PATH": DEFAULT_PATH, **passed, **added}
-
-
 async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
     data = bytearray()
     while len(data) < limit and (chunk := await stream.read(limit - len(data))):
@@ -127,40 +117,3 @@ def _decode(data: bytes, charset: str | None) -> str:
         return data.decode(charset or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         return data.decode("utf-8", errors="replace")
-
-
-def redact_urls(text: str, shown: frozenset[str] = frozenset()) -> str:
-    """Every URL and path in ``text`` (a hook's detail: its own URL, an error or an answer
-    quoting it, a command's output) through redact_url, ``shown`` parameters kept."""
-    return _URL.sub(lambda match: redact_url(match.group(0), shown), text)
-
-
-def templated_parameters(url: str) -> frozenset[str]:
-    """Query parameters of a hook URL whose value is nothing but template variables
-    (``epoch={epoch}&seq={seq}``): what the controller itself fills in, never a secret,
-    and the fencing token an operator reads to see what a member was sent."""
-    kept = set()
-    for parameter in urlsplit(url).query.split("&"):
-        key, equals, value = parameter.partition("=")
-        if equals and value and not re.sub(r"\{[a-z]+\}", "", value):
-            kept.add(key)
-    return frozenset(kept)
-
-
-def url_secrets(url: str) -> frozenset[str]:
-    """The secrets a configured hook URL holds: its password and the query values no template
-    fills, as written and percent-decoded; what a server quoting the request in its answer
-    (as JSON, say) repeats. Values under 3 characters are left: scrubbing "1" everywhere
-    would garble the detail, and they protect nothing."""
-    parts = urlsplit(url)
-    values = [parts.password or ""] + [
-        parameter.partition("=")[2] for parameter in parts.query.split("&")]
-    found = {form for value in values if "{" not in value for form in (value, unquote(value))}
-    return frozenset(value for value in found if len(value) >= 3)
-
-
-def scrub(text: str, secrets: frozenset[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text

@@ -24,14 +24,18 @@ from config.models import RedisConfig, ServiceConfig, split_host_port
 from controller.core.history import decode as decode_entry
 from controller.core.history import encode as encode_entry
 from controller.core.records import Decided
-from controller.followers.route import Route
+from controller.followers.route import BadRoute, Route
 
 T = TypeVar("T")
 
 # KEYS: route hash, history stream, [traefik url key]
 # ARGV: writer epoch, version, primary, address, updated_at, reason, history maxlen, channel,
 #       traefik url (or ""), history detail (JSON), "create" or "update"
-# Returns {outcome, stored epoch, stored version}; outcome is one of
+# Returns {outcome, stored epoch, stored version} (the stored ones as the text Redis holds);
+# outcome is one of
+#   corrupt        the stored epoch or version is not a plain whole number (nan, inf, 1e5:
+#                  Lua's tonumber takes them): no leader wrote it; refused, the leader
+#                  repairs it (REPAIR_ROUTE)
 #   missing        no route is stored and the writer did not say "create": refused (a
 #                  FLUSHALL or a restart without persistence; the reconcile reads, then creates)
 #   applied        the route changed: hash written, published, recorded in history
@@ -45,20 +49,27 @@ T = TypeVar("T")
 PUBLISH_ROUTE = """
 local epoch = tonumber(ARGV[1])
 local version = tonumber(ARGV[2])
-local stored_epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
-local stored_version = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
-if stored_epoch < 0 and ARGV[11] ~= 'create' then
-  return {'missing', -1, -1}
+local raw_epoch = redis.call('HGET', KEYS[1], 'epoch') or '-1'
+local raw_version = redis.call('HGET', KEYS[1], 'version') or '-1'
+if raw_epoch == '-1' and raw_version == '-1' then
+  if ARGV[11] ~= 'create' then
+    return {'missing', '-1', '-1'}
+  end
+elseif not (string.match(raw_epoch, '^%d+$') and #raw_epoch <= 16
+            and string.match(raw_version, '^%d+$') and #raw_version <= 16) then
+  return {'corrupt', raw_epoch, raw_version}
 end
+local stored_epoch = tonumber(raw_epoch)
+local stored_version = tonumber(raw_version)
 if epoch < stored_epoch then
-  return {'stale_epoch', stored_epoch, stored_version}
+  return {'stale_epoch', raw_epoch, raw_version}
 end
 if version < stored_version then
-  return {'stale_version', stored_epoch, stored_version}
+  return {'stale_version', raw_epoch, raw_version}
 end
 local same_version = version == stored_version
 if same_version and (redis.call('HGET', KEYS[1], 'primary') or '') ~= ARGV[3] then
-  return {'conflict', stored_epoch, stored_version}
+  return {'conflict', raw_epoch, raw_version}
 end
 if KEYS[3] and redis.call('GET', KEYS[3]) ~= ARGV[9] then
   redis.call('SET', KEYS[3], ARGV[9])
@@ -66,9 +77,9 @@ end
 if same_version then
   if epoch > stored_epoch then
     redis.call('HSET', KEYS[1], 'epoch', ARGV[1])
-    return {'fence_raised', epoch, version}
+    return {'fence_raised', ARGV[1], ARGV[2]}
   end
-  return {'unchanged', stored_epoch, stored_version}
+  return {'unchanged', raw_epoch, raw_version}
 end
 local previous = redis.call('HGET', KEYS[1], 'primary') or ''
 redis.call('HSET', KEYS[1], 'primary', ARGV[3], 'address', ARGV[4], 'epoch', ARGV[1],
@@ -79,7 +90,36 @@ redis.call('PUBLISH', ARGV[8], cjson.encode({primary = ARGV[3], address = ARGV[4
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'event', 'route_changed',
            'primary', ARGV[3], 'previous', previous, 'address', ARGV[4], 'epoch', ARGV[1],
            'version', ARGV[2], 'reason', ARGV[6], 'at', ARGV[5], 'detail', ARGV[10])
-return {'applied', epoch, version}
+return {'applied', ARGV[1], ARGV[2]}
+"""
+
+# A route no leader wrote (ZooKeeper's judgement: core/stored_route.py), replaced by the
+# leader's, as one compare-and-swap on the stored epoch and version exactly as read: a real
+# writer changes one of them, so its route is never overwritten by a repair. Every field is
+# replaced (a forged extra field too), published, and recorded in history.
+# KEYS: route hash, history stream, [traefik url key]
+# ARGV: expected epoch, expected version (as read), then PUBLISH_ROUTE's ARGV[1..10]
+# Returns {'repaired' or 'changed', stored epoch, stored version}.
+REPAIR_ROUTE = """
+local raw_epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
+local raw_version = redis.call('HGET', KEYS[1], 'version') or ''
+if raw_epoch ~= ARGV[1] or raw_version ~= ARGV[2] then
+  return {'changed', raw_epoch, raw_version}
+end
+local previous = redis.call('HGET', KEYS[1], 'primary') or ''
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'primary', ARGV[5], 'address', ARGV[6], 'epoch', ARGV[3],
+           'version', ARGV[4], 'updated_at', ARGV[7], 'reason', ARGV[8])
+if KEYS[3] then
+  redis.call('SET', KEYS[3], ARGV[11])
+end
+redis.call('PUBLISH', ARGV[10], cjson.encode({primary = ARGV[5], address = ARGV[6],
+           epoch = tonumber(ARGV[3]), version = tonumber(ARGV[4]),
+           updated_at = tonumber(ARGV[7]), reason = ARGV[8]}))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[9], '*', 'event', 'route_repaired',
+           'primary', ARGV[5], 'previous', previous, 'address', ARGV[6], 'epoch', ARGV[3],
+           'version', ARGV[4], 'reason', ARGV[13], 'at', ARGV[7], 'detail', ARGV[12])
+return {'repaired', ARGV[3], ARGV[4]}
 """
 
 
@@ -88,10 +128,30 @@ class RouteStoreError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """The route hash as read: the route, or why it is not one (None, None: no route)."""
+
+    route: Route | None
+    problem: str | None
+    # Exactly as stored (b"" if absent), for a repair's compare-and-swap: a forged value
+    # need not be text.
+    raw_epoch: bytes
+    raw_version: bytes
+
+    @property
+    def epoch(self) -> str:
+        return _text(self.raw_epoch)
+
+    @property
+    def version(self) -> str:
+        return _text(self.raw_version)
+
+
+@dataclass(frozen=True, slots=True)
 class PublishOutcome:
     outcome: str
-    stored_epoch: int
-    stored_version: int
+    stored_epoch: str  # as Redis holds them: a forged one need not be a number
+    stored_version: str
 
     @property
     def refused(self) -> bool:
@@ -104,6 +164,7 @@ class RouteStore:
         self._prefix = config.key_prefix
         self._client = _connect(config)
         self._script = self._client.register_script(PUBLISH_ROUTE)
+        self._repair = self._client.register_script(REPAIR_ROUTE)
 
     def route_key(self, service: str) -> str:
         return f"{self._prefix}:route:{service}"
@@ -118,21 +179,44 @@ class RouteStore:
         is missing: pass it only just after reading the route as missing. A
         write that passed its gate before a FLUSHALL then finds no stored epoch to refuse
         it, but is refused as ``missing`` instead of putting an older route back."""
+        keys, args = self._route_args(service, decided, writer_epoch, detail)
+        raw = await self._call(lambda: self._script(
+            keys=keys, args=[*args, "create" if create else "update"]))
+        return _outcome(raw)
+
+    async def repair(self, service: ServiceConfig, decided: Decided, writer_epoch: int,
+                     stored: Stored, why: str, detail: dict[str, Any]) -> PublishOutcome:
+        """Replace a route no leader wrote (``stored``, as read) with ours: 'repaired', or
+        'changed' if the stored epoch or version is no longer what was read."""
+        keys, args = self._route_args(service, decided, writer_epoch, detail)
+        raw = await self._call(lambda: self._repair(
+            keys=keys, args=[stored.raw_epoch, stored.raw_version, *args, why]))
+        return _outcome(raw)
+
+    def _route_args(self, service: ServiceConfig, decided: Decided, writer_epoch: int,
+                    detail: dict[str, Any] | None) -> tuple[list[str], list[str | int]]:
         keys = [self.route_key(service.name), self.history_key(service.name)]
         traefik_url = ""
         if service.traefik is not None:
             t = service.traefik
             keys.append(f"{t.root_key}/http/services/{t.service}/loadBalancer/servers/0/url")
             traefik_url = f"{t.scheme}://{decided.address}"
-        args: list[str | int] = [
+        return keys, [
             writer_epoch, decided.version, decided.primary, decided.address,
             f"{decided.updated_at:.3f}", decided.reason, self._config.history_length,
-            self.route_key(service.name), traefik_url, json.dumps(detail or {}, default=str),
-            "create" if create else "update",
-        ]
-        raw = await self._call(lambda: self._script(keys=keys, args=args))
-        outcome, epoch, version = raw
-        return PublishOutcome(_text(outcome), int(epoch), int(version))
+            self.route_key(service.name), traefik_url, json.dumps(detail or {}, default=str)]
+
+    async def read_stored(self, service: str) -> Stored:
+        raw = await self._call(lambda: self._client.hgetall(self.route_key(service)))
+        by_name = {_text(k): v for k, v in (raw or {}).items()}
+        if not by_name:
+            return Stored(None, None, b"", b"")
+        try:
+            route, problem = Route.check({k: _text(v) for k, v in by_name.items()}), None
+        except BadRoute as exc:
+            route, problem = None, str(exc)
+        return Stored(route, problem, _bytes(by_name.get("epoch", b"")),
+                      _bytes(by_name.get("version", b"")))
 
     async def read(self, service: str) -> Route | None:
         raw = await self._call(lambda: self._client.hgetall(self.route_key(service)))
@@ -211,5 +295,15 @@ def _connect(config: RedisConfig) -> aioredis.Redis:
     return aioredis.Redis.from_url(config.url, **common)
 
 
+def _outcome(raw: Any) -> PublishOutcome:
+    outcome, epoch, version = raw
+    return PublishOutcome(_text(outcome), _text(epoch), _text(version))
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
 def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    # A forged value need not be UTF-8: replaced, it fails every check and stays readable.
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)

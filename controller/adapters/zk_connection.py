@@ -260,9 +260,10 @@ class ZkConnection:
             raise StoreError(describe(exc)) from exc
 
     async def _watch_children(self, path: str,
-                              callback: Callable[[str, bytes | None, int], None]) -> None:
-        """Watch every child of ``path`` and its data: ``callback(child, data, version)`` on
-        the loop on each change, ``(child, None, -1)`` when it goes."""
+                              callback: Callable[[str, bytes | None, int, int], None]) -> None:
+        """Watch every child of ``path`` and its data: ``callback(child, data, version,
+        owner)`` on the loop on each change (``owner``: the session of an ephemeral node, 0
+        for a persistent one), ``(child, None, -1, 0)`` when it goes."""
         loop = self._loop
         if loop is None:
             raise RuntimeError("ZkStore.start() must run before a watch is set")
@@ -272,7 +273,8 @@ class ZkConnection:
             # Exactly two parameters: kazoo passes the event too to a three-parameter one.
             def on_data(data: bytes | None, stat: Any) -> bool:  # kazoo thread
                 version = stat.version if stat is not None else -1
-                loop.call_soon_threadsafe(callback, child, data, version)
+                owner = stat.ephemeralOwner if stat is not None else 0
+                loop.call_soon_threadsafe(callback, child, data, version, owner)
                 if stat is None:  # deleted: stop watching; a new node gets a new watch
                     watched.discard(child)
                     return False

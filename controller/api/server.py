@@ -102,7 +102,9 @@ def authorize(request: web.Request) -> str:
     if scheme.lower() != "bearer" or not presented.strip():
         raise RequestError(ErrorKind.UNAUTHORIZED, "unauthorized",
                            "send Authorization: Bearer <token>")
-    given = presented.strip().encode()
+    # aiohttp hands over bytes that are not UTF-8 as surrogates: back to those bytes, which
+    # match no token (tokens are printable ASCII), rather than an encoding error.
+    given = presented.strip().encode(errors="surrogateescape")
     found = None
     for name, secret in tokens.items():
         if hmac.compare_digest(given, secret):

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from config import Config, ConfigError, ignored_env_names, load_config, node_identity
+from config.cautions import cautions
 from controller import __version__
 from controller.events import Event
 
@@ -33,6 +34,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     ignored = ignored_env_names(os.environ)
     if ignored:
         print(f"note: not config overrides, ignored: {', '.join(ignored)}", file=sys.stderr)
+    for caution in cautions(config):
+        print(f"WARNING: {caution}", file=sys.stderr)
     members = sum(len(s.members) for s in config.services)
     print(f"{args.file}: ok ({len(config.services)} services, {members} members)")
     return 0
@@ -74,6 +77,8 @@ async def _run(config: Config) -> int:
     ignored = ignored_env_names(os.environ)
     if ignored:  # e.g. Kubernetes service links: say so once, a mistyped override shows here
         log.info(Event.ENV_NOT_OVERRIDES, ignored=ignored)
+    for caution in cautions(config):
+        log.warning(Event.CONFIG_CAUTION, caution=caution)
     runtime.tune_gc()
     await engine.start()
     settle = max(s.policy.interval for s in config.services) * 4 + 1.0

@@ -97,14 +97,20 @@ def _fits(kind: Kind, value: Any) -> bool:
     return True
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _decode(kind: Kind, text: str) -> Any:
     if text == "":
         return None
     if kind is Kind.TEXT:
         return text
     try:
-        value = json.loads(text)
-    except ValueError:
+        # A stranger's entry is answered as the text it is: no NaN or Infinity (not JSON,
+        # though Python's parser takes them), no nesting deeper than the parser goes.
+        value = json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
         return text
     if kind is Kind.NUMBER and not _fits(kind, value):
         return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
@@ -77,7 +78,7 @@ class Decided:
             data: dict[str, Any] = json.loads(raw)
             data["unfenced"] = tuple(data.get("unfenced", ()))
             return cls(**data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise RecordError(f"not a decision record: {raw[:120]!r}") from exc
 
 
@@ -101,7 +102,19 @@ class Pause:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Pause:
+        """RecordError unless ``at`` and ``until`` are finite numbers: an ``until`` of
+        1e400 (infinity to the parser) or NaN (never passed) would be a pause that never
+        ends, though none can be asked for longer than 30 days."""
         try:
-            return cls(**json.loads(raw))
-        except (ValueError, TypeError) as exc:
+            pause = cls(**json.loads(raw))
+        except (ValueError, TypeError, RecursionError) as exc:
             raise RecordError(f"not a pause record: {raw[:120]!r}") from exc
+        if not (isinstance(pause.by, str) and _finite(pause.at)
+                and (pause.until is None or _finite(pause.until))):
+            raise RecordError(f"not a pause record: {raw[:120]!r}")
+        return pause
+
+
+def _finite(value: object) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))

@@ -116,7 +116,8 @@ class Switchover:
             data["steps"] = tuple(Step.from_dict(s) for s in data.get("steps", ()))
             data["unfenced"] = tuple(data.get("unfenced", ()))
             return cls(**data)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            # RecursionError: nested deeper than the parser goes (a stranger's node).
             raise ValueError(f"not a switchover record: {raw[:120]!r}") from exc
 
     def as_dict(self) -> dict[str, Any]:

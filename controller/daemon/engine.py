@@ -95,7 +95,8 @@ class Engine:
         self.publisher = Publisher(
             office=self.office, routes=self.routes, metrics=self.metrics, log=self.log,
             node_id=node_id, step_down=step_down,
-            newest_epoch=lambda: self.leadership.leader().epoch)
+            newest_epoch=lambda: self.leadership.leader().epoch,
+            epoch_handed_out=self.zk.newest_epoch)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
         self.failovers = FailoverRunner(
             office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from controller.events import Event
 
@@ -69,9 +70,11 @@ def library_event(logger: Any, method: str, event: structlog.typing.EventDict
 def not_a_malformed_request(record: logging.LogRecord) -> bool:
     """aiohttp logs each malformed request at ERROR, with a traceback quoting the offending
     bytes, a bearer token among them: the client has its 400, the log gets nothing (and
-    cannot be flooded with tracebacks by anyone who can reach the port)."""
+    cannot be flooded with tracebacks by anyone who can reach the port). A body that is not
+    in its Content-Encoding is one too: the handler answered 400, and aiohttp, draining the
+    rest of the body after it, meets the same error again."""
     exc = record.exc_info[1] if record.exc_info else None
-    return not isinstance(exc, HttpProcessingError)
+    return not isinstance(exc, HttpProcessingError | RequestPayloadError)
 
 
 def exception_formatter() -> structlog.typing.ExceptionRenderer:

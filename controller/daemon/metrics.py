@@ -89,6 +89,12 @@ class Metrics:
             "failover_zookeeper_data_lost_total",
             "Epochs taken after ZooKeeper had lost its data (its epoch counter was raised).",
             registry=r)
+        self.route_forgeries = Counter(
+            "failover_route_forgeries_total",
+            "Routes in Redis no leader wrote (an epoch or version that is not a plain whole "
+            "number, an epoch above any ZooKeeper handed out, a field no controller writes), "
+            "by why; each is repaired, or said once if it must be left as it is.",
+            ["service", "why"], registry=r)
         self.publishes = Counter(
             "failover_route_publishes_total", "Route writes by Redis's answer.", ["outcome"],
             registry=r)

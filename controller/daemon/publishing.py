@@ -5,11 +5,13 @@ script); this side only reports what it answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
+from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError, Stored
 from controller.core.errors import Fenced, NotInOffice, StoreError
+from controller.core.records import Decided
+from controller.core.stored_route import Answer, Forgery, judge, unconfigured
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
@@ -19,9 +21,14 @@ from controller.events import Event
 class Publisher:
     def __init__(self, *, office: Office, routes: RouteStore, metrics: Metrics, log: Any,
                  node_id: str, step_down: Callable[[str], None],
-                 newest_epoch: Callable[[], int | None]) -> None:
+                 newest_epoch: Callable[[], int | None],
+                 epoch_handed_out: Callable[[], Awaitable[int]]) -> None:
         self._office, self._routes, self._metrics, self._log = office, routes, metrics, log
         self._node_id, self._step_down, self._newest_epoch = node_id, step_down, newest_epoch
+        self._handed_out = epoch_handed_out  # ZooKeeper's newest epoch, read now
+        # Per service, the stored (epoch, version) last alarmed on: said once, not per pass.
+        self._alarmed: dict[str, tuple[bytes, bytes]] = {}
+        self._refused: dict[str, int] = {}  # per service, the decision version refused last
         self.redis_ok = False
         self.redis_error: str | None = "not checked yet"
 
@@ -45,7 +52,7 @@ class Publisher:
         except StoreError as exc:  # ZooKeeper cannot confirm us: the reconcile loop retries
             self._log.warning(Event.PUBLISH_DEFERRED, service=name, error=str(exc))
             return None
-        decided = state.decided  # read after the gate: the newest committed decision
+        decided = await self._trusted(state)  # after the gate: the newest committed decision
         if decided is None:
             return None
         try:
@@ -61,7 +68,10 @@ class Publisher:
             return None
         self._redis(None)
         self._metrics.publishes.labels(result.outcome).inc()
-        if result.outcome == "applied":
+        if result.outcome in ("corrupt", "stale_epoch"):
+            # Judged on what Redis holds now: a newer leader's (step down) or no leader's.
+            await self._judge_stored(state, epoch)
+        elif result.outcome == "applied":
             self._log.info(Event.ROUTE_PUBLISHED, service=name, epoch=epoch,
                            primary=decided.primary, version=decided.version, origin=origin)
         elif result.refused:
@@ -71,8 +81,6 @@ class Publisher:
                             version=decided.version, outcome=result.outcome,
                             stored_epoch=result.stored_epoch,
                             stored_version=result.stored_version)
-            if result.outcome == "stale_epoch":
-                self._step_down("Redis holds a newer epoch")
         elif result.outcome == "missing" and not create:
             await self.reconcile(state)
         return result
@@ -94,11 +102,14 @@ class Publisher:
         if decided is None or epoch is None:
             return
         try:
-            route = await self._routes.read(state.config.name)
+            stored = await self._routes.read_stored(state.config.name)
         except RouteStoreError as exc:
             self._redis(exc)
             return
         self._redis(None)
+        if await self._judge_stored(state, epoch, stored):
+            return
+        route = stored.route
         if (route is None or route.version != decided.version
                 or route.primary != decided.primary or route.epoch < epoch):
             self._log.warning(Event.ROUTE_OUT_OF_SYNC, service=state.config.name, epoch=epoch,
@@ -106,6 +117,91 @@ class Publisher:
                               f"@{route.epoch}/{route.version}",
                               zookeeper=f"{decided.primary}@{decided.version}")
             await self.publish(state, origin="reconcile", create=route is None)
+
+    async def _judge_stored(self, state: ServiceState, epoch: int,
+                            stored: Stored | None = None) -> bool:
+        """Is the stored route not ours to publish over? A newer leader's (we step down),
+        or no leader's (repaired, or alarmed on). ZooKeeper is asked only for an epoch
+        above ours. False: carry on as usual."""
+        name, decided = state.config.name, state.decided
+        if decided is None:
+            return False
+        try:
+            if stored is None:
+                stored = await self._routes.read_stored(name)
+            if stored.route is None and stored.problem is None:
+                return False  # no route: created by the reconcile
+            judged = judge(stored.epoch, stored.version, stored.problem is None, epoch,
+                           decided.version)
+            if judged.answer is Answer.ASK_ZOOKEEPER:
+                judged = judge(stored.epoch, stored.version, True, epoch, decided.version,
+                               await self._handed_out())
+        except (RouteStoreError, StoreError) as exc:  # the next reconcile judges again
+            self._log.warning(Event.PUBLISH_DEFERRED, service=name, error=str(exc))
+            return True
+        if judged.answer is Answer.STEP_DOWN:
+            self._step_down("Redis holds a newer epoch")
+        elif judged.forgery is not None:
+            await self._forged(state, epoch, stored, judged.forgery,
+                               repair=judged.answer is Answer.REPAIR)
+        return judged.answer is not Answer.KEEP
+
+    async def _forged(self, state: ServiceState, epoch: int, stored: Stored, why: Forgery,
+                      *, repair: bool) -> None:
+        """Replace a route no leader wrote (a compare-and-swap on the stored epoch and
+        version, behind the office gate), or only alarm; never step down over it."""
+        name = state.config.name
+        seen = {"service": name, "why": str(why), "stored_epoch": stored.epoch,
+                "stored_version": stored.version, "problem": stored.problem}
+        decided = await self._trusted(state)
+        outcome = "alarm"
+        if repair and decided is not None:
+            try:
+                await self._office.confirm(epoch)
+                outcome = (await self._routes.repair(
+                    state.config, decided, epoch, stored, str(why),
+                    {"origin": "repair", "forged_epoch": stored.epoch,
+                     "forged_version": stored.version, "problem": stored.problem})).outcome
+            except (NotInOffice, Fenced, StoreError, RouteStoreError) as exc:
+                self._log.warning(Event.PUBLISH_DEFERRED, service=name, error=str(exc))
+                return  # not in office, or no answer: the next reconcile looks again
+        if outcome == "repaired":
+            self._alarmed.pop(name, None)
+            self._metrics.route_forgeries.labels(name, str(why)).inc()
+            self._log.error(Event.ROUTE_FORGERY_REPAIRED, epoch=epoch,
+                            primary=decided.primary if decided else None, **seen)
+            return
+        if outcome == "alarm" and self._alarmed.get(name) != (stored.raw_epoch,
+                                                              stored.raw_version):
+            self._alarmed[name] = (stored.raw_epoch, stored.raw_version)
+            self._metrics.route_forgeries.labels(name, str(why)).inc()
+            self._log.error(Event.ROUTE_FORGERY_UNREPAIRED, epoch=epoch, **seen)
+            await self.record(state, "route_forgery_unrepaired", reason=str(why),
+                              detail={"forged_epoch": stored.epoch,
+                                      "forged_version": stored.version})
+
+    async def _trusted(self, state: ServiceState) -> Decided | None:
+        """The committed decision, unless it names no configured member or routes one at
+        another address: a stranger's write to ZooKeeper, never published (the planner
+        replaces it); refused, counted and recorded once per decision version."""
+        decided = state.decided
+        if decided is None:
+            return None
+        members = {m.name: m.address for m in state.config.members}
+        why = unconfigured(decided.primary, decided.address, members)
+        if why is None:
+            return decided
+        name = state.config.name
+        if self._refused.get(name) != decided.version:
+            self._refused[name] = decided.version
+            self._metrics.route_forgeries.labels(name, str(why)).inc()
+            self._log.error(Event.DECISION_REFUSED, service=name, why=str(why),
+                            primary=decided.primary, address=decided.address,
+                            version=decided.version)
+            await self.record(state, "decision_refused", reason=str(why),
+                              target=decided.primary, address=decided.address,
+                              version=decided.version)
+        return None
 
     async def check_redis(self) -> None:
         try:

@@ -47,8 +47,8 @@ class SeenRoutes(RouteStore):
                       detail: dict[str, Any] | None = None, *, create: bool = False
                       ) -> PublishOutcome:
         outcome = await super().publish(service, decided, writer_epoch, detail, create=create)
-        if outcome.stored_version >= 0:
-            self._versions.labels(service.name, "redis").set(outcome.stored_version)
+        if outcome.stored_version.isdigit():  # as Redis holds it: a forged one may not be
+            self._versions.labels(service.name, "redis").set(int(outcome.stored_version))
         return outcome
 
     async def read(self, service: str) -> Route | None:

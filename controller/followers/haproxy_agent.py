@@ -16,6 +16,7 @@ is repaired at once, counted and logged (``haproxy_repaired``); what stays wrong
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from config.shapes import NAME_PATTERN
 from controller.events import Event
 from controller.followers.route import (
     Route,
@@ -57,6 +59,11 @@ class HaproxyRuntime:
         together (no moment with both servers, or neither, taking traffic, as between two
         connections) and cost one round trip. Raises HaproxyError if HAProxy refused any
         (the others still ran: each is idempotent, and the read-back repairs)."""
+        # The last guard: a line that could end a command, or add one, is never sent.
+        unsafe = [line for line in lines if ";" in line or not line.isprintable()]
+        if unsafe:
+            raise HaproxyError(f"refused to send {unsafe[0][:120]!r}: it could run another "
+                               "command")
         joined = "; ".join(lines)
         try:
             async with asyncio.timeout(self._timeout):
@@ -114,6 +121,12 @@ class HaproxyAgent:
             "failover_agent_repairs_total",
             "Times HAProxy, read back, was not sending traffic to the routed member alone "
             "and the agent sent commands to put it right.", ["service"], registry=r)
+        self.m_refused = Counter(
+            "failover_agent_routes_refused_total",
+            "Routes read from Redis that are not routes a controller writes (a field that "
+            "does not parse, a separator in the address, an epoch that is not a plain whole "
+            "number): refused, the last route applied is kept.", ["service"], registry=r)
+        watcher.on_refused(lambda service, why: self.m_refused.labels(service).inc())
         self.m_verified = Gauge(
             "failover_agent_haproxy_verified",
             "1 if HAProxy, read back after the last apply or resync, sends traffic to the "
@@ -121,6 +134,7 @@ class HaproxyAgent:
             ["service"], registry=r)
         for mapping in mappings:  # exported at 0 from the start, not from the first event
             self.m_repairs.labels(mapping.service)
+            self.m_refused.labels(mapping.service)
             self.m_verified.labels(mapping.service).set(0)
         # Per service: what the last read-back found wrong (empty: verified), and which
         # servers took traffic then. Absent until the first read-back.
@@ -283,7 +297,9 @@ def parse_mappings(specs: list[str]) -> list[Mapping]:
     mappings = []
     for spec in specs:
         service, sep, backend = spec.partition("=")
-        if not sep or not service or not backend:
-            raise ValueError(f"--backend {spec!r}: expected SERVICE=BACKEND")
+        if not sep or not re.fullmatch(NAME_PATTERN, service) \
+                or not re.fullmatch(r"[A-Za-z0-9_.:-]+", backend):
+            raise ValueError(f"--backend {spec!r}: expected SERVICE=BACKEND (a service name, "
+                             "and an HAProxy backend name: letters, digits, '_.:-')")
         mappings.append(Mapping(service, backend))
     return mappings

@@ -16,40 +16,106 @@ together: a route turned into HAProxy Runtime API commands for one backend.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum, IntFlag, StrEnum
 from typing import Any
 
+from config.shapes import NAME_PATTERN, split_host_port
+from controller.core.stored_route import MOST, whole
+
+
+class BadRoute(ValueError):
+    """A route from Redis that is not one a controller writes: refused, never obeyed."""
+
+
+_REASON = re.compile(r"[a-z0-9_-]{0,40}")
+
+
+def _whole(field: str, value: Any) -> int:
+    """As the hash holds it (text of ASCII digits: no sign, point, exponent, nan or inf) or
+    as JSON (an integer, not a float or a boolean)."""
+    if isinstance(value, str):
+        value = whole(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MOST:
+        raise BadRoute(f"{field} {_shown(value)} is not a whole number from 0 to 2**53")
+    return value
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:80]  # repr: a newline or control character in it stays visible
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """A route as a controller writes it; constructing one checks every field, so nothing
+    built from a Route (a Runtime API line, a log line) carries text that was not checked."""
+
     primary: str
     address: str
     epoch: int
     version: int
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.primary, str) or not re.fullmatch(NAME_PATTERN, self.primary):
+            raise BadRoute(f"primary {_shown(self.primary)} is not a member name")
+        if not isinstance(self.address, str):
+            raise BadRoute(f"address {_shown(self.address)} is not host:port")
+        try:
+            split_host_port(self.address)
+        except ValueError as exc:
+            raise BadRoute(f"address: {exc}") from None
+        for field in ("epoch", "version"):
+            _whole(field, getattr(self, field))
+        if not isinstance(self.reason, str) or not _REASON.fullmatch(self.reason):
+            raise BadRoute(f"reason {_shown(self.reason)} is not a reason")
+
     @property
     def order(self) -> tuple[int, int]:
         return (self.epoch, self.version)
 
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The address split: an IPv6 host without its brackets."""
+        return split_host_port(self.address)
+
+    @classmethod
+    def check(cls, fields: Mapping[str, Any]) -> Route:
+        """From the route hash (text) or a PUBLISH payload (JSON); raise BadRoute saying
+        what is wrong. Epoch and version must be plain whole numbers: ``+3``, ``1e5``,
+        ``3.0``, ``nan`` or ``inf`` are refused, not read as numbers."""
+        missing = [f for f in ("primary", "address", "epoch", "version") if f not in fields]
+        if missing:
+            raise BadRoute(f"no {', '.join(missing)}")
+        return cls(fields["primary"], fields["address"], _whole("epoch", fields["epoch"]),
+                   _whole("version", fields["version"]), fields.get("reason", ""))
+
+    @classmethod
+    def check_message(cls, payload: str | bytes) -> Route:
+        try:
+            data = json.loads(payload)
+        except (ValueError, RecursionError):
+            raise BadRoute("not JSON") from None
+        if not isinstance(data, dict):
+            raise BadRoute("not a JSON object")
+        return cls.check(data)
+
     @classmethod
     def parse(cls, fields: Mapping[str, Any]) -> Route | None:
-        """From the route hash or a PUBLISH payload; None if it is not a route."""
+        """``check``, or None if it is not a route."""
         try:
-            return cls(str(fields["primary"]), str(fields["address"]), int(fields["epoch"]),
-                       int(fields["version"]), str(fields.get("reason", "")))
-        except (KeyError, TypeError, ValueError):
+            return cls.check(fields)
+        except BadRoute:
             return None
 
     @classmethod
     def from_message(cls, payload: str | bytes) -> Route | None:
         try:
-            data = json.loads(payload)
-        except ValueError:
+            return cls.check_message(payload)
+        except BadRoute:
             return None
-        return cls.parse(data) if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +267,20 @@ def plan_haproxy(backend: str, servers: list[ServerState], route: Route,
                            shutdown_old)
 
 
+# What a word of a Runtime API command may hold. HAProxy ends a command at ';' and a line
+# at a newline, and reads backslashes and quotes as escapes: none of them, no space and no
+# control character, so each word stays one word.
+_WORD = re.compile(r"[A-Za-z0-9_.:/\[\]-]+")
+
+
+def runtime_command(*words: str) -> str:
+    """A Runtime API command from ``words``; ValueError if one could end it or add one."""
+    for word in words:
+        if not _WORD.fullmatch(word):
+            raise ValueError(f"refused in a Runtime API command: {_shown(word)}")
+    return " ".join(words)
+
+
 def repair_commands(backend: str, route: Route, faults: list[Fault],
                     shutdown_old: bool = False) -> list[str]:
     """The commands for the repairable ``faults`` (verify_haproxy's, for ``route``)."""
@@ -210,14 +290,15 @@ def repair_commands(backend: str, route: Route, faults: list[Fault],
             continue
         server = f"{backend}/{fault.server}"
         if fault.wrong is Wrong.ROUTED_ADDRESS:
-            host, _, port = route.address.rpartition(":")
-            commands.append(f"set server {server} addr {host.strip('[]')} port {port}")
+            host, port = route.host_port
+            commands.append(runtime_command("set", "server", server, "addr", host,
+                                            "port", str(port)))
         elif fault.wrong is Wrong.ROUTED_NOT_SERVING:
-            commands.append(f"set server {server} state ready")
+            commands.append(runtime_command("set", "server", server, "state", "ready"))
         else:
-            commands.append(f"set server {server} state maint")
+            commands.append(runtime_command("set", "server", server, "state", "maint"))
             if shutdown_old:
-                commands.append(f"shutdown sessions server {server}")
+                commands.append(runtime_command("shutdown", "sessions", "server", server))
     return commands
 
 

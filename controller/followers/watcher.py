@@ -29,9 +29,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from controller.events import Event
-from controller.followers.route import Following, Route
+from controller.followers.route import BadRoute, Following, Route
 
 Listener = Callable[[str, Route], None]
+RefusalListener = Callable[[str, str], None]  # (service, what is wrong)
 # A library logs only where its host application says: silent unless logging is configured.
 logging.getLogger("failover").addHandler(logging.NullHandler())
 
@@ -96,6 +97,10 @@ class RouteWatcher:
         self._prefix, self._interval, self._timeout = key_prefix, reread_interval, timeout
         self._state = {s: Following() for s in services}
         self._listeners: list[Listener] = []
+        self._refusal_listeners: list[RefusalListener] = []
+        # Per service, what was wrong with the last route refused: the same forged hash,
+        # re-read every second, is logged and counted once, not once a second.
+        self._refused: dict[str, str] = {}
         self._queues: dict[str, list[asyncio.Queue[Route]]] = {s: [] for s in services}
         self._tasks: list[asyncio.Task[None]] = []
         self._first_read = asyncio.Event()
@@ -108,6 +113,10 @@ class RouteWatcher:
     def on_change(self, listener: Listener) -> None:
         """Call ``listener(service, route)`` for every newer route, on the loop."""
         self._listeners.append(listener)
+
+    def on_refused(self, listener: RefusalListener) -> None:
+        """Call ``listener(service, why)`` for every route refused (once per distinct one)."""
+        self._refusal_listeners.append(listener)
 
     async def start(self, wait: float = 5.0) -> None:
         """Start following; wait (bounded) for a first read of every route."""
@@ -154,8 +163,20 @@ class RouteWatcher:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def _offer(self, service: str, route: Route | None) -> None:
+    def _offer(self, service: str, route: Route | BadRoute | None) -> None:
         state = self._state[service].heard(time.monotonic())
+        if isinstance(route, BadRoute):
+            # Not a route a controller writes (forged, damaged): keep the one applied.
+            self._state[service] = state
+            why = str(route)
+            if self._refused.get(service) != why:
+                self._refused[service] = why
+                self._log.warning(Event.ROUTE_REFUSED, service=service, why=why)
+                for refusal in self._refusal_listeners:
+                    refusal(service, why)
+            return
+        if route is not None:
+            self._refused.pop(service, None)
         state, newer = state.offer(route)
         self._state[service] = state
         if newer and route is not None:
@@ -172,7 +193,7 @@ class RouteWatcher:
             async with asyncio.timeout(self._timeout * 2):
                 fields = await self._client.hgetall(self.key(service))
             decoded = {_text(k): _text(v) for k, v in fields.items()}
-            self._offer(service, Route.parse(decoded) if decoded else None)
+            self._offer(service, _checked(Route.check, decoded) if decoded else None)
         self._first_read.set()
 
     async def _reread_loop(self) -> None:
@@ -202,7 +223,8 @@ class RouteWatcher:
                                                        timeout=1.0)
                     if message and message.get("type") == "message":
                         channel = _text(message["channel"])
-                        self._offer(channels[channel], Route.from_message(message["data"]))
+                        self._offer(channels[channel],
+                                    _checked(Route.check_message, message["data"]))
             except (RedisError, OSError, TimeoutError) as exc:
                 if self._closing:
                     return
@@ -215,5 +237,13 @@ class RouteWatcher:
                     await close()
 
 
+def _checked(read: Callable[[Any], Route], value: Any) -> Route | BadRoute:
+    try:
+        return read(value)
+    except BadRoute as exc:
+        return exc
+
+
 def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    # Not UTF-8 is not a route either: the replacement character fails its checks.
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -89,8 +89,12 @@ class RouteObserver:
             except redis.RedisError:
                 route = {}
             if route and "epoch" in route:
-                seen = Seen(time.monotonic(), route["primary"], int(route["epoch"]),
-                            int(route["version"]))
+                try:
+                    seen = Seen(time.monotonic(), route["primary"], int(route["epoch"]),
+                                int(route["version"]))
+                except (KeyError, ValueError):  # a forged route, as a proxy refuses it
+                    self._stop.wait(0.002)
+                    continue
                 last = self.seen[-1] if self.seen else None
                 if last is None or (last.primary, last.epoch, last.version) != (
                         seen.primary, seen.epoch, seen.version):

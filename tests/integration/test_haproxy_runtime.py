@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from controller.devtools.sandbox import Sandbox
+from controller.devtools.proxies import Haproxy
+from controller.devtools.sandbox import LOOPBACK, Sandbox, wait_for
+from controller.events import Event
 from controller.followers.haproxy_agent import HaproxyError, HaproxyRuntime
+from controller.followers.route import parse_servers_state
+from tests.integration.test_operators import metric
 
 pytestmark = pytest.mark.integration
 
@@ -27,3 +33,39 @@ async def test_commands_in_one_call_all_run_and_a_refused_one_is_an_error(
                                 "set server web/nope state maint"])
     # The ones before the refused command ran: each is idempotent, the read-back repairs.
     assert proxy.serving("web") == {"web-a", "web-b"}
+
+
+def _frontend_up(proxy: Haproxy) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, proxy.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_forged_route_cannot_run_runtime_api_commands(sandbox: Sandbox) -> None:
+    """A route whose address smuggles ``; shutdown frontend fe;`` into the agent's command
+    line is refused (logged and counted), and the frontend stays up."""
+    redis = sandbox.redis()
+    key = "failover:route:web"
+    redis.command("HSET", key, "primary", "web-a", "address", "127.0.0.1:9", "epoch", "1",
+                  "version", "1", "reason", "initial")
+    # No server named like a member: the agent gives the first one the routed address.
+    proxy = sandbox.haproxy("web", {"srv": "127.0.0.1:10"})
+    agent = sandbox.haproxy_agent("agent-forged", redis.url, proxy, resync_interval=0.2)
+    try:
+        wait_for(lambda: agent.healthz()[1]["services"]["web"]["version"] == 1, 10,
+                 "the agent applied the first route")
+        forged = "127.0.0.1 port 11; shutdown frontend fe; set server web/srv addr 127.0.0.1:12"
+        redis.command("HSET", key, "address", forged, "version", "2")
+        wait_for(lambda: agent.events(Event.ROUTE_REFUSED) or not _frontend_up(proxy), 10,
+                 "the forged route refused (or obeyed)")
+        assert _frontend_up(proxy)
+        assert metric(agent, "failover_agent_routes_refused_total", service="web") >= 1
+        assert "127.0.0.1:9" in {s.address for s in parse_servers_state(
+            proxy.command("show servers state web"))}
+        assert agent.healthz()[1]["services"]["web"]["version"] == 1
+    finally:
+        agent.process.stop()
+        proxy.process.stop()
+        redis.process.stop()

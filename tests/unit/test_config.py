@@ -331,3 +331,72 @@ def test_the_config_digest_covers_what_decides_not_what_differs_per_replica(
     services[0]["policy"] = {**services[0].get("policy", {}), "fall": 7}
     changed = {**GOOD, "services": services}
     assert config_digest(load_config(write(tmp_path, changed), env={})) != digest
+
+
+def test_a_member_address_host_is_an_ip_or_a_dns_name(tmp_path: Path) -> None:
+    """Nothing that could end a command (``;``, ``$(``, backquotes, ``|``, spaces) gets in
+    through a member's address: the agent and hooks put it on command lines."""
+    for address in ["x;shutdown$(id)|`id`:80", "a b:80", "1.2.3:80", "-web:80", "web/x:80"]:
+        bad = yaml.safe_load(yaml.safe_dump(GOOD))
+        bad["services"][0]["members"][0]["address"] = address
+        found = problems(tmp_path, bad)
+        assert any(p.startswith("services[0].members[0].address:") for p in found), address
+    for address in ["web-a.svc.cluster.local:8080", "web_a:80", "10.0.0.1:80", "[::1]:80"]:
+        good = yaml.safe_load(yaml.safe_dump(GOOD))
+        good["services"][0]["members"][0]["address"] = address
+        assert load_config(write(tmp_path, good), env={}).services[0].members[0].address \
+            == address
+
+
+def test_an_exec_probe_or_check_takes_env_as_a_hook_does(tmp_path: Path) -> None:
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    member = data["services"][0]["members"][1]
+    member["probe"] = {"kind": "exec", "argv": ["/bin/check"], "env": {"PGPASSFILE": "/p"}}
+    member["readiness"] = [{"name": "raid", "kind": "exec", "argv": ["/bin/raid"],
+                            "env": {"RAID": "md0"}}]
+    config = load_config(write(tmp_path, data), env={})
+    probe = config.services[0].members[1].probe
+    assert probe.kind == "exec" and probe.env == {"PGPASSFILE": "/p"}
+    member["probe"]["env"] = {"1BAD": "x"}
+    assert any(p.startswith("services[0].members[1].probe.env:")
+               for p in problems(tmp_path, data))
+
+
+def test_a_secret_file_anyone_may_write_is_refused_even_through_a_symlink(
+        tmp_path: Path) -> None:
+    """Whoever can write the token file chooses the operators' token. A Kubernetes Secret
+    (mode 0644 behind a symlink) is fine."""
+    secret = tmp_path / "..data" / "token"
+    secret.parent.mkdir()
+    secret.write_text("a-long-enough-token\n")
+    link = tmp_path / "token"
+    link.symlink_to(secret)
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["api"] = {"listen": "127.0.0.1:8080", "token_file": str(link)}
+    secret.chmod(0o644)
+    assert load_config(write(tmp_path, data), env={}).api.token is not None
+    secret.chmod(0o666)
+    found = problems(tmp_path, data)
+    assert any(p.startswith("api.token_file:") and "anyone" in p for p in found), found
+
+
+def test_zookeeper_without_auth_beyond_this_machine_is_warned_of_loudly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in [n for n in os.environ if n.startswith("FAILOVER_")]:
+        monkeypatch.delenv(name)
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["zookeeper"] = {"hosts": "zk1.example.net:2181,127.0.0.1:2181/failover"}
+    path = write(tmp_path, data)
+    assert main(["check-config", str(path)]) == 0  # a warning, not a refusal
+    out, err = capsys.readouterr()
+    assert out.endswith(": ok (1 services, 2 members)\n")
+    [warning] = err.splitlines()
+    assert warning.startswith("WARNING: zookeeper: no username")
+    assert "zk1.example.net:2181" in warning
+    # On this machine only (a sandbox), or with digest auth: nothing to say.
+    for zookeeper in ({"hosts": "127.0.0.1:2181,[::1]:2182,localhost:2183"},
+                      {**data["zookeeper"], "username": "failover", "password": "pw-long"}):
+        data["zookeeper"] = zookeeper
+        assert main(["check-config", str(write(tmp_path, data))]) == 0
+        assert capsys.readouterr().err == ""

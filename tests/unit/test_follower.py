@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from controller.followers.route import (
     Admin,
+    BadRoute,
     Fault,
     Following,
     OpState,
@@ -18,6 +20,7 @@ from controller.followers.route import (
     Wrong,
     parse_servers_state,
     plan_haproxy,
+    repair_commands,
     verify_haproxy,
 )
 
@@ -238,3 +241,77 @@ def test_plan_sends_something_exactly_when_a_fault_is_repairable(
         after[name] = replace(server, admin=server.admin & ~(Admin.FMAINT | Admin.FDRAIN)
                               if what == "ready" else server.admin | Admin.FMAINT)
     assert plan_haproxy("web", list(after.values()), route, members) == []
+
+
+# --- routes from Redis are input --------------------------------------------------------
+
+GOOD_FIELDS = {"primary": "web-a", "address": "10.0.0.1:80", "epoch": "3", "version": "4",
+               "reason": "failover"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("epoch", "nan"), ("epoch", "inf"), ("epoch", "-inf"), ("epoch", "1e5"), ("epoch", "+3"),
+    ("epoch", "3.0"), ("epoch", " 3"), ("epoch", "-1"), ("epoch", "99999999999999999"),
+    ("epoch", "٣"), ("version", "0x10"), ("version", ""), ("version", "3\n"),
+    ("primary", "web-a; shutdown frontend fe"), ("primary", ""), ("primary", "-a"),
+    ("address", "127.0.0.1 port 11; shutdown frontend fe; set server web/srv addr x:1"),
+    ("address", "x;shutdown$(id)|`id`:80"), ("address", "10.0.0.1:0"),
+    ("address", "10.0.0.1:65536"), ("address", "10.0.0.1"), ("address", "a\nb:80"),
+    ("address", "[::1;x]:80"), ("reason", "fail\nover"),
+])
+def test_a_route_with_a_field_no_controller_writes_is_refused(field: str, value: str) -> None:
+    fields = {**GOOD_FIELDS, field: value}
+    with pytest.raises(BadRoute, match=field):
+        Route.check(fields)
+    assert Route.parse(fields) is None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 1e5, 3.0, True, -1, 2**53 + 1,
+                                   "3", None])
+def test_a_published_route_needs_a_json_whole_number(value: object) -> None:
+    payload = json.dumps({**GOOD_FIELDS, "epoch": value})  # json writes NaN and Infinity
+    if value == "3":
+        assert Route.check_message(payload).epoch == 3  # text of digits, as the hash holds
+        return
+    with pytest.raises(BadRoute, match="epoch"):
+        Route.check_message(payload)
+
+
+def test_a_good_route_parses_from_the_hash_and_from_a_message() -> None:
+    expected = Route("web-a", "10.0.0.1:80", 3, 4, "failover")
+    assert Route.check(GOOD_FIELDS) == expected
+    message = json.dumps({**GOOD_FIELDS, "epoch": 3, "version": 4, "updated_at": 1.5})
+    assert Route.check_message(message) == expected
+    assert Route.check({**GOOD_FIELDS, "address": "[::1]:8080"}).host_port == ("::1", 8080)
+    with pytest.raises(BadRoute, match="JSON"):
+        Route.check_message("[" * 100_000)
+
+
+SEPARATORS = [";", "\n", "\r", "\x00", "\x1b", " ", "\t", "#", "\\", "'", '"', "$(", "`", "|",
+              "&", "\u2028", "\x85"]
+pieces = st.one_of(st.sampled_from(SEPARATORS), st.sampled_from(["web-a", "127.0.0.1", ":",
+                                                                 "80", "[::1]", "3", "."]),
+                   st.text(max_size=4))
+fragments = st.lists(pieces, max_size=6).map("".join)
+
+
+@given(primary=fragments, address=fragments, epoch=st.one_of(fragments, st.integers()),
+       version=st.one_of(fragments, st.integers()), reason=fragments,
+       backend=st.sampled_from(["web", "be_1"]), server=st.sampled_from(["web-a", "srv"]))
+def test_no_route_field_puts_a_separator_into_a_runtime_api_command(
+        primary: str, address: str, epoch: object, version: object, reason: str,
+        backend: str, server: str) -> None:
+    fields = {"primary": primary, "address": address, "epoch": epoch, "version": version,
+              "reason": reason}
+    for read in (lambda: Route.check(fields),
+                 lambda: Route.check_message(json.dumps(fields))):
+        try:
+            route = read()
+        except BadRoute:
+            continue
+        faults = [Fault(server, wrong, "x", repairable=True) for wrong in Wrong]
+        for command in repair_commands(backend, route, faults, shutdown_old=True):
+            assert command.isprintable() and command.isascii()
+            assert not set(command) & set(";#\\'\"`$|&\t")
+            words = command.split(" ")
+            assert all(words) and len(words) in (4, 5, 7)

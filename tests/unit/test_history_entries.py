@@ -89,3 +89,13 @@ def test_the_predecessor_is_the_newest_epoch_seen_below_ours() -> None:
     # A replica that saw epoch 2 only: the epoch says that some were missed.
     assert predecessor(({"epoch": 2, "node": "c0"}, {}), 5) == Predecessor("c0", 2)
     assert predecessor(({}, {}), 1) == Predecessor(None, None)
+
+
+def test_a_strangers_entry_decodes_to_json_values_only() -> None:
+    """NaN and Infinity are not JSON, and nesting deeper than the parser goes is no crash:
+    each such value is answered as the text it is."""
+    nested = "[" * 100_000
+    entry = decode({"epoch": "NaN", "at": "-Infinity", "detail": nested,
+                    "decision": '{"x": NaN}'})
+    assert entry == {"epoch": "NaN", "at": "-Infinity", "detail": nested,
+                     "decision": '{"x": NaN}'}

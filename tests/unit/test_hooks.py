@@ -9,18 +9,11 @@ import pytest
 
 from config import ConfigError, parse_config
 from config.models import ExecActionConfig, HttpActionConfig
-from controller.adapters.hooks import (
-    DEFAULT_PATH,
-    ActionResult,
-    ActionRunner,
-    hook_environment,
-    redact_url,
-    redact_urls,
-    scrub,
-    templated_parameters,
-    url_secrets,
-)
+from config.redaction import redact_url, redact_urls, scrub, templated_parameters, url_secrets
+from controller.adapters.hooks import ActionResult, ActionRunner
 from controller.devtools.processes import free_port
+from probes.process import DEFAULT_PATH
+from probes.process import minimal_environment as hook_environment
 from tests.unit.test_config import GOOD
 
 

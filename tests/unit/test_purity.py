@@ -12,11 +12,11 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ELSEWHERE = ["probes/health.py", "probes/roles.py", "config/windows.py",
+ELSEWHERE = ["probes/health.py", "probes/roles.py", "config/windows.py", "config/shapes.py",
              "controller/followers/route.py"]
-ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "itertools",
-           "json", "math", "re", "typing", "controller.core", "probes.health",
-           "config.windows"}
+ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "ipaddress",
+           "itertools", "json", "math", "re", "typing", "controller.core", "probes.health",
+           "config.windows", "config.shapes"}
 FORBIDDEN_CALLS = {"time", "monotonic", "perf_counter", "now", "utcnow", "today", "sleep",
                    "open"}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from controller.core.records import Decided, RouteReason
+import pytest
+
+from controller.core.records import Decided, Pause, RecordError, RouteReason
+from controller.core.switchover import Switchover
 
 BASE = Decided(primary="a", address="a:80", epoch=3, version=7, reason="initial",
                updated_at=1.0, unfenced=("c",), last_recovery_end=0.5)
@@ -29,3 +32,21 @@ def test_the_same_primary_keeps_its_version_and_changes_only_its_marks() -> None
 def test_a_mark_is_cleared_alone() -> None:
     assert BASE.with_marks({"b", "c"}).cleared("c").unfenced == ("b",)
     assert BASE.cleared("zz") == BASE
+
+
+@pytest.mark.parametrize("until", [b"1e400", b"Infinity", b"NaN", b'"soon"', b"true"])
+def test_a_stored_pause_that_could_never_end_is_not_a_pause(until: bytes) -> None:
+    raw = b'{"by": "x", "at": 1.0, "until": ' + until + b"}"
+    with pytest.raises(RecordError):
+        Pause.from_json(raw)
+    assert Pause.from_json(b'{"by": "x", "at": 1.0, "until": 2.5}').until == 2.5
+
+
+def test_records_nested_deeper_than_the_parser_goes_are_refused_not_raised() -> None:
+    nested = b"[" * 200_000
+    with pytest.raises(RecordError):
+        Decided.from_json(nested)
+    with pytest.raises(RecordError):
+        Pause.from_json(nested)
+    with pytest.raises(ValueError, match="not a switchover record"):
+        Switchover.from_json(nested)
