@@ -148,6 +148,11 @@ class RouteWatcher:
         route = self.current(service)
         return route.address if route else None
 
+    def refused(self, service: str) -> str | None:
+        """What is wrong with the route Redis holds for ``service``, if it was refused (the
+        last route applied is kept); None once a route is accepted again."""
+        return self._refused.get(service)
+
     def staleness(self, service: str) -> float | None:
         """Seconds since Redis last answered about ``service`` (None: never)."""
         return self._state[service].staleness(time.monotonic())

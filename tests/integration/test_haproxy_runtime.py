@@ -64,7 +64,8 @@ def test_a_forged_route_cannot_run_runtime_api_commands(sandbox: Sandbox) -> Non
         assert metric(agent, "failover_agent_routes_refused_total", service="web") >= 1
         assert "127.0.0.1:9" in {s.address for s in parse_servers_state(
             proxy.command("show servers state web"))}
-        assert agent.healthz()[1]["services"]["web"]["version"] == 1
+        web = agent.healthz()[1]["services"]["web"]
+        assert web["version"] == 1 and web["refused"].startswith("address: ")
     finally:
         agent.process.stop()
         proxy.process.stop()
