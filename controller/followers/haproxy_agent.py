@@ -261,7 +261,9 @@ class HaproxyAgent:
 
     def healthy(self) -> tuple[bool, dict[str, object]]:
         """Healthy: Redis heard from within the budget, and for every service a route
-        applied and HAProxy, read back, sending its traffic to the routed member alone."""
+        applied and HAProxy, read back, sending its traffic to the routed member alone; and
+        Redis not holding an older route than the one applied for longer than the budget
+        (a forged route obeyed, then repaired by the leader: restart the agent)."""
         detail: dict[str, object] = {}
         ok = True
         for mapping in self.mappings:
@@ -271,13 +273,16 @@ class HaproxyAgent:
             fresh = staleness is not None and staleness <= self.budget
             faults = self.faults.get(service)
             verified = faults is not None and not faults
-            ok = ok and fresh and route is not None and verified
+            behind = self.watcher.behind(service)
+            ok = ok and fresh and route is not None and verified and \
+                (behind is None or behind <= self.budget)
             detail[service] = {
                 "backend": mapping.backend, "primary": route.primary if route else None,
                 "version": route.version if route else None,
                 "staleness_s": None if staleness is None else round(staleness, 3),
                 "verified": verified, "serving": list(self.serving.get(service, ())),
-                "wrong": list(faults or ()), "refused": self.watcher.refused(service)}
+                "wrong": list(faults or ()), "refused": self.watcher.refused(service),
+                "redis_older_s": None if behind is None else round(behind, 3)}
         return ok, detail
 
     def app(self) -> web.Application:
