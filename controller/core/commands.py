@@ -102,8 +102,55 @@ class NoteUnfenced:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class CreateDecision:
+    """Write ``decided`` as ``service``'s first decision unless one exists: ``Created``."""
+
+    service: str
+    decided: Decided
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDecision:
+    """Read ``service``'s decision (and take it as this replica's): ``DecisionRead``."""
+
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnterOffice:
+    """Take office under ``epoch``, if this replica still holds it: ``Noted``."""
+
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Append ``event`` to ``service``'s history, without waiting for it: ``Noted``."""
+
+    service: str
+    event: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Republish:
+    """Read ``service``'s route, then publish the decision under our epoch, creating a
+    route found missing: ``Noted`` (a failure is the reconcile's to mend)."""
+
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRequests:
+    """Read every stored switchover request of ``service``: ``Noted``."""
+
+    service: str
+
+
 Command = (CheckEpoch | RunHook | CheckPromotable | WriteAhead | CommitDecision | Publish
-           | Exclude | NoteUnfenced)
+           | Exclude | NoteUnfenced | CreateDecision | ReadDecision | EnterOffice | Record
+           | Republish | LoadRequests)
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -149,6 +196,16 @@ class Noted:
 
 
 @dataclass(frozen=True, slots=True)
+class Created:
+    created: bool  # False: a decision existed
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRead:
+    current: tuple[Decided, int] | None  # the decision and its znode version
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """Not carried out. ``ms``: how long the write itself took, None when the gate stopped
     it before it went out."""
@@ -158,7 +215,8 @@ class Failed:
     ms: float | None = None
 
 
-Answer = EpochChecked | HookRan | Promotable | Committed | Published | Noted | Failed
+Answer = (EpochChecked | HookRan | Promotable | Committed | Published | Noted | Created
+          | DecisionRead | Failed)
 
 
 # --- how a sequence ends ----------------------------------------------------------------------
