@@ -42,6 +42,7 @@ from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
 from controller.daemon.failover import FailoverRunner
 from controller.daemon.hooks import HookRunner
+from controller.daemon.interpreter import Interpreter
 from controller.daemon.leadership import Leadership
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Leader, Office
@@ -78,9 +79,8 @@ class Engine:
         self.leadership = Leadership(
             node_id=node_id, office=self.office, zk=self.zk, metrics=self.metrics,
             log=self.log, services=self.services, cancel=self._cancel_leader_work,
-            resign=lambda: self.election.resign(), on_decision=self.on_decision,
-            take_office=self._take_office, evaluate_all=self.evaluate_all,
-            record=lambda *args, **fields: self.publisher.record(*args, **fields))
+            resign=lambda: self.election.resign(), interpreter=lambda: self.interpreter,
+            evaluate_all=self.evaluate_all)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost)
         step_down = self.leadership.step_down
@@ -95,10 +95,18 @@ class Engine:
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log)
+        # Carries out the commands of every machine that acts (failover, late fence,
+        # taking office).
+        self.interpreter = Interpreter(
+            office=self.office, zk=self.zk, hooks=self.hooks, services=self.services,
+            log=self.log, publish=self.publisher.publish,
+            republish=lambda state: self.publisher.republish(state, origin="takeover"),
+            load=lambda state: self.operations.load(state), record=self.publisher.record,
+            on_decision=self.on_decision, enter_office=self.leadership.enter_office)
         self.failovers = FailoverRunner(
-            office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,
-            log=self.log, publish=self.publisher.publish, record=self.publisher.record,
-            reread=self.reread, on_decision=self.on_decision, step_down=step_down)
+            office=self.office, interpreter=self.interpreter, metrics=self.metrics,
+            log=self.log, record=self.publisher.record, reread=self.reread,
+            step_down=step_down)
         self.operations = Operations(Collaborators(
             node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
             metrics=self.metrics, log=self.log, office=self.office,
@@ -177,11 +185,6 @@ class Engine:
             if state.timer is not None:
                 state.timer.cancel()
                 state.timer = None
-
-    async def _take_office(self, state: ServiceState) -> None:
-        """In office: this service's route again under our epoch, and its requests."""
-        await self.publisher.republish(state, origin="takeover")
-        await self.operations.load(state)
 
     # --- events: ZooKeeper (the decision, pauses, requests, other replicas' views) --------
 

@@ -9,13 +9,14 @@ cancel every office task and timer before anything else (``cancel``).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.adapters.zookeeper import Session, Term, ZkStore
-from controller.core.errors import Fenced, NotInOffice, StoreError
-from controller.core.records import Decided, RouteReason
+from controller.core import takeoffice
+from controller.core.commands import Ending
+from controller.core.takeoffice import Predecessor, Seat
+from controller.daemon.interpreter import Interpreter
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader, Office
 from controller.daemon.state import ServiceState
@@ -26,14 +27,11 @@ class Leadership:
     def __init__(self, *, node_id: str, office: Office, zk: ZkStore, metrics: Metrics,
                  log: Any, services: Mapping[str, ServiceState],
                  cancel: Callable[[str], None], resign: Callable[[], None],
-                 on_decision: Callable[[str, Decided | None, int], None],
-                 take_office: Callable[[ServiceState], Awaitable[None]],
-                 evaluate_all: Callable[[], None],
-                 record: Callable[..., Coroutine[Any, Any, None]]) -> None:
+                 interpreter: Callable[[], Interpreter],
+                 evaluate_all: Callable[[], None]) -> None:
         self._node_id, self._office, self._zk, self._metrics = node_id, office, zk, metrics
         self._log, self._services, self._cancel, self._resign = log, services, cancel, resign
-        self._on_decision, self._take, self._evaluate_all = on_decision, take_office, evaluate_all
-        self._record = record
+        self._interpreter, self._evaluate_all = interpreter, evaluate_all
         self.leader_info: dict[str, Any] = {}  # the epoch node: the leader's epoch and node
         # The epoch node before leader_info: the watch may show our own epoch before
         # on_gained runs, and the predecessor is then the one before it.
@@ -112,52 +110,35 @@ class Leadership:
         self._office.spawn(self._take_office(epoch), "take-office")
 
     async def _take_office(self, epoch: int) -> None:
-        """Bootstrap missing decisions, then (in office) each service's takeover, evaluate."""
-        try:
-            for state in self._services.values():
-                await self._bootstrap(state, epoch)
-        except Fenced:
-            self.step_down("fenced during takeover")
-            return
-        except NotInOffice:
-            return
-        except StoreError as exc:
-            self._log.error(Event.TAKEOVER_FAILED, epoch=epoch, error=str(exc))
-            self.step_down("takeover failed")
-            return
+        """Bootstrap missing decisions, then (in office) each service's takeover, evaluate:
+        core/takeoffice.py's sequence, carried out by the interpreter."""
+        seats = tuple(Seat(s.config.name, s.config.members[0].name,
+                           s.config.members[0].address) for s in self._services.values())
+        machine = takeoffice.begin(epoch, seats, self._predecessor, time.time())
+        machine = await self._interpreter().run(machine, takeoffice.command_for,
+                                                takeoffice.step, None, epoch, self._log)
+        assert machine.outcome is not None
+        match machine.outcome.ending:
+            case Ending.DONE:
+                self._evaluate_all()
+            case Ending.FENCED:
+                self.step_down("fenced during takeover")
+            case Ending.STORE_FAILED | Ending.CONFLICT:
+                self._log.error(Event.TAKEOVER_FAILED, epoch=epoch, error=machine.outcome.detail)
+                self.step_down("takeover failed")
+
+    def enter_office(self, epoch: int) -> bool:
+        """In office under ``epoch``, if this replica still holds it."""
         if not self._office.holds(epoch):
-            return
+            return False
         self._office.in_office, self._office.taking = True, None
         self._log.info(Event.IN_OFFICE, epoch=epoch)
-        # Only the replica taking office records the change: a deposed leader is often cut
-        # off from Redis too, and its successor's entry already names it and its epoch.
-        before, self._predecessor = self._predecessor, None
-        for state in self._services.values():
-            if before is not None:  # not again when retaking office after a suspension
-                self._office.spawn(self._record(
-                    state, "leadership_changed", previous_leader=before.node,
-                    previous_epoch=before.epoch), "history")
-            await self._take(state)
-        self._evaluate_all()
-
-    async def _bootstrap(self, state: ServiceState, epoch: int) -> None:
-        """The first listed member is the initial primary, written once, fenced."""
-        name = state.config.name
-        first = state.config.members[0]
-        initial = Decided(primary=first.name, address=first.address, epoch=epoch, version=1,
-                          reason=RouteReason.INITIAL, updated_at=time.time())
-        await self._office.confirm(epoch)
-        if await self._zk.create_decision(name, initial, epoch):
-            self._log.info(Event.BOOTSTRAPPED, service=name, primary=first.name, epoch=epoch)
-        current = await self._zk.read_decision(name)
-        if current is not None:
-            self._on_decision(name, *current)
-
-
-@dataclass(frozen=True, slots=True)
-class Predecessor:
-    node: str | None
-    epoch: int | None
+        # Only the replica taking office records the change (the machine, once per
+        # service): a deposed leader is often cut off from Redis too, and its successor's
+        # entry already names it and its epoch. Not again when retaking office after a
+        # suspension.
+        self._predecessor = None
+        return True
 
 
 def predecessor(seen: Sequence[Mapping[str, Any]], epoch: int) -> Predecessor:

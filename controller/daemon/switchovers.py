@@ -138,7 +138,7 @@ class SwitchoverRunner:
             return False, f"{command.member} is not configured", False
         # The daemon's hook runner passes the office gate and promotes only a healthy member.
         result = await ctx.hooks.run([], command.hook, state.config.name, member,
-                                       state.decided, epoch)
+                                       state.decided.primary, epoch)
         return result.ok, result.detail, ctx.hooks.answers(state.config.name, member.name)
 
     async def _await_ready(self, service: str, member: str, limit: float,
