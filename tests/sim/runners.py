@@ -6,14 +6,9 @@ out (logs, metrics, history entries, which change no route) is said there.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
 from controller.core.plan import busy
 from controller.core.preflight import preflight
-from controller.core.records import Decided, RouteReason
-from controller.core.steps import Hook, passes_failed_fence
 from controller.core.switchover import (
     AwaitHealthy,
     Checked,
@@ -31,56 +26,23 @@ from controller.core.switchover import (
     step,
 )
 from probes.health import Health
-from tests.sim.replica import RETRY_BACKOFF, Replica, Steps, Task
+from tests.sim.machines import answers, reread, run_hook
+from tests.sim.replica import Replica, Steps, Task
 from tests.sim.world import (
     CommitDecision,
-    CreateDecision,
     Publish,
-    ReadDecision,
     ReadRoute,
     ReadSwitchovers,
     Route,
     RouteStoreError,
     SaveSwitchover,
-    SendHook,
     Wait,
 )
 
 TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
 
 
-class _Abort(Exception):
-    pass
-
-
-# --- leadership.py and publishing.py ----------------------------------------------------------
-
-
-def take_office(rep: Replica, epoch: int) -> Task:
-    """Leadership._take_office: bootstrap, in office, Engine._take_office (publish, load)."""
-    try:
-        first = rep.world.members["a"]
-        initial = Decided(primary=first.name, address=f"{first.name}:80", epoch=epoch,
-                          version=1, reason="initial", updated_at=rep.world.now)
-        yield from rep.confirm(epoch)  # Leadership._bootstrap
-        yield CreateDecision(initial, epoch)
-        current = yield ReadDecision()
-        if current is not None:
-            rep.on_decision(*current)
-    except Fenced:
-        rep.step_down()
-        return
-    except NotInOffice:
-        return
-    except StoreError:
-        rep.step_down()
-        return
-    if not rep.holds(epoch):
-        return
-    rep.in_office, rep.taking = True, None
-    yield from republish(rep)
-    yield from load(rep)
-    rep.evaluate()
+# --- publishing.py --------------------------------------------------------------------------
 
 
 def publish(rep: Replica, create: bool = False) -> Steps:
@@ -145,16 +107,6 @@ def reconcile(rep: Replica) -> Task:
     rep.evaluate()
 
 
-def reread(rep: Replica) -> Steps:
-    """Engine.reread."""
-    try:
-        current = yield ReadDecision()
-    except StoreError:
-        return
-    if current is not None:
-        rep.on_decision(*current)
-
-
 def load(rep: Replica) -> Steps:
     """Operations.load: every stored request."""
     try:
@@ -165,126 +117,6 @@ def load(rep: Replica) -> Steps:
         known = rep.service.switchovers.get(rid)
         if known is None or version >= known[1]:
             rep.service.switchovers[rid] = (record, version)
-
-
-# --- hooks.py -----------------------------------------------------------------------------
-
-
-def answers(rep: Replica, member: str) -> bool:
-    """HookRunner.answers."""
-    return rep.health[member] is not Health.DOWN
-
-
-def promote_refusal(rep: Replica, member: str) -> str | None:
-    """HookRunner.promote_refusal (invariant 3)."""
-    health = rep.health[member]
-    return None if health is Health.HEALTHY else f"not promoted: {member} is {health}"
-
-
-def run_hook(rep: Replica, hook: Hook, member: str, epoch: int) -> Steps:
-    """HookRunner.run: a promote only to a healthy member, the gate, then the hook."""
-    if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
-        return False
-    yield from rep.confirm(epoch)
-    if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
-        return False  # seen failing while the gate asked ZooKeeper
-    rep.hooks_sent += 1
-    rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seq {rep.hooks_sent}, "
-                   f"seen {rep.health[member]})")
-    send = SendHook(member, hook, epoch, rep.hooks_sent, rep.health[member])
-    if hook is Hook.PROMOTE:
-        rep.world.promotes.append(send)  # invariant 3 holds the send to the view
-    ok: bool = yield send
-    return ok
-
-
-# --- failover.py --------------------------------------------------------------------------
-
-
-def failover(rep: Replica, decision: Decision) -> Task:
-    """FailoverRunner.failover."""
-    epoch, state, snapshot = rep.epoch, rep.service, rep.service.snapshot()
-    if epoch is None or snapshot is None or decision.target is None:
-        return
-    decided, version = snapshot
-    old = decided.primary
-    done = False
-    try:
-        yield from rep.confirm(epoch)  # verify_epoch
-        unfenced = set(decided.unfenced)
-        fenced = yield from run_hook(rep, Hook.FENCE, old, epoch)
-        if not fenced:
-            if not passes_failed_fence(answers(rep, old)):
-                raise _Abort("fence_failed")
-            unfenced.add(old)
-        chosen, (decided, version) = yield from promote_first(
-            rep, decision, (decided, version), unfenced, epoch)
-        now = rep.world.now
-        new = decided.routed_to(primary=chosen, address=f"{chosen}:80", epoch=epoch,
-                                reason=RouteReason.FAILOVER, now=now, unfenced=unfenced,
-                                recovery_end=now)
-        yield from rep.confirm(epoch)
-        committed, _ = yield CommitDecision(new, epoch, version)
-        rep.on_decision(new, committed)
-        yield from publish(rep)  # the history entry (Redis XADD) is left out
-        done = True
-    except _Abort:
-        state.last_failed_attempt = rep.world.now
-    except NotInOffice:
-        pass
-    except Fenced:
-        rep.step_down()
-    except (Conflict, StoreError):
-        state.last_failed_attempt = rep.world.now
-        yield from reread(rep)
-    if done:
-        state.memory = replace(state.memory, excluded=frozenset())
-
-
-def promote_first(rep: Replica, decision: Decision, base: tuple[Decided, int],
-                  unfenced: set[str], epoch: int) -> Steps:
-    """FailoverRunner._promote_first: each promote written ahead into ``unfenced``."""
-    for name in (decision.target, *decision.fallbacks):
-        if name is None:
-            continue
-        if promote_refusal(rep, name) is not None:
-            continue
-        marked = base[0].with_marks(unfenced | {name})
-        yield from rep.confirm(epoch)
-        written, _ = yield CommitDecision(marked, epoch, base[1])
-        rep.on_decision(marked, written)
-        base = (marked, written)
-        if (yield from run_hook(rep, Hook.PROMOTE, name, epoch)):
-            return name, base
-        rep.service.exclude(name)
-        if (yield from run_hook(rep, Hook.FENCE, name, epoch)):
-            continue
-        if not passes_failed_fence(answers(rep, name)):
-            raise _Abort("promote_failed")
-        unfenced.add(name)
-    raise _Abort("promote_failed")
-
-
-def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, int]) -> Task:
-    """FailoverRunner.fence_late."""
-    decided, version = snapshot
-    state = rep.service
-    try:
-        if not (yield from run_hook(rep, Hook.FENCE, member, epoch)):
-            state.fence_retry_after = rep.world.now + RETRY_BACKOFF
-            return
-        cleared = decided.cleared(member)
-        yield from rep.confirm(epoch)
-        committed, _ = yield CommitDecision(cleared, epoch, version)
-        rep.on_decision(cleared, committed)
-    except NotInOffice:
-        pass
-    except Fenced:
-        rep.step_down()
-    except Conflict:
-        yield from reread(rep)
-    except StoreError:
-        state.fence_retry_after = rep.world.now + RETRY_BACKOFF
 
 
 # --- switchovers.py -----------------------------------------------------------------------
