@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.core.records import Decided
 from controller.core.steps import Hook, Step
+from controller.core.switchover import Checked, StepEnded, Switchover
 
 
 class IllegalAnswer(ValueError):
@@ -49,7 +50,9 @@ class RunHook:
 
     hook: Hook
     member: str
-    previous: str  # the route's primary as the machine read it: the hook's {previous}
+    # The route's primary as the machine read it, the hook's {previous}; None: the newest
+    # decision's (a switchover's hooks).
+    previous: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class CommitDecision:
 
     decided: Decided
     base_version: int
+    # A switchover request saved in the same transaction: (record, its znode version).
+    switchover: tuple[Switchover, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +131,13 @@ class EnterOffice:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """Append ``event`` to ``service``'s history, without waiting for it: ``Noted``."""
+    """Append ``event`` to ``service``'s history (``wait``: before anything else happens;
+    else without waiting for it): ``Noted``."""
 
     service: str
     event: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +155,70 @@ class LoadRequests:
     service: str
 
 
+@dataclass(frozen=True, slots=True)
+class Preflight:
+    """May switchover ``request`` start now, on this replica's view? ``Checked``."""
+
+    request: str
+    to: str | None
+    force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitReady:
+    """Wait until ``member`` is healthy (and ready, unless ``force``), at most ``timeout``
+    seconds: ``StepEnded``."""
+
+    member: str
+    timeout: float
+    force: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPrimary:
+    """``member`` must not turn failing for ``window`` seconds: ``StepEnded``."""
+
+    member: str
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSnapshot:
+    """The decision as this replica knows it now, and ``primary``'s address if it is a
+    configured member: ``Snapshot``."""
+
+    primary: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaveSwitchover:
+    """Save ``record`` against ``base_version``: ``Saved``."""
+
+    record: Switchover
+    base_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """Read the decision again (a commit found it changed, or could not tell): ``Noted``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CountStoreError:
+    """One more ZooKeeper error for the metrics: ``Noted``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Nothing for ``seconds`` (a retry's backoff): ``Noted``."""
+
+    seconds: float
+
+
 Command = (CheckEpoch | RunHook | CheckPromotable | WriteAhead | CommitDecision | Publish
            | Exclude | NoteUnfenced | CreateDecision | ReadDecision | EnterOffice | Record
-           | Republish | LoadRequests)
+           | Republish | LoadRequests | Preflight | AwaitReady | VerifyPrimary | ReadSnapshot
+           | SaveSwitchover | Reread | CountStoreError | Sleep)
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -171,6 +239,7 @@ class HookRan:
     detail: str
     answers: bool
     step: Step | None = None
+    ms: float = 0.0  # the whole command, the gate included
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +251,7 @@ class Promotable:
 class Committed:
     version: int  # the decision's znode version after the commit
     ms: float
+    saved: int | None = None  # the switchover request's znode version, if one rode along
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +276,17 @@ class DecisionRead:
 
 
 @dataclass(frozen=True, slots=True)
+class Snapshot:
+    current: tuple[Decided, int] | None  # the decision and its znode version
+    address: str | None  # the primary's, None if it is not a configured member
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    version: int  # the request's znode version after the save
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """Not carried out. ``ms``: how long the write itself took, None when the gate stopped
     it before it went out."""
@@ -216,7 +297,7 @@ class Failed:
 
 
 Answer = (EpochChecked | HookRan | Promotable | Committed | Published | Noted | Created
-          | DecisionRead | Failed)
+          | DecisionRead | Snapshot | Saved | Checked | StepEnded | Failed)
 
 
 # --- how a sequence ends ----------------------------------------------------------------------

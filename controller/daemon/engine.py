@@ -42,7 +42,7 @@ from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
 from controller.daemon.failover import FailoverRunner
 from controller.daemon.hooks import HookRunner
-from controller.daemon.interpreter import Interpreter
+from controller.daemon.interpreter import Interpreter, Ports
 from controller.daemon.leadership import Leadership
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Leader, Office
@@ -96,13 +96,16 @@ class Engine:
             newest_epoch=lambda: self.leadership.leader().epoch)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log)
         # Carries out the commands of every machine that acts (failover, late fence,
-        # taking office).
-        self.interpreter = Interpreter(
-            office=self.office, zk=self.zk, hooks=self.hooks, services=self.services,
-            log=self.log, publish=self.publisher.publish,
+        # taking office, switchover).
+        self.interpreter = Interpreter(office=self.office, zk=self.zk, hooks=self.hooks,
+                                       ports=Ports(
+            services=self.services, probes=self.probes, metrics=self.metrics, log=self.log,
+            inputs=self.inputs, publish=self.publisher.publish,
             republish=lambda state: self.publisher.republish(state, origin="takeover"),
-            load=lambda state: self.operations.load(state), record=self.publisher.record,
-            on_decision=self.on_decision, enter_office=self.leadership.enter_office)
+            load=lambda state: self.operations.load(state), reread=self.reread,
+            record=self.publisher.record, on_decision=self.on_decision,
+            enter_office=self.leadership.enter_office,
+            wait_health_change=self.wait_health_change))
         self.failovers = FailoverRunner(
             office=self.office, interpreter=self.interpreter, metrics=self.metrics,
             log=self.log, record=self.publisher.record, reread=self.reread,
@@ -112,6 +115,7 @@ class Engine:
             metrics=self.metrics, log=self.log, office=self.office,
             leadership=self.leadership.leader, step_down=step_down, inputs=self.inputs,
             on_decision=self.on_decision, reread=self.reread, hooks=self.hooks,
+            interpreter=self.interpreter,
             publish=self.publisher.publish, record=self.publisher.record,
             wait_health_change=self.wait_health_change,
             requests_changed=lambda: self.requests_changed))

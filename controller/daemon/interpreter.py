@@ -1,123 +1,159 @@
 """The one interpreter of the machines that act (core/failover.py, latefence.py,
-takeoffice.py): each
-command becomes its adapter call, behind the office gate when it writes; each result or
-domain error becomes the answer the machine steps on; each step is timed for the history
-and the metrics. It decides nothing: which command comes next is the machine's alone.
+takeoffice.py, switchover_drive.py): each command becomes its adapter call, behind the office
+gate when it writes; each result or domain error becomes the answer the machine steps on;
+each step is timed for the history and the metrics. It decides nothing: which command comes
+next is the machine's alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from controller.adapters.routes import PublishOutcome
 from controller.adapters.zookeeper import ZkStore
-from controller.core.commands import (
-    Answer,
-    CheckEpoch,
-    CheckPromotable,
-    Command,
-    CommitDecision,
-    Committed,
-    Created,
-    CreateDecision,
-    DecisionRead,
-    EnterOffice,
-    EpochChecked,
-    Exclude,
-    Failed,
-    Fault,
-    HookRan,
-    LoadRequests,
-    Noted,
-    NoteUnfenced,
-    Promotable,
-    Publish,
-    Published,
-    ReadDecision,
-    Record,
-    Republish,
-    RunHook,
-    WriteAhead,
-)
+from controller.core import commands as do
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.plan import Inputs, busy
+from controller.core.preflight import preflight
 from controller.core.records import Decided
 from controller.core.steps import Step
+from controller.core.switchover import Checked, StepEnded
+from controller.daemon import waits
 from controller.daemon.hooks import HookRunner
+from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
 from controller.events import Event
+from probes.scheduler import ProbeScheduler
 
 M = TypeVar("M")
-FAULTS: dict[type[Exception], Fault] = {
-    NotInOffice: Fault.NOT_IN_OFFICE, Fenced: Fault.FENCED, Conflict: Fault.CONFLICT,
-    StoreError: Fault.STORE_ERROR,
+FAULTS: dict[type[Exception], do.Fault] = {
+    NotInOffice: do.Fault.NOT_IN_OFFICE, Fenced: do.Fault.FENCED,
+    Conflict: do.Fault.CONFLICT, StoreError: do.Fault.STORE_ERROR,
 }
 _DOMAIN = (NotInOffice, Fenced, Conflict, StoreError)
+# Commands that name their service (or need none).
+_NAMED = (do.CheckEpoch, do.CreateDecision, do.ReadDecision, do.EnterOffice, do.Record,
+          do.Republish, do.LoadRequests, do.Sleep)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """What the interpreter calls besides the stores, the office and the hooks."""
+
+    services: Mapping[str, ServiceState]
+    probes: ProbeScheduler
+    metrics: Metrics
+    log: Any
+    inputs: Callable[[ServiceState], Inputs]
+    publish: Callable[..., Awaitable[PublishOutcome | None]]
+    republish: Callable[[ServiceState], Awaitable[None]]
+    load: Callable[[ServiceState], Awaitable[None]]
+    reread: Callable[[ServiceState], Awaitable[None]]
+    record: Callable[..., Coroutine[Any, Any, None]]
+    on_decision: Callable[[str, Decided | None, int], None]
+    enter_office: Callable[[int], bool]
+    wait_health_change: Callable[[float], Awaitable[bool]]
 
 
 class Interpreter:
     def __init__(self, *, office: Office, zk: ZkStore, hooks: HookRunner,
-                 services: Mapping[str, ServiceState], log: Any,
-                 publish: Callable[..., Awaitable[PublishOutcome | None]],
-                 republish: Callable[[ServiceState], Awaitable[None]],
-                 load: Callable[[ServiceState], Awaitable[None]],
-                 record: Callable[..., Coroutine[Any, Any, None]],
-                 on_decision: Callable[[str, Decided | None, int], None],
-                 enter_office: Callable[[int], bool]) -> None:
-        self._office, self._zk, self._hooks = office, zk, hooks
-        self._services, self._log = services, log
-        self._publish, self._republish, self._load = publish, republish, load
-        self._record, self._on_decision, self._enter_office = record, on_decision, enter_office
+                 ports: Ports) -> None:
+        self._office, self._zk, self._hooks, self._ports = office, zk, hooks, ports
 
-    async def run(self, machine: M, command_for: Callable[[M], Command | None],
-                  step: Callable[[M, Answer, float], M], state: ServiceState | None,
-                  epoch: int, log: Any) -> M:
+    async def run(self, machine: M, command_for: Callable[[M], do.Command | None],
+                  step: Callable[[M, do.Answer, float], M], state: ServiceState | None,
+                  epoch: int, log: Any,
+                  observe: Callable[[M, M], None] | None = None) -> M:
         """Carry out ``machine``'s commands until it ends; the machine as it ended.
-        ``state``: the service the commands act on, unless they name theirs."""
+        ``state``: the service the commands act on, unless they name theirs; ``observe``
+        sees each step (before, after), for the runner's logs."""
         while (command := command_for(machine)) is not None:
             answer = await self.carry_out(state, epoch, command, log)
-            machine = step(machine, answer, time.time())
+            before, machine = machine, step(machine, answer, time.time())
+            if observe is not None:
+                observe(before, machine)
         return machine
 
-    async def carry_out(self, state: ServiceState | None, epoch: int, command: Command,
-                        log: Any) -> Answer:
-        if isinstance(command, CheckEpoch | CreateDecision | ReadDecision | EnterOffice
-                      | Record | Republish | LoadRequests):
+    async def carry_out(self, state: ServiceState | None, epoch: int, command: do.Command,
+                        log: Any) -> do.Answer:
+        if isinstance(command, _NAMED):
             return await self._office_work(epoch, command, log)
         assert state is not None, f"{command!r} needs the service it acts on"
-        name = state.config.name
-        if isinstance(command, WriteAhead | CommitDecision):
-            return await self._commit(name, epoch, command.decided, command.base_version)
-        if isinstance(command, RunHook):
+        name, ports = state.config.name, self._ports
+        if isinstance(command, do.WriteAhead | do.CommitDecision):
+            return await self._commit(state, epoch, command)
+        if isinstance(command, do.RunHook):
             return await self._hook(state, epoch, command)
-        if isinstance(command, CheckPromotable):
-            return Promotable(self._hooks.promote_refusal(name, command.member))
-        if isinstance(command, Publish):
+        if isinstance(command, do.CheckPromotable):
+            return do.Promotable(self._hooks.promote_refusal(name, command.member))
+        if isinstance(command, do.Publish):
             started = time.monotonic()
-            published = await self._publish(state, origin=command.origin,
+            published = await ports.publish(state, origin=command.origin,
                                             detail=dict(command.detail))
-            return Published(published.outcome if published else None, _ms(started))
-        if isinstance(command, Exclude):
+            return do.Published(published.outcome if published else None, _ms(started))
+        if isinstance(command, do.Exclude):
             state.exclude(command.member)
-            return Noted()
-        if isinstance(command, NoteUnfenced):
+        elif isinstance(command, do.NoteUnfenced):
             log.warning(Event.FENCE_FAILED_UNREACHABLE, member=command.member,
                         detail=command.detail)
-            return Noted()
-        raise TypeError(f"not a command: {command!r}")
+        elif isinstance(command, do.Reread):
+            await ports.reread(state)
+        elif isinstance(command, do.CountStoreError):
+            ports.metrics.store_errors.labels("zookeeper").inc()
+        else:
+            return await self._switchover_work(state, epoch, command)
+        return do.Noted()
 
-    async def _office_work(self, epoch: int, command: Command, log: Any) -> Answer:
-        """Commands that name their service, or none."""
-        if isinstance(command, CheckEpoch):  # the gate is the step: timed, failed or not
+    async def _switchover_work(self, state: ServiceState, epoch: int,
+                               command: do.Command) -> do.Answer:
+        name, ports = state.config.name, self._ports
+        if isinstance(command, do.Preflight):
+            inputs = ports.inputs(state)
+            target, refusal, evidence = preflight(inputs.view, command.to, busy=busy(
+                inputs.running, inputs.switchovers, inputs.leader_recovering,
+                command.request), force=command.force)
+            return Checked(inputs.view.primary, target, refusal, evidence)
+        if isinstance(command, do.ReadSnapshot):
+            member = state.config.member(command.primary)
+            return do.Snapshot(state.snapshot(), member.address if member else None)
+        if isinstance(command, do.SaveSwitchover):
+            record = command.record
+            try:
+                await self._office.confirm(epoch)
+                version = await self._zk.save_switchover(name, record, epoch,
+                                                         command.base_version)
+            except _DOMAIN as exc:
+                return _failed(exc, None)
+            state.switchovers[record.id] = (record, version)
+            return do.Saved(version)
+        started = time.monotonic()
+        if isinstance(command, do.AwaitReady):
+            ok, detail = await waits.await_ready(ports.probes, ports.wait_health_change, name,
+                                                 command.member, command.timeout,
+                                                 command.force)
+        elif isinstance(command, do.VerifyPrimary):
+            ok, detail = await waits.verify(ports.probes, ports.wait_health_change, name,
+                                            command.member, command.window)
+        else:
+            raise TypeError(f"not a command: {command!r}")
+        return StepEnded(ok, detail, _ms(started))
+
+    async def _office_work(self, epoch: int, command: do.Command, log: Any) -> do.Answer:
+        """Commands that name their service, or need none."""
+        ports = self._ports
+        if isinstance(command, do.CheckEpoch):  # the gate is the step: timed, failed or not
             started = time.monotonic()
             try:
                 await self._office.confirm(command.epoch)
             except _DOMAIN as exc:
                 return _failed(exc, _ms(started))
-            return EpochChecked(_ms(started))
-        if isinstance(command, CreateDecision):
+            return do.EpochChecked(_ms(started))
+        if isinstance(command, do.CreateDecision):
             decided = command.decided
             try:
                 await self._office.confirm(epoch)
@@ -127,64 +163,73 @@ class Interpreter:
             if created:
                 log.info(Event.BOOTSTRAPPED, service=command.service, primary=decided.primary,
                          epoch=epoch)
-            return Created(created)
-        if isinstance(command, ReadDecision):
+            return do.Created(created)
+        if isinstance(command, do.ReadDecision):
             try:
                 current = await self._zk.read_decision(command.service)
             except _DOMAIN as exc:
                 return _failed(exc, None)
             if current is not None:
-                self._on_decision(command.service, *current)
-            return DecisionRead(current)
-        if isinstance(command, EnterOffice):
-            if not self._enter_office(command.epoch):
-                return Failed(Fault.NOT_IN_OFFICE, f"no longer holds epoch {command.epoch}")
-            return Noted()
-        if isinstance(command, Record):
-            state = self._services[command.service]
-            self._office.spawn(self._record(state, command.event, **command.fields), "history")
-            return Noted()
-        if isinstance(command, Republish):
-            await self._republish(self._services[command.service])
-            return Noted()
-        assert isinstance(command, LoadRequests)
-        await self._load(self._services[command.service])
-        return Noted()
+                ports.on_decision(command.service, *current)
+            return do.DecisionRead(current)
+        if isinstance(command, do.EnterOffice):
+            if not ports.enter_office(command.epoch):
+                return do.Failed(do.Fault.NOT_IN_OFFICE,
+                                 f"no longer holds epoch {command.epoch}")
+        elif isinstance(command, do.Record):
+            entry = ports.record(ports.services[command.service], command.event,
+                                 **command.fields)
+            if command.wait:
+                await entry
+            else:
+                self._office.spawn(entry, "history")
+        elif isinstance(command, do.Republish):
+            await ports.republish(ports.services[command.service])
+        elif isinstance(command, do.LoadRequests):
+            await ports.load(ports.services[command.service])
+        elif isinstance(command, do.Sleep):
+            await asyncio.sleep(command.seconds)
+        return do.Noted()
 
-    async def _commit(self, service: str, epoch: int, decided: Decided,
-                      base_version: int) -> Answer:
+    async def _commit(self, state: ServiceState, epoch: int,
+                      command: do.WriteAhead | do.CommitDecision) -> do.Answer:
         """Behind the gate (not timed: the step is the write), the compare-and-set."""
+        service = state.config.name
         try:
             await self._office.confirm(epoch)
         except _DOMAIN as exc:
             return _failed(exc, None)
         started = time.monotonic()
+        request = command.switchover if isinstance(command, do.CommitDecision) else None
         try:
-            version, _ = await self._zk.commit_decision(service, decided, epoch, base_version)
+            version, saved = await self._zk.commit_decision(
+                service, command.decided, epoch, command.base_version, request)
         except _DOMAIN as exc:
             return _failed(exc, _ms(started))
-        self._on_decision(service, decided, version)
-        return Committed(version, _ms(started))
+        self._ports.on_decision(service, command.decided, version)
+        return do.Committed(version, _ms(started), saved)
 
-    async def _hook(self, state: ServiceState, epoch: int, command: RunHook) -> Answer:
+    async def _hook(self, state: ServiceState, epoch: int, command: do.RunHook) -> do.Answer:
         """The hook runner passes the gate itself and records the hook's step."""
+        started = time.monotonic()
         name = state.config.name
         member = state.config.member(command.member)
-        if member is None:
-            return HookRan(False, f"{command.member} is not configured", False)
+        previous = command.previous if command.previous is not None else (
+            state.decided.primary if state.decided is not None else None)
+        if member is None or previous is None:
+            return do.HookRan(False, f"{command.member} is not configured", False)
         steps: list[Step] = []
         try:
-            result = await self._hooks.run(steps, command.hook, name, member,
-                                           command.previous, epoch)
+            result = await self._hooks.run(steps, command.hook, name, member, previous, epoch)
         except _DOMAIN as exc:
             return _failed(exc, None)
-        return HookRan(result.ok, result.detail, self._hooks.answers(name, member.name),
-                       steps[-1] if steps else None)
+        return do.HookRan(result.ok, result.detail, self._hooks.answers(name, member.name),
+                          steps[-1] if steps else None, _ms(started))
 
 
-def _failed(exc: Exception, ms: float | None) -> Failed:
+def _failed(exc: Exception, ms: float | None) -> do.Failed:
     fault = next(f for kind, f in FAULTS.items() if isinstance(exc, kind))
-    return Failed(fault, str(exc), ms)
+    return do.Failed(fault, str(exc), ms)
 
 
 def _ms(started: float) -> float:
