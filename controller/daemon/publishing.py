@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError
 from controller.core.errors import Fenced, NotInOffice, StoreError
+from controller.core.republish import Next, after_publish, out_of_sync
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
@@ -71,9 +72,10 @@ class Publisher:
                             version=decided.version, outcome=result.outcome,
                             stored_epoch=result.stored_epoch,
                             stored_version=result.stored_version)
-            if result.outcome == "stale_epoch":
-                self._step_down("Redis holds a newer epoch")
-        elif result.outcome == "missing" and not create:
+        follow = after_publish(result.outcome, create)
+        if follow is Next.STEP_DOWN:
+            self._step_down("Redis holds a newer epoch")
+        elif follow is Next.REPAIR:
             await self.reconcile(state)
         return result
 
@@ -99,8 +101,7 @@ class Publisher:
             self._redis(exc)
             return
         self._redis(None)
-        if (route is None or route.version != decided.version
-                or route.primary != decided.primary or route.epoch < epoch):
+        if out_of_sync(route, decided, epoch):
             self._log.warning(Event.ROUTE_OUT_OF_SYNC, service=state.config.name, epoch=epoch,
                               redis=None if route is None else f"{route.primary}"
                               f"@{route.epoch}/{route.version}",
