@@ -1,8 +1,8 @@
 """The simulation's interpreter of the production machines (controller/core/failover.py,
-latefence.py, takeoffice.py): each command becomes the ops the daemon's interpreter would await
-(daemon/interpreter.py), one ``yield`` per await, so the simulation interleaves and faults
-every one; each answer goes back into the same pure ``step`` the daemon calls. The sequence
-is the machine's alone: nothing here decides what comes next.
+latefence.py, takeoffice.py, switchover_drive.py): each command becomes the ops the daemon's
+interpreter would await (daemon/interpreter.py), one ``yield`` per await, so the simulation
+interleaves and faults every one; each answer goes back into the same pure ``step`` the
+daemon calls. The sequence is the machine's alone: nothing here decides what comes next.
 
 What it leaves out changes no route: logs, metrics, history entries, step timings (every
 ``ms`` is 0).
@@ -15,17 +15,28 @@ from typing import TypeVar
 
 from controller.core import commands as do
 from controller.core import failover as failover_machine
-from controller.core import latefence, takeoffice
+from controller.core import latefence, switchover_drive, takeoffice
 from controller.core.commands import Answer, Ending, Fault
 from controller.core.decide import Decision
 from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
+from controller.core.plan import busy
+from controller.core.preflight import preflight
 from controller.core.records import Decided
 from controller.core.steps import Hook
+from controller.core.switchover import Checked, StepEnded, Timing
 from probes.health import Health
 from tests.sim.replica import RETRY_BACKOFF, SERVICE, Replica, Steps, Task
-from tests.sim.world import CommitDecision, CreateDecision, ReadDecision, SendHook
+from tests.sim.world import (
+    CommitDecision,
+    CreateDecision,
+    ReadDecision,
+    SaveSwitchover,
+    SendHook,
+    Wait,
+)
 
 M = TypeVar("M")
+TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
 FAULTS: dict[type[Exception], Fault] = {
     NotInOffice: Fault.NOT_IN_OFFICE, Fenced: Fault.FENCED, Conflict: Fault.CONFLICT,
     StoreError: Fault.STORE_ERROR,
@@ -66,13 +77,17 @@ def carry_out(rep: Replica, epoch: int, command: do.Command) -> Steps:
             yield from rep.confirm(epoch)
         except _DOMAIN as exc:
             return _failed(exc, None)
+        request = command.switchover if isinstance(command, do.CommitDecision) else None
         try:
-            version, _ = yield CommitDecision(command.decided, epoch, command.base_version)
+            version, saved = yield CommitDecision(command.decided, epoch, command.base_version,
+                                                  request)
         except _DOMAIN as exc:
             return _failed(exc, 0.0)
         rep.on_decision(command.decided, version)
-        return do.Committed(version, 0.0)
+        return do.Committed(version, 0.0, saved)
     if isinstance(command, do.RunHook):
+        if command.previous is None and rep.service.decided is None:
+            return do.HookRan(False, f"{command.member} is not configured", False)
         try:
             ok = yield from run_hook(rep, command.hook, command.member, epoch)
         except _DOMAIN as exc:
@@ -87,7 +102,37 @@ def carry_out(rep: Replica, epoch: int, command: do.Command) -> Steps:
         return do.Published(outcome, 0.0)
     if isinstance(command, do.Exclude):
         rep.service.exclude(command.member)
-    return do.Noted()  # Exclude, NoteUnfenced (a log line)
+    elif isinstance(command, do.Reread):
+        yield from reread(rep)
+    elif isinstance(command, do.Sleep):
+        yield Wait()  # asyncio.sleep
+    elif not isinstance(command, do.NoteUnfenced | do.CountStoreError):
+        return (yield from _switchover_work(rep, epoch, command))
+    return do.Noted()  # and NoteUnfenced, CountStoreError: a log line, a metric
+
+
+def _switchover_work(rep: Replica, epoch: int, command: do.Command) -> Steps:
+    """Interpreter._switchover_work: the check, the waits that end on the view, the
+    snapshot, the save."""
+    if isinstance(command, do.Preflight):
+        inputs = rep.inputs()
+        target, refusal, evidence = preflight(inputs.view, command.to, busy=busy(
+            inputs.running, inputs.switchovers, inputs.leader_recovering, command.request),
+            force=command.force)
+        return Checked(inputs.view.primary, target, refusal, evidence)
+    if isinstance(command, do.AwaitReady | do.VerifyPrimary):
+        yield Wait()  # waits.py: the view when the wait ends decides
+        return StepEnded(rep.health[command.member] is Health.HEALTHY, "", 0.0)
+    if isinstance(command, do.ReadSnapshot):
+        return do.Snapshot(rep.service.snapshot(), f"{command.primary}:80")
+    assert isinstance(command, do.SaveSwitchover), command
+    try:
+        yield from rep.confirm(epoch)
+        version = yield SaveSwitchover(command.record, epoch, command.base_version)
+    except _DOMAIN as exc:
+        return _failed(exc, None)
+    rep.service.switchovers[command.record.id] = (command.record, version)
+    return do.Saved(version)
 
 
 def _office_work(rep: Replica, epoch: int, command: do.Command) -> Steps:
@@ -213,3 +258,27 @@ def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, i
             rep.step_down()
         case Ending.CONFLICT:
             yield from reread(rep)
+
+
+# --- switchovers.py -----------------------------------------------------------------------
+
+
+def drive(rep: Replica, request_id: str) -> Task:
+    """SwitchoverRunner.drive: the machine, then what its outcome asks of the replica."""
+    from tests.sim.runners import load  # runners import this module
+
+    epoch, state = rep.epoch, rep.service
+    if epoch is None or request_id not in state.switchovers:
+        return
+    record, version = state.switchovers[request_id]
+    d = switchover_drive.begin(record, version, epoch, TIMING, RETRY_BACKOFF, rep.world.now)
+    d = yield from run(rep, d, switchover_drive.command_for, switchover_drive.step, epoch)
+    assert d.outcome is not None
+    match d.outcome.ending:
+        case Ending.FENCED:
+            rep.step_down()
+        case Ending.CONFLICT:
+            yield from load(rep)
+        case Ending.STORE_FAILED:
+            yield Wait()  # asyncio.sleep(retry_backoff)
+            yield from load(rep)

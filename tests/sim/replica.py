@@ -300,7 +300,7 @@ class Replica:
 
     def evaluate(self) -> None:
         """engine.evaluate and effects.carry_out, for the effects that touch safety."""
-        from tests.sim import machines, runners
+        from tests.sim import machines
 
         if not self.runs:
             return
@@ -316,7 +316,7 @@ class Replica:
                 case FailOver(decision=decision):
                     self.spawn(machines.failover(self, decision), "failover", Work.RECOVERY)
                 case RunSwitchover(request_id=request_id):
-                    self.spawn(runners.drive(self, request_id), f"switchover:{request_id}",
+                    self.spawn(machines.drive(self, request_id), f"switchover:{request_id}",
                                Work.SWITCHOVER)
                 case _:
                     pass  # reports, pauses and evacuations change no route
