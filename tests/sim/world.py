@@ -258,7 +258,7 @@ class World:
     zk: ZooKeeper = field(default_factory=ZooKeeper)
     redis: Redis = field(default_factory=Redis)
     members: dict[str, Member] = field(
-        default_factory=lambda: {n: Member(n) for n, _ in MEMBERS})
+        default_factory=lambda: {n: Member(n, primary=n == MEMBERS[0][0]) for n, _ in MEMBERS})
     # Every route Redis held, in order (None: flushed), with the write that put it there;
     # every promote sent (machines.py), with the sender's view of its target as it went out.
     routes: list[tuple[Route, Publish] | None] = field(default_factory=list)
