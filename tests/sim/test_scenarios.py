@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from controller.core.plan import Work
+from controller.core.steps import Hook
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute
+from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute, SendHook
 
 
 def settle_leader(c: Cluster) -> Replica:
@@ -119,3 +120,26 @@ def test_a_route_write_sent_before_a_flushall_does_not_land_after_it() -> None:
     assert isinstance(task.pending, ReadRoute)  # the repair reads first
     c.run(leader.name, ("task", task.id), "ok")
     assert isinstance(task.pending, Publish) and task.pending.create
+
+
+def test_a_promote_that_timed_out_is_fenced_before_the_next_candidate() -> None:
+    # The failover machine's fallback (core/failover.py): b's promote times out and lands
+    # later; b is fenced (a higher (epoch, seq)) before c is promoted, so the late promote
+    # is refused. Without that fence b would act as primary beside c, and the decision,
+    # whose write-ahead for c no longer marks b, would not know.
+    c = Cluster()
+    leader = settle_leader(c)
+    c.world.members["a"].alive = False
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()  # the leader fails over to b, c as its fallback
+    run_until(c, leader, lambda op: isinstance(op, SendHook) and op.hook is Hook.PROMOTE)
+    task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+    c.run(leader.name, ("task", task.id), "late")  # b's promote times out, still in flight
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    c.deliver_orphan(0, "ok")  # the late promote lands now
+    decision = c.world.zk.decision
+    assert decision is not None and decision.primary == "c", c.world.tail()
+    assert not c.world.members["b"].primary, c.world.tail()
