@@ -143,3 +143,24 @@ def test_a_promote_that_timed_out_is_fenced_before_the_next_candidate() -> None:
     decision = c.world.zk.decision
     assert decision is not None and decision.primary == "c", c.world.tail()
     assert not c.world.members["b"].primary, c.world.tail()
+
+
+def test_a_primary_that_refuses_its_fence_and_still_answers_stops_the_failover() -> None:
+    # The failover machine's first safety step (core/failover.py): the degraded primary
+    # still answers, so a fence it refuses leaves it able to take writes; no other member
+    # is promoted, and the attempt fails.
+    c = Cluster()
+    leader = settle_leader(c)
+    a = c.world.members["a"]
+    a.degraded, a.fence_broken = True, True
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()  # a quorum sees the primary failing: the leader fails over
+    assert Work.RECOVERY in leader.service.tasks
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    assert c.world.promotes == [], c.world.tail()
+    decision = c.world.zk.decision
+    assert decision is not None and decision.primary == "a" and a.primary
+    assert leader.service.last_failed_attempt == c.world.now
