@@ -164,3 +164,20 @@ def test_a_primary_that_refuses_its_fence_and_still_answers_stops_the_failover()
     decision = c.world.zk.decision
     assert decision is not None and decision.primary == "a" and a.primary
     assert leader.service.last_failed_attempt == c.world.now
+
+
+def test_a_failover_publishes_its_route_itself() -> None:
+    # The failover machine ends with the publish: Redis names the new primary as soon as
+    # the failover is done, not at the next reconcile.
+    c = Cluster()
+    leader = settle_leader(c)
+    c.world.members["a"].alive = False
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    route, decision = c.world.redis.route, c.world.zk.decision
+    assert decision is not None and decision.primary == "b"
+    assert route is not None and (route.primary, route.version) == ("b", decision.version)
