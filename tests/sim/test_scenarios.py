@@ -7,7 +7,7 @@ from controller.core.steps import Hook
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute, SendHook
+from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute, Route, SendHook
 
 
 def settle_leader(c: Cluster) -> Replica:
@@ -181,3 +181,19 @@ def test_a_failover_publishes_its_route_itself() -> None:
     route, decision = c.world.redis.route, c.world.zk.decision
     assert decision is not None and decision.primary == "b"
     assert route is not None and (route.primary, route.version) == ("b", decision.version)
+
+
+def test_taking_office_republishes_the_route_under_the_new_epoch() -> None:
+    # The taking-office machine (core/takeoffice.py) republishes every route under its
+    # epoch before it acts: a proxy sees the new leader's fence at once, not at the next
+    # reconcile. Then a new leader's epoch raises it again.
+    c = Cluster()
+    leader = settle_leader(c)
+    decision = c.world.zk.decision
+    assert decision is not None
+    first = leader.epoch
+    assert first is not None and c.world.redis.route == Route("a", first, decision.version)
+    leader.step_down()
+    successor = settle_leader(c)
+    assert successor.epoch is not None and successor.epoch > first
+    assert c.world.redis.route == Route("a", successor.epoch, decision.version)
