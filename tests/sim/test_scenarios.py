@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.core.plan import Work
 from controller.core.steps import Hook
+from controller.core.switchover import Phase, Switchover
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
@@ -197,3 +198,22 @@ def test_taking_office_republishes_the_route_under_the_new_epoch() -> None:
     successor = settle_leader(c)
     assert successor.epoch is not None and successor.epoch > first
     assert c.world.redis.route == Route("a", successor.epoch, decision.version)
+
+
+def test_taking_office_loads_the_stored_requests() -> None:
+    # The taking-office machine loads every stored request: a leader whose watches have
+    # not told it of one (a new session, a watch not yet fired) still resumes it.
+    c = Cluster()
+    leader = settle_leader(c)
+    request = Switchover(id="r9", service="web", requested_by="operator:test",
+                         requested_at=c.world.now, at=c.world.now + 3600.0,
+                         phase=Phase.SCHEDULED)
+    c.world.zk.switchovers[request.id] = (request, 0)  # stored; no watch has fired
+    leader.step_down()
+    for _ in range(12):  # elections and tasks only: no watch notifications
+        for name in REPLICAS:
+            c.elect(name)
+            for what in c.runnable(name):
+                c.run(name, what, "ok")
+    successor = next(r for r in c.replicas.values() if r.may_act)
+    assert successor.service.switchovers.get("r9") == (request, 0)
