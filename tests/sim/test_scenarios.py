@@ -8,7 +8,15 @@ from controller.core.switchover import Phase, Switchover
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute, Route, SendHook
+from tests.sim.world import (
+    CheckEpoch,
+    CommitDecision,
+    Publish,
+    ReadRoute,
+    Route,
+    SendHook,
+    Wait,
+)
 
 
 def settle_leader(c: Cluster) -> Replica:
@@ -217,3 +225,26 @@ def test_taking_office_loads_the_stored_requests() -> None:
                 c.run(name, what, "ok")
     successor = next(r for r in c.replicas.values() if r.may_act)
     assert successor.service.switchovers.get("r9") == (request, 0)
+
+
+def test_a_switchover_publishes_its_route_itself() -> None:
+    # The switchover's drive (core/switchover_drive.py) publishes right after its commit:
+    # Redis names the target before the verify window begins, not at the next reconcile.
+    c = Cluster()
+    leader = settle_leader(c)
+    request = Switchover(id="r1", service="web", requested_by="operator:test",
+                         requested_at=c.world.now, to="b")
+    c.world.zk.switchovers[request.id] = (request, 0)
+    leader.service.switchovers[request.id] = (request, 0)
+    leader.evaluate()
+    for _ in range(40):
+        if Work.SWITCHOVER not in leader.service.tasks:
+            break
+        task = leader.tasks[leader.service.tasks[Work.SWITCHOVER]]
+        if isinstance(task.pending, Wait) and leader.service.decided is not None \
+                and leader.service.decided.primary == "b":
+            break  # the verify window: the commit and its publish are done
+        c.run(leader.name, ("task", task.id), "ok")
+    decision, route = c.world.zk.decision, c.world.redis.route
+    assert decision is not None and decision.primary == "b", c.world.tail()
+    assert route is not None and (route.primary, route.version) == ("b", decision.version)
