@@ -12,6 +12,7 @@ from controller.adapters.zookeeper import ZkStore
 from controller.core.plan import Inputs
 from controller.core.records import Decided
 from controller.daemon.hooks import HookRunner
+from controller.daemon.interpreter import Interpreter
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader, Office
 from controller.daemon.state import ServiceState
@@ -39,6 +40,7 @@ class Collaborators:
     on_decision: Callable[[str, Decided | None, int], None]
     reread: Callable[[ServiceState], Awaitable[None]]
     hooks: HookRunner
+    interpreter: Interpreter  # carries out the switchover's machine
     publish: Callable[..., Awaitable[object]]
     record: Callable[..., Coroutine[Any, Any, None]]
     # Events: member health changed; a request changed.

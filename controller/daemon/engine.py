@@ -40,8 +40,10 @@ from controller.core.views import ReplicaView
 from controller.daemon import report
 from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
+from controller.daemon.epochs import routed_at
 from controller.daemon.failover import FailoverRunner
 from controller.daemon.hooks import HookRunner
+from controller.daemon.interpreter import Interpreter, Ports
 from controller.daemon.leadership import Leadership
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
 from controller.daemon.office import Leader, Office
@@ -78,10 +80,8 @@ class Engine:
         self.leadership = Leadership(
             node_id=node_id, office=self.office, zk=self.zk, metrics=self.metrics,
             log=self.log, services=self.services, cancel=self._cancel_leader_work,
-            resign=lambda: self.election.resign(), on_decision=self.on_decision,
-            take_office=self._take_office, evaluate_all=self.evaluate_all,
-            record=lambda *args, **fields: self.publisher.record(*args, **fields),
-            routes=self.routes)
+            resign=lambda: self.election.resign(), interpreter=lambda: self.interpreter,
+            evaluate_all=self.evaluate_all, routes=self.routes)
         self.watch = report.StoreWatch(self.log, self.office, lambda: self.publisher, self.metrics)
         self.election = LeaderElection(self.zk, node_id, self.leadership.on_gained,
                                        self.leadership.on_lost, self.leadership.floor)
@@ -98,15 +98,29 @@ class Engine:
             newest_epoch=lambda: self.leadership.leader().epoch,
             epoch_handed_out=self.zk.newest_epoch)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
+        # Carries out the commands of every machine that acts (failover, late fence,
+        # taking office, switchover).
+        self.interpreter = Interpreter(office=self.office, zk=self.zk, hooks=self.hooks,
+                                       ports=Ports(
+            services=self.services, probes=self.probes, metrics=self.metrics, log=self.log,
+            inputs=self.inputs, publish=self.publisher.publish,
+            republish=lambda state: self.publisher.republish(state, origin="takeover"),
+            load=lambda state: self.operations.load(state), reread=self.reread,
+            record=self.publisher.record, on_decision=self.on_decision,
+            enter_office=self.leadership.enter_office,
+            read_route=lambda service: routed_at(self.routes, service,
+                                                 self.leadership.saw_redis_epoch),
+            wait_health_change=self.wait_health_change))
         self.failovers = FailoverRunner(
-            office=self.office, zk=self.zk, hooks=self.hooks, metrics=self.metrics,
-            log=self.log, publish=self.publisher.publish, record=self.publisher.record,
-            reread=self.reread, on_decision=self.on_decision, step_down=step_down)
+            office=self.office, interpreter=self.interpreter, metrics=self.metrics,
+            log=self.log, record=self.publisher.record, reread=self.reread,
+            step_down=step_down)
         self.operations = Operations(Collaborators(
             node_id=node_id, services=self.services, zk=self.zk, probes=self.probes,
             metrics=self.metrics, log=self.log, office=self.office,
             leadership=self.leadership.leader, step_down=step_down, inputs=self.inputs,
             on_decision=self.on_decision, reread=self.reread, hooks=self.hooks,
+            interpreter=self.interpreter,
             publish=self.publisher.publish, record=self.publisher.record,
             wait_health_change=self.wait_health_change,
             requests_changed=lambda: self.requests_changed))
@@ -180,11 +194,6 @@ class Engine:
         for state in self.services.values():
             state.cancel_timer()
 
-    async def _take_office(self, state: ServiceState) -> None:
-        """In office: this service's route again under our epoch, and its requests."""
-        await self.publisher.republish(state, origin="takeover")
-        await self.operations.load(state)
-
     # --- events: ZooKeeper (the decision, pauses, requests, other replicas' views) --------
 
     def on_decision(self, service: str, decided: Decided | None, znode_version: int) -> None:
@@ -234,19 +243,14 @@ class Engine:
     # --- events: probes -----------------------------------------------------------------
 
     def _on_probe(self, report: ProbeReport) -> None:
-        result, m = report.result, self.metrics
-        if result is not None:  # None: the route moved, which changed the member's health
-            m.probe_latency.labels(report.service, report.member).observe(result.latency)
-            m.probe_results.labels(report.service, report.member,
-                                   report.after.recent[-1].verdict).inc()
-            m.probe_lag.observe(max(0.0, report.lag))
+        self.metrics.probed(report)
         decided = self.services[report.service].decided
         if (report.after.failures == 1 and decided is not None
                 and decided.primary == report.member):
             self.office.refresh_lease(self.leadership.step_down)
         if report.after.health is report.before.health:
             return
-        m.member_health.labels(report.service, report.member).set(
+        self.metrics.member_health.labels(report.service, report.member).set(
             HEALTH_VALUES[report.after.health])
         self.log.info(Event.MEMBER_HEALTH_CHANGED, service=report.service, member=report.member,
                       health=str(report.after.health), previous=str(report.before.health),
@@ -258,8 +262,7 @@ class Engine:
     def _on_check(self, report: CheckReport) -> None:
         """A readiness check ran: count it, say when a member's readiness changes."""
         after = report.after
-        self.metrics.readiness_checks.labels(report.service, report.member, report.check,
-                                             "pass" if after.ok else "fail").inc()
+        self.metrics.checked(report)
         if report.before.ok is after.ok:
             return
         reasons = readiness(self.probes.readiness(report.service, report.member))

@@ -8,7 +8,6 @@ from typing import Any
 
 from config.models import MemberConfig
 from controller.adapters.hooks import ActionResult, ActionRunner
-from controller.core.records import Decided
 from controller.core.steps import Hook, Step
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
@@ -38,8 +37,9 @@ class HookRunner:
         return self._probes.health(service, member).health is not Health.DOWN
 
     async def run(self, steps: list[Step], hook: Hook, service: str,
-                  member: MemberConfig, decided: Decided, epoch: int) -> ActionResult:
-        """Run ``member``'s fence or promote hook with the template variables filled in.
+                  member: MemberConfig, previous: str, epoch: int) -> ActionResult:
+        """Run ``member``'s fence or promote hook with the template variables filled in
+        (``previous``: the route's primary as the caller read it).
 
         Every hook passes the office gate first (the epoch confirmed within the lease), and
         a promote goes only to a member healthy in this replica's view (invariant 3).
@@ -62,7 +62,7 @@ class HookRunner:
             return result
         seq = next(self._seq)  # taken after the gate, on the turn the hook goes out
         variables = {"service": service, "member": member.name, "address": member.address,
-                     "epoch": str(epoch), "seq": str(seq), "previous": decided.primary}
+                     "epoch": str(epoch), "seq": str(seq), "previous": previous}
         # The member's health in the deciding view as the hook goes out: what an auditor
         # (the soak's checker) holds each promotion against.
         health = self._probes.health(service, member.name).health

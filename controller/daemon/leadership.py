@@ -9,16 +9,17 @@ cancel every office task and timer before anything else (``cancel``).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from controller.adapters.routes import RouteStore
 from controller.adapters.zookeeper import Session, Term, ZkStore
-from controller.core.errors import Fenced, NotInOffice, StoreError
-from controller.core.records import Decided
-from controller.core.recovery import EpochFloor, Member, Source, rebuilt_decision
-from controller.daemon.epochs import read_route_epochs, routed_at
+from controller.core import takeoffice
+from controller.core.commands import Ending
+from controller.core.recovery import EpochFloor, Member
+from controller.core.takeoffice import Predecessor, Seat
+from controller.daemon.epochs import read_route_epochs
+from controller.daemon.interpreter import Interpreter
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Leader, Office, Spawn
 from controller.daemon.state import ServiceState
@@ -29,15 +30,11 @@ class Leadership:
     def __init__(self, *, node_id: str, office: Office, zk: ZkStore, metrics: Metrics,
                  log: Any, services: Mapping[str, ServiceState],
                  cancel: Callable[[str], None], resign: Callable[[], None],
-                 on_decision: Callable[[str, Decided | None, int], None],
-                 take_office: Callable[[ServiceState], Awaitable[None]],
-                 evaluate_all: Callable[[], None],
-                 record: Callable[..., Coroutine[Any, Any, None]],
-                 routes: RouteStore) -> None:
+                 interpreter: Callable[[], Interpreter],
+                 evaluate_all: Callable[[], None], routes: RouteStore) -> None:
         self._node_id, self._office, self._zk, self._metrics = node_id, office, zk, metrics
         self._log, self._services, self._cancel, self._resign = log, services, cancel, resign
-        self._on_decision, self._take, self._evaluate_all = on_decision, take_office, evaluate_all
-        self._record, self._routes = record, routes
+        self._interpreter, self._evaluate_all, self._routes = interpreter, evaluate_all, routes
         # What this replica knows of epochs handed out before (core/recovery.py): the
         # highest seen in ZooKeeper, and the highest in Redis's routes once read.
         self.seen_epoch = 0
@@ -151,77 +148,37 @@ class Leadership:
         self._office.spawn(self._take_office(epoch), "take-office")
 
     async def _take_office(self, epoch: int) -> None:
-        """Bootstrap missing decisions, then (in office) each service's takeover, evaluate."""
-        try:
-            for state in self._services.values():
-                await self._bootstrap(state, epoch)
-        except Fenced:
-            self.step_down("fenced during takeover")
-            return
-        except NotInOffice:
-            return
-        except StoreError as exc:
-            self._log.error(Event.TAKEOVER_FAILED, epoch=epoch, error=str(exc))
-            self.step_down("takeover failed")
-            return
+        """Bootstrap missing decisions, then (in office) each service's takeover, evaluate:
+        core/takeoffice.py's sequence, carried out by the interpreter."""
+        seats = tuple(Seat(s.config.name, tuple(Member(m.name, m.address, m.fence is not None)
+                                                for m in s.config.members), s.remembered())
+                      for s in self._services.values())
+        machine = takeoffice.begin(epoch, seats, self._predecessor, time.time(),
+                                   self._lost_from)
+        machine = await self._interpreter().run(machine, takeoffice.command_for,
+                                                takeoffice.step, None, epoch, self._log)
+        assert machine.outcome is not None
+        match machine.outcome.ending:
+            case Ending.DONE:
+                self._evaluate_all()
+            case Ending.FENCED:
+                self.step_down("fenced during takeover")
+            case Ending.STORE_FAILED | Ending.CONFLICT:
+                self._log.error(Event.TAKEOVER_FAILED, epoch=epoch, error=machine.outcome.detail)
+                self.step_down("takeover failed")
+
+    def enter_office(self, epoch: int) -> bool:
+        """In office under ``epoch``, if this replica still holds it."""
         if not self._office.holds(epoch):
-            return
+            return False
         self._office.in_office, self._office.taking = True, None
         self._log.info(Event.IN_OFFICE, epoch=epoch)
-        # Only the replica taking office records the change: a deposed leader is often cut
-        # off from Redis too, and its successor's entry already names it and its epoch.
-        before, self._predecessor = self._predecessor, None
-        lost_from, self._lost_from = self._lost_from, None
-        for state in self._services.values():
-            if lost_from is not None:
-                self._office.spawn(self._record(
-                    state, "zookeeper_data_lost", previous_epoch=lost_from,
-                    message="ZooKeeper had lost its data: epochs were raised past every one "
-                            "known, and missing decisions rebuilt"), "history")
-            if before is not None:  # not again when retaking office after a suspension
-                self._office.spawn(self._record(
-                    state, "leadership_changed", previous_leader=before.node,
-                    previous_epoch=before.epoch), "history")
-            await self._take(state)
-        self._evaluate_all()
-
-    async def _bootstrap(self, state: ServiceState, epoch: int) -> None:
-        """A service with no decision in ZooKeeper gets one, written once, fenced: rebuilt
-        from the most recent truth (core/recovery.py), the first listed member only on a
-        cluster with no history at all."""
-        name = state.config.name
-        current = await self._zk.read_decision(name)
-        if current is None:
-            remembered = state.remembered()
-            try:
-                route = await routed_at(self._routes, name, self.saw_redis_epoch)
-            except StoreError:
-                if remembered is None:  # nothing to rebuild from: wait for Redis
-                    raise
-                route = None
-            members = [Member(m.name, m.address, m.fence is not None)
-                       for m in state.config.members]
-            initial, source = rebuilt_decision(members, remembered, route, epoch, time.time())
-            await self._office.confirm(epoch)
-            if await self._zk.create_decision(name, initial, epoch):
-                level = self._log.info if source is Source.FIRST_MEMBER else self._log.error
-                level(Event.BOOTSTRAPPED, service=name, primary=initial.primary, epoch=epoch,
-                      version=initial.version, source=str(source),
-                      unfenced=list(initial.unfenced))
-                if source is not Source.FIRST_MEMBER:
-                    self._office.spawn(self._record(
-                        state, "decision_rebuilt", source=str(source),
-                        target=initial.primary, version=initial.version,
-                        detail={"unfenced": list(initial.unfenced)}), "history")
-            current = await self._zk.read_decision(name)
-        if current is not None:
-            self._on_decision(name, *current)
-
-
-@dataclass(frozen=True, slots=True)
-class Predecessor:
-    node: str | None
-    epoch: int | None
+        # Only the replica taking office records the change (the machine, once per
+        # service): a deposed leader is often cut off from Redis too, and its successor's
+        # entry already names it and its epoch. Not again when retaking office after a
+        # suspension.
+        self._predecessor, self._lost_from = None, None
+        return True
 
 
 def predecessor(seen: Sequence[Mapping[str, Any]], epoch: int) -> Predecessor:

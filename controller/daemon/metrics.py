@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 from config.digest import config_digest
 from config.models import Config
 from controller.core.stores import Stores
+from probes.scheduler import CheckReport, ProbeReport
 
 HEALTH_VALUES = {"unknown": -1, "down": 0, "degraded": 1, "healthy": 2}
 # Every outcome a counter can take, so that each starts at 0: a counter born at 1 is never
@@ -154,6 +155,19 @@ class Metrics:
         session is suspended holds its epoch but is no leader anyone can count on: 0."""
         self.is_leader.set_function(lambda: float(leads()))
         self.registry.register(StoreCollector(stores))
+
+    def probed(self, report: ProbeReport) -> None:
+        """A probe ran (no result: the route moved, which changed the member's health)."""
+        if report.result is not None:
+            self.probe_latency.labels(report.service, report.member).observe(
+                report.result.latency)
+            self.probe_results.labels(report.service, report.member,
+                                      report.after.recent[-1].verdict).inc()
+            self.probe_lag.observe(max(0.0, report.lag))
+
+    def checked(self, report: CheckReport) -> None:
+        self.readiness_checks.labels(report.service, report.member, report.check,
+                                     "pass" if report.after.ok else "fail").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ from typing import Any
 from controller.adapters.routes import PublishOutcome, RouteStore, RouteStoreError, Stored
 from controller.core.errors import Fenced, NotInOffice, StoreError
 from controller.core.records import Decided
+from controller.core.republish import Next, after_publish, out_of_sync
 from controller.core.stored_route import Answer, Forgery, judge, unconfigured
 from controller.daemon.metrics import Metrics
 from controller.daemon.office import Office
@@ -70,7 +71,8 @@ class Publisher:
             return None
         self._redis(None)
         self._metrics.publishes.labels(result.outcome).inc()
-        if result.outcome in ("corrupt", "stale_epoch"):
+        follow = after_publish(result.outcome, create)
+        if follow is Next.JUDGE:
             # Judged on what Redis holds now: a newer leader's (step down) or no leader's.
             await self._judge_stored(state, epoch)
         elif result.outcome == "applied":
@@ -83,7 +85,7 @@ class Publisher:
                             version=decided.version, outcome=result.outcome,
                             stored_epoch=result.stored_epoch,
                             stored_version=result.stored_version)
-        elif result.outcome == "missing" and not create:
+        elif follow is Next.REPAIR:
             await self.reconcile(state)
         return result
 
@@ -112,8 +114,7 @@ class Publisher:
         if await self._judge_stored(state, epoch, stored):
             return
         route = stored.route
-        if (route is None or route.version != decided.version
-                or route.primary != decided.primary or route.epoch < epoch):
+        if out_of_sync(route, decided, epoch):
             self._log.warning(Event.ROUTE_OUT_OF_SYNC, service=state.config.name, epoch=epoch,
                               redis=None if route is None else f"{route.primary}"
                               f"@{route.epoch}/{route.version}",

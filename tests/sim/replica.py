@@ -71,6 +71,9 @@ class Service:
     def exclude(self, member: str) -> None:
         self.memory = replace(self.memory, excluded=self.memory.excluded | {member})
 
+    def end_episode(self) -> None:
+        self.memory = replace(self.memory, excluded=frozenset())
+
 
 @dataclass
 class Replica:
@@ -250,7 +253,7 @@ class Replica:
             self.inbox.append(("lost",))
 
     def _begin(self, epoch: int) -> None:
-        from tests.sim.runners import take_office  # runners import this module
+        from tests.sim.machines import take_office  # it imports this module
 
         self.taking = epoch
         self.spawn(take_office(self, epoch), "take-office")
@@ -297,7 +300,7 @@ class Replica:
 
     def evaluate(self) -> None:
         """engine.evaluate and effects.carry_out, for the effects that touch safety."""
-        from tests.sim import runners
+        from tests.sim import machines
 
         if not self.runs:
             return
@@ -308,12 +311,12 @@ class Replica:
         for effect in planned.effects:
             match effect:
                 case FenceLate(member=member) if epoch is not None and snapshot is not None:
-                    self.spawn(runners.fence_late(self, member, epoch, snapshot),
+                    self.spawn(machines.fence_late(self, member, epoch, snapshot),
                                f"late-fence:{member}", Work.RECOVERY)
                 case FailOver(decision=decision):
-                    self.spawn(runners.failover(self, decision), "failover", Work.RECOVERY)
+                    self.spawn(machines.failover(self, decision), "failover", Work.RECOVERY)
                 case RunSwitchover(request_id=request_id):
-                    self.spawn(runners.drive(self, request_id), f"switchover:{request_id}",
+                    self.spawn(machines.drive(self, request_id), f"switchover:{request_id}",
                                Work.SWITCHOVER)
                 case _:
                     pass  # reports, pauses and evacuations change no route

@@ -1,86 +1,26 @@
-"""The daemon's runners, one awaitable at a time: each ``yield`` (or ``yield from`` a gate)
-stands where the daemon awaits, in the same order, so that the simulation can interleave
-and fault every await. Each function names the daemon function it follows; what it leaves
-out (logs, metrics, history entries, which change no route) is said there.
+"""What is left of the daemon's sequences kept by hand for the simulation: publishing
+(daemon/publishing.py: publish, republish, reconcile) and loading the requests
+(Operations.load), one ``yield`` per await. Their decisions come from the core
+(core/republish.py); every other sequence the simulation runs is a production machine
+(tests/sim/machines.py). What they leave out (logs, metrics) changes no route.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from controller.core.decide import Decision
-from controller.core.errors import Conflict, Fenced, NotInOffice, StoreError
-from controller.core.plan import busy
-from controller.core.preflight import preflight
-from controller.core.records import Decided, RouteReason
-from controller.core.steps import Hook, passes_failed_fence
-from controller.core.switchover import (
-    AwaitHealthy,
-    Checked,
-    CheckSafe,
-    CommitRoute,
-    Due,
-    Phase,
-    RunHook,
-    StepEnded,
-    Switchover,
-    Timing,
-    Verify,
-    command_for,
-    durable_before_next,
-    step,
-)
-from probes.health import Health
-from tests.sim.replica import RETRY_BACKOFF, Replica, Steps, Task
+from controller.core.errors import Fenced, NotInOffice, StoreError
+from controller.core.records import Decided
+from controller.core.republish import Next, after_publish, out_of_sync
+from controller.core.stored_route import Answer, judge
+from tests.sim.replica import Replica, Steps, Task
 from tests.sim.world import (
-    CommitDecision,
-    CreateDecision,
     Publish,
-    ReadDecision,
     ReadRoute,
     ReadSwitchovers,
     Route,
     RouteStoreError,
-    SaveSwitchover,
-    SendHook,
-    Wait,
 )
 
-TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
-
-
-class _Abort(Exception):
-    pass
-
-
-# --- leadership.py and publishing.py ----------------------------------------------------------
-
-
-def take_office(rep: Replica, epoch: int) -> Task:
-    """Leadership._take_office: bootstrap, in office, Engine._take_office (publish, load)."""
-    try:
-        first = rep.world.members["a"]
-        initial = Decided(primary=first.name, address=f"{first.name}:80", epoch=epoch,
-                          version=1, reason="initial", updated_at=rep.world.now)
-        yield from rep.confirm(epoch)  # Leadership._bootstrap
-        yield CreateDecision(initial, epoch)
-        current = yield ReadDecision()
-        if current is not None:
-            rep.on_decision(*current)
-    except Fenced:
-        rep.step_down()
-        return
-    except NotInOffice:
-        return
-    except StoreError:
-        rep.step_down()
-        return
-    if not rep.holds(epoch):
-        return
-    rep.in_office, rep.taking = True, None
-    yield from republish(rep)
-    yield from load(rep)
-    rep.evaluate()
+# --- publishing.py --------------------------------------------------------------------------
 
 
 def publish(rep: Replica, create: bool = False) -> Steps:
@@ -105,11 +45,22 @@ def publish(rep: Replica, create: bool = False) -> Steps:
         outcome = yield Publish(decided, epoch, create, rep.world.flushes)
     except RouteStoreError:
         return None
-    if outcome == "stale_epoch":
+    follow = after_publish(outcome, create)  # the daemon's decision, from the core
+    if follow is Next.JUDGE and judge_stored(rep, epoch, decided) is Answer.STEP_DOWN:
         rep.step_down()
-    elif outcome == "missing" and not create:
+    elif follow is Next.REPAIR:
         yield from repair(rep)
     return outcome
+
+
+def judge_stored(rep: Replica, epoch: int, decided: Decided) -> Answer:
+    """Publisher._judge_stored, against the simulation's stores, which no stranger writes:
+    what Redis holds, judged with the newest epoch ZooKeeper handed out."""
+    route = rep.world.redis.route
+    if route is None:
+        return Answer.KEEP
+    return judge(str(route.epoch), str(route.version), True, epoch, decided.version,
+                 rep.world.zk.epoch).answer
 
 
 def republish(rep: Replica) -> Steps:
@@ -130,8 +81,7 @@ def repair(rep: Replica) -> Steps:
         route: Route | None = yield ReadRoute()
     except RouteStoreError:
         return
-    if (route is None or route.version != decided.version
-            or route.primary != decided.primary or route.epoch < epoch):
+    if out_of_sync(route, decided, epoch):
         yield from publish(rep, create=route is None)
 
 
@@ -145,16 +95,6 @@ def reconcile(rep: Replica) -> Task:
     rep.evaluate()
 
 
-def reread(rep: Replica) -> Steps:
-    """Engine.reread."""
-    try:
-        current = yield ReadDecision()
-    except StoreError:
-        return
-    if current is not None:
-        rep.on_decision(*current)
-
-
 def load(rep: Replica) -> Steps:
     """Operations.load: every stored request."""
     try:
@@ -165,217 +105,3 @@ def load(rep: Replica) -> Steps:
         known = rep.service.switchovers.get(rid)
         if known is None or version >= known[1]:
             rep.service.switchovers[rid] = (record, version)
-
-
-# --- hooks.py -----------------------------------------------------------------------------
-
-
-def answers(rep: Replica, member: str) -> bool:
-    """HookRunner.answers."""
-    return rep.health[member] is not Health.DOWN
-
-
-def promote_refusal(rep: Replica, member: str) -> str | None:
-    """HookRunner.promote_refusal (invariant 3)."""
-    health = rep.health[member]
-    return None if health is Health.HEALTHY else f"not promoted: {member} is {health}"
-
-
-def run_hook(rep: Replica, hook: Hook, member: str, epoch: int) -> Steps:
-    """HookRunner.run: a promote only to a healthy member, the gate, then the hook."""
-    if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
-        return False
-    yield from rep.confirm(epoch)
-    if hook is Hook.PROMOTE and promote_refusal(rep, member) is not None:
-        return False  # seen failing while the gate asked ZooKeeper
-    rep.hooks_sent += 1
-    rep.world.note(f"{rep.name} sends {hook} {member} (epoch {epoch}, seq {rep.hooks_sent}, "
-                   f"seen {rep.health[member]})")
-    send = SendHook(member, hook, epoch, rep.hooks_sent, rep.health[member])
-    if hook is Hook.PROMOTE:
-        rep.world.promotes.append(send)  # invariant 3 holds the send to the view
-    ok: bool = yield send
-    return ok
-
-
-# --- failover.py --------------------------------------------------------------------------
-
-
-def failover(rep: Replica, decision: Decision) -> Task:
-    """FailoverRunner.failover."""
-    epoch, state, snapshot = rep.epoch, rep.service, rep.service.snapshot()
-    if epoch is None or snapshot is None or decision.target is None:
-        return
-    decided, version = snapshot
-    old = decided.primary
-    done = False
-    try:
-        yield from rep.confirm(epoch)  # verify_epoch
-        unfenced = set(decided.unfenced)
-        fenced = yield from run_hook(rep, Hook.FENCE, old, epoch)
-        if not fenced:
-            if not passes_failed_fence(answers(rep, old)):
-                raise _Abort("fence_failed")
-            unfenced.add(old)
-        chosen, (decided, version) = yield from promote_first(
-            rep, decision, (decided, version), unfenced, epoch)
-        now = rep.world.now
-        new = decided.routed_to(primary=chosen, address=f"{chosen}:80", epoch=epoch,
-                                reason=RouteReason.FAILOVER, now=now, unfenced=unfenced,
-                                recovery_end=now)
-        yield from rep.confirm(epoch)
-        committed, _ = yield CommitDecision(new, epoch, version)
-        rep.on_decision(new, committed)
-        yield from publish(rep)  # the history entry (Redis XADD) is left out
-        done = True
-    except _Abort:
-        state.last_failed_attempt = rep.world.now
-    except NotInOffice:
-        pass
-    except Fenced:
-        rep.step_down()
-    except (Conflict, StoreError):
-        state.last_failed_attempt = rep.world.now
-        yield from reread(rep)
-    if done:
-        state.memory = replace(state.memory, excluded=frozenset())
-
-
-def promote_first(rep: Replica, decision: Decision, base: tuple[Decided, int],
-                  unfenced: set[str], epoch: int) -> Steps:
-    """FailoverRunner._promote_first: each promote written ahead into ``unfenced``."""
-    for name in (decision.target, *decision.fallbacks):
-        if name is None:
-            continue
-        if promote_refusal(rep, name) is not None:
-            continue
-        marked = base[0].with_marks(unfenced | {name})
-        yield from rep.confirm(epoch)
-        written, _ = yield CommitDecision(marked, epoch, base[1])
-        rep.on_decision(marked, written)
-        base = (marked, written)
-        if (yield from run_hook(rep, Hook.PROMOTE, name, epoch)):
-            return name, base
-        rep.service.exclude(name)
-        if (yield from run_hook(rep, Hook.FENCE, name, epoch)):
-            continue
-        if not passes_failed_fence(answers(rep, name)):
-            raise _Abort("promote_failed")
-        unfenced.add(name)
-    raise _Abort("promote_failed")
-
-
-def fence_late(rep: Replica, member: str, epoch: int, snapshot: tuple[Decided, int]) -> Task:
-    """FailoverRunner.fence_late."""
-    decided, version = snapshot
-    state = rep.service
-    try:
-        if not (yield from run_hook(rep, Hook.FENCE, member, epoch)):
-            state.fence_retry_after = rep.world.now + RETRY_BACKOFF
-            return
-        cleared = decided.cleared(member)
-        yield from rep.confirm(epoch)
-        committed, _ = yield CommitDecision(cleared, epoch, version)
-        rep.on_decision(cleared, committed)
-    except NotInOffice:
-        pass
-    except Fenced:
-        rep.step_down()
-    except Conflict:
-        yield from reread(rep)
-    except StoreError:
-        state.fence_retry_after = rep.world.now + RETRY_BACKOFF
-
-
-# --- switchovers.py -----------------------------------------------------------------------
-
-
-def drive(rep: Replica, request_id: str) -> Task:
-    """SwitchoverRunner.drive (history entries and logs left out)."""
-    epoch, state = rep.epoch, rep.service
-    if epoch is None or request_id not in state.switchovers:
-        return
-    record, version = state.switchovers[request_id]
-    try:
-        if record.phase is Phase.SCHEDULED:
-            record, version = yield from _save(rep, step(record, Due(), rep.world.now, epoch),
-                                               version, epoch)
-        while (command := command_for(record, TIMING)) is not None:
-            if isinstance(command, CommitRoute):
-                record, version = yield from _commit(rep, record, version, command, epoch)
-            else:
-                event = yield from _execute(rep, record, command, epoch)
-                record = step(record, event, rep.world.now, epoch)
-                if durable_before_next(record):
-                    record, version = yield from _save(rep, record, version, epoch)
-    except NotInOffice:
-        pass
-    except Fenced:
-        rep.step_down()
-    except Conflict:
-        yield from load(rep)
-    except StoreError:
-        yield Wait()  # asyncio.sleep(retry_backoff)
-        yield from load(rep)
-
-
-def _save(rep: Replica, record: Switchover, version: int, epoch: int) -> Steps:
-    """SwitchoverRunner._save (the outcome's history entry left out)."""
-    yield from rep.confirm(epoch)
-    new_version = yield SaveSwitchover(record, epoch, version)
-    rep.service.switchovers[record.id] = (record, new_version)
-    return record, new_version
-
-
-def _execute(rep: Replica, record: Switchover, command: object, epoch: int) -> Steps:
-    """SwitchoverRunner._execute: a check, a hook, or a wait that ends on the view."""
-    if isinstance(command, CheckSafe):
-        inputs = rep.inputs()
-        target, refusal, evidence = preflight(inputs.view, record.to, busy=busy(
-            inputs.running, inputs.switchovers, inputs.leader_recovering, record.id),
-            force=record.force)
-        return Checked(inputs.view.primary, target, refusal, evidence)
-    if isinstance(command, RunHook):  # _run_hook
-        if rep.service.decided is None:
-            return StepEnded(False, "no decision", 0.0, False)
-        ok = yield from run_hook(rep, command.hook, command.member, epoch)
-        return StepEnded(ok, "", 0.0, answers(rep, command.member))
-    assert isinstance(command, AwaitHealthy | Verify)
-    yield Wait()  # _await_ready / _verify: the view when the wait ends decides
-    ok = rep.health[command.member] is Health.HEALTHY
-    return StepEnded(ok, "", 0.0)
-
-
-def _commit(rep: Replica, record: Switchover, version: int, command: CommitRoute,
-            epoch: int) -> Steps:
-    """SwitchoverRunner._commit: the route and the request in one transaction, publish."""
-    yield from rep.confirm(epoch)
-    snapshot = rep.service.snapshot()
-    if snapshot is None:
-        failed = step(record, StepEnded(False, "no decision", 0.0), rep.world.now, epoch)
-        return (yield from _retry_later(rep, failed, version, epoch))
-    decided, base_version = snapshot
-    now = rep.world.now
-    new = decided.routed_to(primary=command.primary, address=f"{command.primary}:80",
-                            epoch=epoch, reason=command.reason, now=now,
-                            unfenced={*decided.unfenced, *command.unfenced})
-    after = step(record, StepEnded(True, "", 0.0), now, epoch).with_last_step(None)
-    try:
-        committed, saved = yield CommitDecision(new, epoch, base_version, (after, version))
-    except Fenced:
-        raise
-    except (Conflict, StoreError) as exc:
-        yield from reread(rep)
-        failed = step(record, StepEnded(False, f"commit failed: {exc}", 0.0), now, epoch)
-        return (yield from _retry_later(rep, failed, version, epoch))
-    rep.on_decision(new, committed)
-    yield from publish(rep)
-    return (yield from _save(rep, after.with_last_step(0.0), saved, epoch))
-
-
-def _retry_later(rep: Replica, failed: Switchover, version: int, epoch: int) -> Steps:
-    """SwitchoverRunner._retry_later: a rollback commit waits, then is tried again."""
-    saved = yield from _save(rep, failed, version, epoch)
-    if saved[0].phase is Phase.ROLLBACK_COMMITTING:
-        yield Wait()  # asyncio.sleep(retry_backoff)
-    return saved

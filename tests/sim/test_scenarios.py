@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from controller.core.plan import Work
+from controller.core.steps import Hook
+from controller.core.switchover import Phase, Switchover
 from tests.sim import runners
 from tests.sim.cluster import REPLICAS, Cluster
 from tests.sim.replica import Replica
-from tests.sim.world import CheckEpoch, CommitDecision, Publish, ReadRoute
+from tests.sim.world import (
+    CheckEpoch,
+    CommitDecision,
+    Publish,
+    ReadRoute,
+    Route,
+    SendHook,
+    Wait,
+)
 
 
 def settle_leader(c: Cluster) -> Replica:
@@ -119,3 +129,122 @@ def test_a_route_write_sent_before_a_flushall_does_not_land_after_it() -> None:
     assert isinstance(task.pending, ReadRoute)  # the repair reads first
     c.run(leader.name, ("task", task.id), "ok")
     assert isinstance(task.pending, Publish) and task.pending.create
+
+
+def test_a_promote_that_timed_out_is_fenced_before_the_next_candidate() -> None:
+    # The failover machine's fallback (core/failover.py): b's promote times out and lands
+    # later; b is fenced (a higher (epoch, seq)) before c is promoted, so the late promote
+    # is refused. Without that fence b would act as primary beside c, and the decision,
+    # whose write-ahead for c no longer marks b, would not know.
+    c = Cluster()
+    leader = settle_leader(c)
+    c.world.members["a"].alive = False
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()  # the leader fails over to b, c as its fallback
+    run_until(c, leader, lambda op: isinstance(op, SendHook) and op.hook is Hook.PROMOTE)
+    task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+    c.run(leader.name, ("task", task.id), "late")  # b's promote times out, still in flight
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    c.deliver_orphan(0, "ok")  # the late promote lands now
+    decision = c.world.zk.decision
+    assert decision is not None and decision.primary == "c", c.world.tail()
+    assert not c.world.members["b"].primary, c.world.tail()
+
+
+def test_a_primary_that_refuses_its_fence_and_still_answers_stops_the_failover() -> None:
+    # The failover machine's first safety step (core/failover.py): the degraded primary
+    # still answers, so a fence it refuses leaves it able to take writes; no other member
+    # is promoted, and the attempt fails.
+    c = Cluster()
+    leader = settle_leader(c)
+    a = c.world.members["a"]
+    a.degraded, a.fence_broken = True, True
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()  # a quorum sees the primary failing: the leader fails over
+    assert Work.RECOVERY in leader.service.tasks
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    assert c.world.promotes == [], c.world.tail()
+    decision = c.world.zk.decision
+    assert decision is not None and decision.primary == "a" and a.primary
+    assert leader.service.last_failed_attempt == c.world.now
+
+
+def test_a_failover_publishes_its_route_itself() -> None:
+    # The failover machine ends with the publish: Redis names the new primary as soon as
+    # the failover is done, not at the next reconcile.
+    c = Cluster()
+    leader = settle_leader(c)
+    c.world.members["a"].alive = False
+    for name in REPLICAS:
+        c.probe(name, "a")
+    leader.evaluate()
+    while Work.RECOVERY in leader.service.tasks:
+        task = leader.tasks[leader.service.tasks[Work.RECOVERY]]
+        c.run(leader.name, ("task", task.id), "ok")
+    route, decision = c.world.redis.route, c.world.zk.decision
+    assert decision is not None and decision.primary == "b"
+    assert route is not None and (route.primary, route.version) == ("b", decision.version)
+
+
+def test_taking_office_republishes_the_route_under_the_new_epoch() -> None:
+    # The taking-office machine (core/takeoffice.py) republishes every route under its
+    # epoch before it acts: a proxy sees the new leader's fence at once, not at the next
+    # reconcile. Then a new leader's epoch raises it again.
+    c = Cluster()
+    leader = settle_leader(c)
+    decision = c.world.zk.decision
+    assert decision is not None
+    first = leader.epoch
+    assert first is not None and c.world.redis.route == Route("a", first, decision.version)
+    leader.step_down()
+    successor = settle_leader(c)
+    assert successor.epoch is not None and successor.epoch > first
+    assert c.world.redis.route == Route("a", successor.epoch, decision.version)
+
+
+def test_taking_office_loads_the_stored_requests() -> None:
+    # The taking-office machine loads every stored request: a leader whose watches have
+    # not told it of one (a new session, a watch not yet fired) still resumes it.
+    c = Cluster()
+    leader = settle_leader(c)
+    request = Switchover(id="r9", service="web", requested_by="operator:test",
+                         requested_at=c.world.now, at=c.world.now + 3600.0,
+                         phase=Phase.SCHEDULED)
+    c.world.zk.switchovers[request.id] = (request, 0)  # stored; no watch has fired
+    leader.step_down()
+    for _ in range(12):  # elections and tasks only: no watch notifications
+        for name in REPLICAS:
+            c.elect(name)
+            for what in c.runnable(name):
+                c.run(name, what, "ok")
+    successor = next(r for r in c.replicas.values() if r.may_act)
+    assert successor.service.switchovers.get("r9") == (request, 0)
+
+
+def test_a_switchover_publishes_its_route_itself() -> None:
+    # The switchover's drive (core/switchover_drive.py) publishes right after its commit:
+    # Redis names the target before the verify window begins, not at the next reconcile.
+    c = Cluster()
+    leader = settle_leader(c)
+    request = Switchover(id="r1", service="web", requested_by="operator:test",
+                         requested_at=c.world.now, to="b")
+    c.world.zk.switchovers[request.id] = (request, 0)
+    leader.service.switchovers[request.id] = (request, 0)
+    leader.evaluate()
+    for _ in range(40):
+        if Work.SWITCHOVER not in leader.service.tasks:
+            break
+        task = leader.tasks[leader.service.tasks[Work.SWITCHOVER]]
+        if isinstance(task.pending, Wait) and leader.service.decided is not None \
+                and leader.service.decided.primary == "b":
+            break  # the verify window: the commit and its publish are done
+        c.run(leader.name, ("task", task.id), "ok")
+    decision, route = c.world.zk.decision, c.world.redis.route
+    assert decision is not None and decision.primary == "b", c.world.tail()
+    assert route is not None and (route.primary, route.version) == ("b", decision.version)

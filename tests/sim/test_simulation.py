@@ -1,5 +1,5 @@
 """The deterministic simulation (issue 17): three controller replicas running the pure core
-and the daemon's runners step by step, over an in-memory ZooKeeper, Redis and three
+and its machines step by step, over an in-memory ZooKeeper, Redis and three
 members, on an explicit clock. Hypothesis chooses every step (which replica's next await
 completes, and whether its message is dropped or its answer lost), every fault and every
 clock advance, and the invariants are checked after each one.

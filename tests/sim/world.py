@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from controller.core.commands import CheckEpoch  # the gate's check, as the core names it
 from controller.core.errors import Conflict, Fenced, StoreError
 from controller.core.records import Decided
 from controller.core.steps import Hook
@@ -37,11 +38,6 @@ class RouteStoreError(Exception):
 
 
 # --- what a replica yields ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CheckEpoch:
-    epoch: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +258,9 @@ class World:
     zk: ZooKeeper = field(default_factory=ZooKeeper)
     redis: Redis = field(default_factory=Redis)
     members: dict[str, Member] = field(
-        default_factory=lambda: {n: Member(n) for n, _ in MEMBERS})
+        default_factory=lambda: {n: Member(n, primary=n == MEMBERS[0][0]) for n, _ in MEMBERS})
     # Every route Redis held, in order (None: flushed), with the write that put it there;
-    # every promote sent (runners.py), with the sender's view of its target as it went out.
+    # every promote sent (machines.py), with the sender's view of its target as it went out.
     routes: list[tuple[Route, Publish] | None] = field(default_factory=list)
     promotes: list[SendHook] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
