@@ -38,6 +38,8 @@ class Event(StrEnum):
     FENCE_RETRY_FAILED = "fence_retry_failed"
     FENCE_RETRY_INTERRUPTED = "fence_retry_interrupted"
     FENCED_LATE = "fenced_late"
+    FOLLOWER_ACK_FAILED = "follower_ack_failed"
+    FOLLOWER_ACK_RESTORED = "follower_ack_restored"
     HAPROXY_APPLIED = "haproxy_applied"
     HAPROXY_APPLY_FAILED = "haproxy_apply_failed"
     HAPROXY_REPAIRED = "haproxy_repaired"
