@@ -23,10 +23,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config.shapes import FOLLOWER_PATTERN
 from controller.core.stored_route import MOST
 
-# A follower's name: a host name, ``host:pid``, a pod name; no space or control character.
-FOLLOWER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,99}"
 _NAME = re.compile(FOLLOWER_PATTERN)
 HEARTBEAT = 2.0     # seconds between a follower's writes when nothing changes
 STALE_AFTER = 10.0  # a heartbeat older than this: the follower may be gone
@@ -173,3 +172,48 @@ def followers_applied(acks: Iterable[Ack], route_version: int, now: float, budge
         if (ack := by_name.get(name)) is None or ack.version < route_version
         or not ack.confirmed or ack.stale(now, budget)))
     return not lagging, lagging
+
+
+DEADLINE = 30.0  # after a route change: how long the controller waits for every follower
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How a route change went, follower by follower: history's ``followers_applied``."""
+
+    version: int
+    took: Mapping[str, float]    # follower -> seconds from the route's write to its apply
+    lagging: tuple[str, ...]     # required, and not applied (confirmed) by the deadline
+    waited: float
+
+    def as_detail(self) -> dict[str, Any]:
+        return {"took": {name: round(s, 3) for name, s in sorted(self.took.items())},
+                "lagging": list(self.lagging), "waited": round(self.waited, 3)}
+
+    def message(self) -> str:
+        if self.lagging:
+            return (f"not applied after {self.waited:.0f}s by {', '.join(self.lagging)}")
+        slowest = max(self.took.values(), default=0.0)
+        return f"{len(self.took)} followers applied it, the slowest in {slowest:.3f}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Awaiting:
+    """A route change the controller waits for its followers to apply."""
+
+    version: int
+    route_at: float  # unix seconds the route was written
+
+    def settled(self, acks: Iterable[Ack], required: Iterable[str], now: float,
+                budget: float = STALE_AFTER, deadline: float = DEADLINE) -> Settled | None:
+        """None while some required follower has not applied it and the deadline is ahead;
+        else how long each one that did took, and who did not."""
+        acks, required = list(acks), frozenset(required)
+        done, lagging = followers_applied(acks, self.version, now, budget, required)
+        if not done and now < self.route_at + deadline:
+            return None
+        # One that applied it and has gone quiet since did apply it: it took, not lagged.
+        took = {a.follower: lag(a, self.version, self.route_at, now) for a in acks
+                if a.follower in required and a.version >= self.version and a.confirmed}
+        return Settled(self.version, took, tuple(n for n in lagging if n not in took),
+                       max(0.0, now - self.route_at))

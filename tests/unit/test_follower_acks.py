@@ -8,6 +8,7 @@ import pytest
 
 from controller.followers.acks import (
     Ack,
+    Awaiting,
     BadAck,
     followers_applied,
     parse_ack,
@@ -96,3 +97,17 @@ def test_followers_applied_names_who_did_not() -> None:
     assert followers_applied(acks, 6, T + 2, 10.0, ["a", "b", "c", "d", "e"]) == (
         False, ("b", "c", "d", "e"))
     assert followers_applied([], 6, T, 10.0, []) == (True, ())
+
+
+def test_a_route_change_settles_when_every_follower_applied_it_or_at_the_deadline() -> None:
+    waiting = Awaiting(version=6, route_at=T)
+    a_done = ack("a", 6, T + 0.05, heartbeat=T + 0.05)
+    b_old = ack("b", 5, T - 50, heartbeat=T + 0.05)
+    assert waiting.settled([a_done, b_old], {"a", "b"}, T + 1) is None
+    done = waiting.settled([a_done, ack("b", 6, T + 0.2, heartbeat=T + 0.2)], {"a", "b"},
+                           T + 1)
+    assert done is not None and done.lagging == ()
+    assert done.took == {"a": pytest.approx(0.05), "b": pytest.approx(0.2)}
+    late = waiting.settled([a_done, b_old], {"a", "b"}, T + 30)
+    assert late is not None and late.lagging == ("b",) and set(late.took) == {"a"}
+    assert "not applied after 30s by b" in late.message()
