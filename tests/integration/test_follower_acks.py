@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 
+from controller.devtools.controllers import TOKEN, Controller
 from controller.devtools.sandbox import Sandbox, wait_for
-from controller.followers.acks import parse_acks
+from controller.followers.acks import DEADLINE, STALE_AFTER, parse_acks
 from controller.followers.route import Route
 from controller.followers.watcher import RouteWatcher
+from tests.integration.cluster import Cluster, failoverctl
+from tests.integration.test_operators import metric
 from tests.integration.test_routeclient import fields, until
 
 pytestmark = pytest.mark.integration
@@ -100,3 +104,73 @@ def test_the_haproxy_agent_acknowledges_what_haproxy_read_back_shows(
         agent.process.stop()
         proxy.process.stop()
         redis.process.stop()
+
+
+def follower(controller: Controller, name: str) -> dict[str, Any]:
+    web = controller.status()["services"]["web"]
+    found = [f for f in web["followers"] if f["name"] == name]
+    return found[0] if found else {}
+
+
+def test_the_controller_shows_followers_and_records_how_long_each_took(
+        cluster: Cluster) -> None:
+    """The real agent with a real HAProxy acknowledges a failover; the controller lists it
+    (status, explain, metrics), records in history how long it took, names a configured
+    follower that never applied it, shows a stopped agent stale within its budget, and
+    counts a forged field of the applied hash without a crash."""
+    cluster.start(controllers=1, service_block={"followers": ["haproxy-1", "haproxy-2"]})
+    controller = cluster.controllers[0]
+    proxy = cluster.sandbox.haproxy("web", {name: web.address
+                                            for name, web in cluster.webs.items()})
+    agent = cluster.sandbox.haproxy_agent(f"{cluster.name}-agent", cluster.redis.url, proxy,
+                                          resync_interval=0.5, follower="haproxy-1")
+    try:
+        wait_for(lambda: follower(controller, "haproxy-1").get("version") == 1, 10,
+                 "status lists the agent at version 1")
+        assert follower(controller, "haproxy-2")["missing"] is True
+        cluster.web("web-a").process.kill()
+        cluster.wait_primary("web-b")
+        wait_for(lambda: follower(controller, "haproxy-1").get("version") == 2, 10,
+                 "status lists the agent at version 2")
+        shown = follower(controller, "haproxy-1")
+        assert shown["confirmed"] is True and not shown["behind"] and not shown["stale"]
+        assert 0 <= shown["lag_s"] < 2.0
+        assert proxy.serving("web") == {"web-b"}
+        assert metric(controller, "failover_follower_behind", service="web",
+                      follower="haproxy-1") == 0
+        assert metric(controller, "failover_follower_lag_seconds", service="web",
+                      follower="haproxy-1") == pytest.approx(shown["lag_s"], abs=0.01)
+        explained = controller.call("GET", "/v1/services/web/explain")[1]
+        assert [f["name"] for f in explained["followers"]] == ["haproxy-1", "haproxy-2"]
+        # haproxy-2 never acknowledges: at the deadline, history says who did not.
+        def settled() -> list[dict[str, Any]]:
+            entries = controller.call("GET", "/v1/services/web/history")[1]["entries"]
+            return [e for e in entries if e["event"] == "followers_applied"]
+        wait_for(settled, DEADLINE + 10, "the followers_applied entry")
+        [entry] = settled()
+        assert entry["version"] == 2 and entry["reason"] == "followers_lagging"
+        assert entry["detail"]["lagging"] == ["haproxy-2"]
+        assert set(entry["detail"]["took"]) == {"haproxy-1"}
+        assert entry["detail"]["took"]["haproxy-1"] < 2.0
+        out = failoverctl("status", "--api", controller.api, "--token", TOKEN)
+        assert "follower haproxy-2 NEVER HEARD FROM" in out.stdout, out.stdout
+        assert "follower haproxy-1" not in out.stdout  # well: no line
+        # A forged field: ignored and counted, never a crash.
+        cluster.redis.command("HSET", "failover:applied:web", "forged", "{not json",
+                              "bad name", "{}")
+        wait_for(lambda: controller.status()["services"]["web"]["followers_refused"] == 2,
+                 10, "the forged fields counted")
+        assert metric(controller, "failover_follower_acks_refused_total", service="web") == 2
+        # Stopped: stale within its budget (and a heartbeat's interval, and one read).
+        agent.process.stop()
+        stopped = time.monotonic()
+        wait_for(lambda: follower(controller, "haproxy-1").get("stale") is True,
+                 STALE_AFTER + 5, "the stopped agent shown stale")
+        assert time.monotonic() - stopped <= STALE_AFTER + 2 + 1 + 1
+        wait_for(lambda: metric(controller, "failover_follower_stale", service="web",
+                                follower="haproxy-1") == 1, 3, "the stale gauge at 1")
+        out = failoverctl("status", "--api", controller.api, "--token", TOKEN)
+        assert "follower haproxy-1 at version 2 of 2" in out.stdout and "STALE" in out.stdout
+    finally:
+        agent.process.stop()
+        proxy.process.stop()
