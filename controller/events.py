@@ -41,6 +41,7 @@ class Event(StrEnum):
     FOLLOWER_ACK_FAILED = "follower_ack_failed"
     FOLLOWER_ACK_RESTORED = "follower_ack_restored"
     FOLLOWER_ACKS_REFUSED = "follower_acks_refused"
+    FOLLOWER_WATCH_CRASHED = "follower_watch_crashed"
     FOLLOWERS_APPLIED = "followers_applied"
     FOLLOWERS_NOT_APPLIED = "followers_not_applied"
     HAPROXY_APPLIED = "haproxy_applied"

@@ -42,12 +42,13 @@ class FollowerWatch:
         while True:
             try:
                 read = await self._routes.read_applied(names)
-            except RouteStoreError:
-                read = None  # Redis's state is the store watch's to report; keep the last
-            if read is not None:
                 now = time.time()
                 for name, fields in read.items():
                     await self.heard(self._services[name], fields, now)
+            except RouteStoreError:
+                pass  # Redis's state is the store watch's to report; the last read stays
+            except Exception:  # what followers write must never stop status or metrics
+                self._log.exception(Event.FOLLOWER_WATCH_CRASHED)
             await asyncio.sleep(self._interval)
 
     async def heard(self, state: ServiceState, fields: Mapping[str, str], now: float) -> None:
