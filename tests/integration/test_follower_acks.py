@@ -11,7 +11,7 @@ import pytest
 
 from controller.devtools.controllers import TOKEN, Controller
 from controller.devtools.sandbox import Sandbox, wait_for
-from controller.followers.acks import DEADLINE, STALE_AFTER, parse_acks
+from controller.followers.acks import DEADLINE, STALE_AFTER, Ack, parse_acks
 from controller.followers.route import Route
 from controller.followers.watcher import RouteWatcher
 from tests.integration.cluster import Cluster, failoverctl
@@ -161,6 +161,12 @@ def test_the_controller_shows_followers_and_records_how_long_each_took(
         wait_for(lambda: controller.status()["services"]["web"]["followers_refused"] == 2,
                  10, "the forged fields counted")
         assert metric(controller, "failover_follower_acks_refused_total", service="web") == 2
+        # One not heard from in over an hour: the leader drops it; it is never listed.
+        old = Ack("gone-1", 1, 1, time.time() - 7300, True, time.time() - 7200)
+        cluster.redis.command("HSET", "failover:applied:web", "gone-1", old.encode())
+        wait_for(lambda: not cluster.redis.command("HEXISTS", "failover:applied:web",
+                                                   "gone-1"), 10, "the old entry dropped")
+        assert not follower(controller, "gone-1")
         # Stopped: stale within its budget (and a heartbeat's interval, and one read).
         agent.process.stop()
         stopped = time.monotonic()
