@@ -78,6 +78,7 @@ class Event(StrEnum):
     ROUTE_APPLIED = "route_applied"
     ROUTE_FORGERY_REPAIRED = "route_forgery_repaired"
     ROUTE_FORGERY_UNREPAIRED = "route_forgery_unrepaired"
+    ROUTE_OLDER_IN_REDIS = "route_older_in_redis"
     ROUTE_OUT_OF_SYNC = "route_out_of_sync"
     ROUTE_PUBLISHED = "route_published"
     ROUTE_REFUSED = "route_refused"

@@ -1,7 +1,9 @@
 """The route in Redis and the service's history: publishing the committed decision under
 the leader's epoch (behind the office gate), repairing a route out of step with ZooKeeper,
 and appending history entries. Redis itself refuses a stale epoch or version (the route
-script); this side only reports what it answered."""
+script); this side reports what it answered. What Redis or ZooKeeper holds that no leader
+wrote (core/stored_route.py judges it) is repaired or alarmed on, never obeyed: no stepping
+down for an epoch ZooKeeper never handed out, no route for a member not configured."""
 
 from __future__ import annotations
 
@@ -153,15 +155,16 @@ class Publisher:
         name = state.config.name
         seen = {"service": name, "why": str(why), "stored_epoch": stored.epoch,
                 "stored_version": stored.version, "problem": stored.problem}
-        decided = await self._trusted(state)
-        outcome = "alarm"
-        if repair and decided is not None:
+        outcome, decided = "alarm", None
+        if repair:
             try:
                 await self._office.confirm(epoch)
-                outcome = (await self._routes.repair(
-                    state.config, decided, epoch, stored, str(why),
-                    {"origin": "repair", "forged_epoch": stored.epoch,
-                     "forged_version": stored.version, "problem": stored.problem})).outcome
+                decided = await self._trusted(state)  # after the gate, as a publish reads it
+                if decided is not None:
+                    outcome = (await self._routes.repair(
+                        state.config, decided, epoch, stored, str(why),
+                        {"origin": "repair", "forged_epoch": stored.epoch,
+                         "forged_version": stored.version, "problem": stored.problem})).outcome
             except (NotInOffice, Fenced, StoreError, RouteStoreError) as exc:
                 self._log.warning(Event.PUBLISH_DEFERRED, service=name, error=str(exc))
                 return  # not in office, or no answer: the next reconcile looks again

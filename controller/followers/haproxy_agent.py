@@ -35,6 +35,7 @@ from controller.followers.route import (
     ServerState,
     parse_servers_state,
     repair_commands,
+    runtime_command,
     verify_haproxy,
 )
 from controller.followers.watcher import RouteWatcher
@@ -177,7 +178,7 @@ class HaproxyAgent:
                 await self._apply(mapping, route, time.monotonic())
 
     async def _read(self, mapping: Mapping) -> list[ServerState]:
-        text = await self.runtime.command(f"show servers state {mapping.backend}")
+        text = await self.runtime.command(_command("show", "servers", "state", mapping.backend))
         try:
             servers = parse_servers_state(text)
         except ValueError as exc:
@@ -223,7 +224,10 @@ class HaproxyAgent:
         newer = self.applied.get(service) != route
         for round_ in range(REPAIR_ROUNDS + 1):
             faults = verify_haproxy(servers, route, members)
-            commands = repair_commands(backend, route, faults, self._shutdown)
+            try:
+                commands = repair_commands(backend, route, faults, self._shutdown)
+            except ValueError as exc:  # a name HAProxy reported that no command may hold
+                raise HaproxyError(f"backend {backend!r}: {exc}") from None
             if not commands:
                 break
             await self.runtime.commands(commands)
@@ -269,7 +273,9 @@ class HaproxyAgent:
 
     def healthy(self) -> tuple[bool, dict[str, object]]:
         """Healthy: Redis heard from within the budget, and for every service a route
-        applied and HAProxy, read back, sending its traffic to the routed member alone."""
+        applied and HAProxy, read back, sending its traffic to the routed member alone; and
+        Redis not holding an older route than the one applied for longer than the budget
+        (a forged route obeyed, then repaired by the leader: restart the agent)."""
         detail: dict[str, object] = {}
         ok = True
         for mapping in self.mappings:
@@ -279,13 +285,16 @@ class HaproxyAgent:
             fresh = staleness is not None and staleness <= self.budget
             faults = self.faults.get(service)
             verified = faults is not None and not faults
-            ok = ok and fresh and route is not None and verified
+            behind = self.watcher.behind(service)
+            ok = ok and fresh and route is not None and verified and \
+                (behind is None or behind <= self.budget)
             detail[service] = {
                 "backend": mapping.backend, "primary": route.primary if route else None,
                 "version": route.version if route else None,
                 "staleness_s": None if staleness is None else round(staleness, 3),
                 "verified": verified, "serving": list(self.serving.get(service, ())),
-                "wrong": list(faults or ())}
+                "wrong": list(faults or ()), "refused": self.watcher.refused(service),
+                "redis_older_s": None if behind is None else round(behind, 3)}
         return ok, detail
 
     def app(self) -> web.Application:
@@ -302,6 +311,13 @@ class HaproxyAgent:
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/metrics", metrics)
         return app
+
+
+def _command(*words: str) -> str:
+    try:
+        return runtime_command(*words)
+    except ValueError as exc:
+        raise HaproxyError(str(exc)) from None
 
 
 def parse_mappings(specs: list[str]) -> list[Mapping]:

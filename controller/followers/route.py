@@ -124,12 +124,33 @@ class Following:
 
     applied: Route | None = None
     heard_at: float | None = None  # monotonic time Redis last answered
+    # Since when the route hash has held this route, older than the one applied: a repair
+    # of a route no leader wrote (an epoch too high to be real, obeyed before the leader
+    # put it right). Never applied: only said (a follower cannot tell a repair from a
+    # stale write), so that an operator restarts the follower.
+    older: Route | None = None
+    older_since: float | None = None
 
     def offer(self, route: Route | None) -> tuple[Following, bool]:
         """Returns the new state and whether ``route`` is to be applied (it is newer)."""
         if route is None or (self.applied is not None and route.order <= self.applied.order):
             return self, False
-        return replace(self, applied=route), True
+        return replace(self, applied=route, older=None, older_since=None), True
+
+    def stored(self, route: Route | None, now: float) -> tuple[Following, bool]:
+        """``offer`` for the route read from the hash itself, which also notes a hash that
+        holds an older route than the one applied."""
+        state, newer = self.offer(route)
+        if newer or route is None or state.applied is None or route.order >= \
+                state.applied.order:
+            return replace(state, older=None, older_since=None), newer
+        if route == state.older:
+            return state, False
+        return replace(state, older=route, older_since=now), False
+
+    def behind(self, now: float) -> float | None:
+        """Seconds the route hash has held a route older than the one applied."""
+        return None if self.older_since is None else max(0.0, now - self.older_since)
 
     def heard(self, now: float) -> Following:
         return replace(self, heard_at=now)

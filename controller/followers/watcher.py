@@ -179,6 +179,16 @@ class RouteWatcher:
         route = self.current(service)
         return route.address if route else None
 
+    def refused(self, service: str) -> str | None:
+        """What is wrong with the route Redis holds for ``service``, if it was refused (the
+        last route applied is kept); None once a route is accepted again."""
+        return self._refused.get(service)
+
+    def behind(self, service: str) -> float | None:
+        """Seconds Redis has held a route for ``service`` older than the one applied (a
+        repaired forgery the follower obeyed): never applied; restart the follower."""
+        return self._state[service].behind(time.monotonic())
+
     def staleness(self, service: str) -> float | None:
         """Seconds since Redis last answered about ``service`` (None: never)."""
         return self._state[service].staleness(time.monotonic())
@@ -194,8 +204,10 @@ class RouteWatcher:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def _offer(self, service: str, route: Route | BadRoute | None) -> None:
-        state = self._state[service].heard(time.monotonic())
+    def _offer(self, service: str, route: Route | BadRoute | None,
+               from_hash: bool = False) -> None:
+        now = time.monotonic()
+        state = self._state[service].heard(now)
         if isinstance(route, BadRoute):
             # Not a route a controller writes (forged, damaged): keep the one applied.
             self._state[service] = state
@@ -208,7 +220,10 @@ class RouteWatcher:
             return
         if route is not None:
             self._refused.pop(service, None)
-        state, newer = state.offer(route)
+        state, newer = state.stored(route, now) if from_hash else state.offer(route)
+        if state.older is not None and state.older_since == now:
+            self._log.warning(Event.ROUTE_OLDER_IN_REDIS, service=service,
+                              applied=_order(state.applied), redis=_order(state.older))
         self._state[service] = state
         if newer and route is not None:
             self._log.info(Event.ROUTE_APPLIED, service=service, primary=route.primary,
@@ -226,7 +241,8 @@ class RouteWatcher:
             async with asyncio.timeout(self._timeout * 2):
                 fields = await self._client.hgetall(self.key(service))
             decoded = {_text(k): _text(v) for k, v in fields.items()}
-            self._offer(service, _checked(Route.check, decoded) if decoded else None)
+            self._offer(service, _checked(Route.check, decoded) if decoded else None,
+                        from_hash=True)
         self._first_read.set()
 
     async def _reread_loop(self) -> None:
@@ -295,6 +311,10 @@ class RouteWatcher:
                 close: Callable[[], Awaitable[None]] = pubsub.aclose
                 with contextlib.suppress(RedisError, OSError):
                     await close()
+
+
+def _order(route: Route | None) -> str | None:
+    return None if route is None else f"{route.primary}@{route.epoch}/{route.version}"
 
 
 def _checked(read: Callable[[Any], Route], value: Any) -> Route | BadRoute:

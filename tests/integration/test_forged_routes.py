@@ -73,3 +73,25 @@ def test_a_decision_naming_no_configured_member_is_refused_not_published(
     assert cluster.observer is not None
     assert "not-a-member" not in {seen.primary for seen in cluster.observer.seen}
     assert cluster.route()["primary"] == before["primary"]
+
+
+def test_an_impossible_epoch_with_a_newer_version_is_an_alarm_and_no_loop(
+        cluster: Cluster) -> None:
+    """What Redis would hold had ZooKeeper lost its data: an epoch above any ZooKeeper
+    handed out, with a version above the decision's. Redis may have the truth there, so
+    nothing is overwritten; the leader says so once and keeps office and its epoch."""
+    cluster.start(controllers=1)
+    leader = cluster.leader()
+    epoch = leader.status()["epoch"]
+    forged = {"epoch": "99999999999999", "version": str(int(cluster.route()["version"]) + 5)}
+    cluster.redis.command("HSET", KEY, *[x for pair in forged.items() for x in pair])
+    [alarm] = wait_for(lambda: leader.events(Event.ROUTE_FORGERY_UNREPAIRED), 5, "the alarm")
+    assert (alarm["why"], alarm["stored_epoch"]) == ("above_newest_epoch", forged["epoch"])
+    wait_for(lambda: history(leader, "route_forgery_unrepaired"), 5, "the history entry")
+    # A failover afterwards is committed; its publish meets the same route and is judged
+    # the same way: still one alarm, no stepping down, the same epoch.
+    cluster.web("web-a").process.kill()
+    wait_for(lambda: leader.events(Event.FAILOVER_DONE), 15, "the failover committed")
+    assert len(leader.events(Event.ROUTE_FORGERY_UNREPAIRED)) == 1
+    assert {k: cluster.route()[k] for k in forged} == forged
+    assert leader.status()["epoch"] == epoch and not leader.events(Event.STEPPING_DOWN)

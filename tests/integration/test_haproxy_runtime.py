@@ -64,7 +64,36 @@ def test_a_forged_route_cannot_run_runtime_api_commands(sandbox: Sandbox) -> Non
         assert metric(agent, "failover_agent_routes_refused_total", service="web") >= 1
         assert "127.0.0.1:9" in {s.address for s in parse_servers_state(
             proxy.command("show servers state web"))}
-        assert agent.healthz()[1]["services"]["web"]["version"] == 1
+        web = agent.healthz()[1]["services"]["web"]
+        assert web["version"] == 1 and web["refused"].startswith("address: ")
+    finally:
+        agent.process.stop()
+        proxy.process.stop()
+        redis.process.stop()
+
+
+def test_an_agent_that_obeyed_a_forged_epoch_says_when_redis_holds_an_older_route(
+        sandbox: Sandbox) -> None:
+    """A forged epoch a leader never held, with a valid address, is obeyed (a follower cannot
+    know which epochs ZooKeeper handed out). Once the leader has repaired it, Redis holds an
+    older route than the applied one: never applied, but logged and shown on /healthz."""
+    redis = sandbox.redis()
+    key = "failover:route:web"
+    redis.command("HSET", key, "primary", "web-a", "address", "127.0.0.1:9", "epoch", "1",
+                  "version", "1", "reason", "initial")
+    proxy = sandbox.haproxy("web", {"srv": "127.0.0.1:10"})
+    agent = sandbox.haproxy_agent("agent-older", redis.url, proxy, resync_interval=0.2)
+    try:
+        wait_for(lambda: agent.healthz()[1]["services"]["web"]["version"] == 1, 10,
+                 "the first route applied")
+        redis.command("HSET", key, "epoch", "99999999999999")  # forged, obeyed
+        wait_for(lambda: agent.events(Event.ROUTE_APPLIED)[-1]["epoch"] == 99999999999999,
+                 10, "the forged epoch applied")
+        redis.command("HSET", key, "epoch", "1")  # the leader's repair
+        [older] = wait_for(lambda: agent.events(Event.ROUTE_OLDER_IN_REDIS), 10, "the warning")
+        assert older["redis"] == "web-a@1/1"
+        web = agent.healthz()[1]["services"]["web"]
+        assert web["redis_older_s"] is not None and web["version"] == 1
     finally:
         agent.process.stop()
         proxy.process.stop()

@@ -315,3 +315,21 @@ def test_no_route_field_puts_a_separator_into_a_runtime_api_command(
             assert not set(command) & set(";#\\'\"`$|&\t")
             words = command.split(" ")
             assert all(words) and len(words) in (4, 5, 7)
+
+
+def test_a_hash_holding_an_older_route_is_never_applied_only_timed() -> None:
+    """A route with an epoch no leader holds, obeyed, then repaired by the leader: the hash
+    now holds an older route. A follower cannot tell a repair from a stale write, so it
+    keeps what it applied and says for how long Redis has disagreed."""
+    forged = Route("web-a", "10.0.0.1:80", epoch=99_999_999_999_999, version=1)
+    repaired = Route("web-a", "10.0.0.1:80", epoch=3, version=1)
+    state, _ = Following().stored(forged, 0.0)
+    state, apply = state.stored(repaired, 1.0)
+    assert not apply and state.applied == forged and state.behind(1.0) == 0.0
+    state, _ = state.stored(repaired, 2.0)  # the same one again: counted from its first read
+    assert state.behind(31.0) == 30.0
+    state, apply = state.offer(repaired)  # a PUBLISH of it changes nothing either
+    assert not apply and state.behind(31.0) == 30.0
+    state, apply = state.stored(Route("web-a", "10.0.0.1:80", 99_999_999_999_999, 2), 32.0)
+    assert apply and state.behind(40.0) is None
+    assert Following().stored(None, 0.0)[0].behind(5.0) is None
