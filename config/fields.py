@@ -29,7 +29,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from config.redaction import redact_url
-from config.shapes import NAME_PATTERN, split_host_port
+from config.shapes import FOLLOWER_PATTERN, NAME_PATTERN, split_host_port
 from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
@@ -147,6 +147,13 @@ def _name(value: str) -> str:
     return value
 
 
+def _follower(value: str) -> str:
+    if not re.fullmatch(FOLLOWER_PATTERN, value):
+        raise fail(f"{value[:80]!r} is not a follower name: 1 to 100 letters, digits, "
+                   "'_', '.', ':', '@', '/', '-', starting with a letter or digit")
+    return value
+
+
 def _host_port(value: str) -> str:
     split_host_port(value)
     return value
@@ -213,6 +220,7 @@ def _secret(check: Any) -> BeforeValidator:
 
 
 Name = Annotated[str, Strict(), AfterValidator(_name)]
+FollowerName = Annotated[str, Strict(), AfterValidator(_follower)]
 # What an exec hook, probe or check adds to its minimal environment (probes/process.py).
 Environment = Annotated[dict[str, str], AfterValidator(_environment)]
 HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]

@@ -11,6 +11,7 @@ from config.fields import (
     Block,
     Cooldown,
     Count,
+    FollowerName,
     HostPort,
     LongWait,
     Name,
@@ -49,6 +50,13 @@ def _window(text: str) -> str:
     except ValueError as exc:
         raise fail(str(exc)) from None
     return text
+
+
+def _distinct(names: list[str]) -> list[str]:
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise fail(f"named more than once: {', '.join(twice)}")
+    return names
 
 
 AutoFailover = Annotated[bool | Literal["dry-run"],
@@ -115,6 +123,10 @@ class ServiceConfig(Block):
     evacuate_after: LongWait = 60.0
     # "Sun 02:00-04:00 UTC"; none: any time
     windows: list[Annotated[str, AfterValidator(_window)]] = Field(default_factory=list)
+    # The followers (HAProxy agents, RouteWatchers, by the name each acknowledges under)
+    # that must apply every route change; none: every follower heard from in the last 60 s.
+    followers: Annotated[list[FollowerName], AfterValidator(_distinct)] | None = Field(
+        default=None, min_length=1)
 
     @model_validator(mode="after")
     def _relations(self) -> ServiceConfig:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import ipaddress
 import re
 
-__all__ = ["NAME_PATTERN", "host_problem", "split_host_port"]
+__all__ = ["FOLLOWER_PATTERN", "NAME_PATTERN", "host_problem", "split_host_port"]
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+# A follower's name (an HAProxy agent, a RouteWatcher): a host name, ``host:pid``, a pod's
+# name; no space, no control character, nothing that reads as a separator in a log line.
+FOLLOWER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,99}"
 
 # A host as a DNS name: dot-separated labels of letters, digits, '-' and '_' (container
 # runtimes name services with '_'), no label starting or ending with '-'. Nothing else, so a

@@ -245,6 +245,27 @@ class RouteStore:
                  **decode_entry({_text(k): _text(v) for k, v in (fields or {}).items()})}
                 for entry_id, fields in raw or []]
 
+    def applied_key(self, service: str) -> str:
+        return f"{self._prefix}:applied:{service}"
+
+    async def read_applied(self, services: list[str]) -> dict[str, dict[str, str]]:
+        """Every service's applied hash (follower -> its ack, as text), in one round trip.
+        What followers write is input: acks.py reads it."""
+        async def read() -> list[Any]:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for service in services:
+                    pipe.hgetall(self.applied_key(service))
+                result: list[Any] = await pipe.execute()
+                return result
+        raw = await self._call(read)
+        return {service: {_text(k): _text(v) for k, v in (fields or {}).items()}
+                for service, fields in zip(services, raw, strict=True)}
+
+    async def forget_applied(self, service: str, followers: list[str]) -> None:
+        """Drop followers' entries (those not heard from in an hour)."""
+        if followers:
+            await self._call(lambda: self._client.hdel(self.applied_key(service), *followers))
+
     async def ping(self) -> None:
         await self._call(self._client.ping)
 

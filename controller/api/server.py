@@ -250,8 +250,10 @@ async def history(request: web.Request) -> web.Response:
 
 async def explain(request: web.Request) -> web.Response:
     engine, now = request.app[ENGINE], time.time()
-    return web.json_response(report.with_stores(
-        engine.operations.explain(request.match_info["name"]), engine.watch.observe(now), now))
+    name = request.match_info["name"]
+    explained = report.with_stores(engine.operations.explain(name), engine.watch.observe(now),
+                                   now)
+    return web.json_response({**explained, **engine.followers.shown(name, now)})
 
 
 def shown(record: Switchover, version: int) -> dict[str, Any]:

@@ -48,8 +48,22 @@ class OpenRequest(Answer):
     requested_by: str = "?"
 
 
+class Follower(Answer):
+    """A follower as the controller last read its acknowledgement."""
+
+    name: str
+    version: int | None = None
+    confirmed: bool = False
+    behind: bool = False
+    stale: bool = False
+    lag_s: float | None = None
+    heartbeat_age_s: float | None = None
+    missing: bool = False  # configured, never heard from
+
+
 class Service(Answer):
     primary: str | None = None
+    version: int | None = None  # the route's, in the asked replica's view
     mode: str
     redundant: bool = True
     split_view: bool = False  # the asked replica sees the primary failing, too few agree
@@ -58,6 +72,8 @@ class Service(Answer):
     evacuation: Evacuation | None = None
     switchovers: tuple[OpenRequest, ...] = ()
     members: dict[str, Member]
+    followers: tuple[Follower, ...] = ()  # older controllers: none shown
+    followers_refused: int = 0
 
 
 class StoreLink(Answer):
@@ -104,6 +120,7 @@ class Explained(Answer):
     reason: str | None = None
     policy_reason: str | None = None  # the policy's, when a store outage blocks first
     conditions: tuple[Condition, ...]
+    followers: tuple[Follower, ...] = ()
 
 
 # --- GET /v1/services/{name}/history ------------------------------------------------------

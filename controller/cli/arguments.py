@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from config.shapes import FOLLOWER_PATTERN
 from controller import __version__
 from controller.cli import actions, processes, reads
 from controller.core.timespec import iso, parse_duration, parse_time
@@ -109,6 +110,12 @@ def build() -> Parser:
     haproxy.add_argument("--staleness-budget", type=_seconds, default=30.0, metavar="SECONDS",
                          help="seconds without Redis before /healthz fails (traffic stays; "
                               "default 30)")
+    haproxy.add_argument("--name", type=_follower, default=None,
+                         help="the name it acknowledges routes under, in "
+                              "{prefix}:applied:{service} (default host:pid)")
+    haproxy.add_argument("--heartbeat", type=_seconds, default=2.0, metavar="SECONDS",
+                         help="seconds between its acknowledgements when nothing changes "
+                              "(default 2; the controller calls it stale after 10)")
     haproxy.set_defaults(func=processes.cmd_agent_haproxy)
 
     demo = sub.add_parser("demo", help="local quick start: watch a primary die and traffic move")
@@ -168,6 +175,14 @@ def _token(text: str) -> str | None:
     if not text.isprintable() or any(c.isspace() for c in text):
         raise argparse.ArgumentTypeError("the token holds spaces, line breaks or control "
                                          "characters (--token or FAILOVER_API_TOKEN)")
+    return text
+
+
+def _follower(text: str) -> str:
+    if not re.fullmatch(FOLLOWER_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a follower name (up to 100 "
+                                         "letters, digits and '_.:@/-', first a letter or "
+                                         "digit)")
     return text
 
 

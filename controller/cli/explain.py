@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.cli.answers import Condition, Explained
+from controller.cli.status import follower_lines
 
 
 def verdict(explained: Explained) -> str:
@@ -48,6 +49,10 @@ def render(explained: Explained) -> list[str]:
         until = f" until {condition.until_iso}" if condition.until_iso else ""
         lines.append(f"  {ok}  {condition.check:<{width}}{reason}{until}")
         lines += [f"         {line}" for line in evidence_lines(condition.evidence)]
+    if explained.followers:
+        lines.append("  followers (what each says it applied):")
+        lines += [f"         {line}" for line in follower_lines(explained.followers, None,
+                                                                 every=True)]
     lines.append(f"(all of it as JSON: failoverctl explain {explained.service} --json)")
     return lines
 

@@ -115,7 +115,8 @@ async def _agent_haproxy(args: argparse.Namespace, mappings: Any, host: str, por
 
     # The agent is our own process: its watcher logs JSON events like the rest of it.
     watcher = RouteWatcher(args.redis, sorted({m.service for m in mappings}), args.key_prefix,
-                           log=structlog.get_logger("routeclient"))
+                           log=structlog.get_logger("routeclient"), name=args.name,
+                           acknowledge=False, heartbeat=args.heartbeat)  # the agent acks
     agent = HaproxyAgent(watcher, HaproxyRuntime(args.haproxy), mappings,
                          shutdown_sessions=args.shutdown_sessions,
                          resync_interval=args.resync_interval,

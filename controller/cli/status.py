@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from controller.cli.answers import Status
+from controller.cli.answers import Follower, Status
 
 Row = tuple[str, ...]
 
@@ -89,9 +89,39 @@ def status_rows(status: Status) -> tuple[list[Row], list[str]]:
             rows.append((name, primary or "-", service.mode, f"{mark}{member}", health,
                          "yes" if info.ready else "NO", shown))
             notes += [f"{name}: {member} not ready: {reason}" for reason in info.not_ready]
+        notes += [f"{name}: {line}" for line in follower_lines(service.followers,
+                                                               service.version)]
+        if service.followers_refused:
+            notes.append(f"{name}: {service.followers_refused} field(s) of the applied hash "
+                         "are not what a follower writes: ignored")
         for request in service.switchovers:
             at = f" at {when(request.at)} UTC" if request.at else ""
             notes.append(f"{name}: switchover {request.id} to "
                          f"{request.target or request.to or '(best)'}{at}, "
                          f"{request.phase}, by {request.requested_by}")
     return rows, notes
+
+
+def follower_lines(followers: tuple[Follower, ...], version: int | None,
+                   every: bool = False) -> list[str]:
+    """One line per follower that is behind, stale or unconfirmed (``every``: all of them):
+    what it says it applied is what traffic may still follow."""
+    lines = []
+    for f in followers:
+        if f.missing:
+            lines.append(f"follower {f.name} NEVER HEARD FROM (configured: it must apply "
+                         "every route)")
+            continue
+        if not every and f.confirmed and not (f.behind or f.stale):
+            continue
+        said = [f"at version {f.version}" + (f" of {version}" if version is not None else "")]
+        if f.behind:
+            said.append(f"BEHIND for {f.lag_s:.1f} s" if f.lag_s is not None else "BEHIND")
+        elif f.lag_s is not None:
+            said.append(f"applied {f.lag_s:.3f} s after the route's write")
+        if not f.confirmed:
+            said.append("NOT CONFIRMED by its proxy")
+        if f.stale:
+            said.append(f"STALE: last heard {f.heartbeat_age_s or 0:.0f} s ago")
+        lines.append(f"follower {f.name} " + ", ".join(said))
+    return lines

@@ -10,7 +10,8 @@ gate (office.py) first.
 The engine wires the parts and owns the per-service state; none of them imports it:
 leadership.py (session, election, taking office), effects.py (carrying out a plan),
 failover.py and switchovers.py (the runners), operations.py (operator requests, explain),
-publishing.py (Redis), views.py (other replicas' views), report.py (status, readiness).
+publishing.py (Redis), views.py (other replicas' views), report.py (status, readiness),
+followers.py (what proxies and applications acknowledged).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from controller.adapters.election import LeaderElection
 from controller.adapters.hooks import ActionRunner
 from controller.adapters.routes import RouteStore
 from controller.adapters.zookeeper import Session, ZkStore
-from controller.core.decide import ServiceView
 from controller.core.errors import StoreError
 from controller.core.plan import Inputs, Work, plan
 from controller.core.records import Decided, Pause
@@ -42,6 +42,7 @@ from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
 from controller.daemon.epochs import routed_at
 from controller.daemon.failover import FailoverRunner
+from controller.daemon.followers import FollowerWatch
 from controller.daemon.hooks import HookRunner
 from controller.daemon.interpreter import Interpreter, Ports
 from controller.daemon.leadership import Leadership
@@ -97,6 +98,8 @@ class Engine:
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch,
             epoch_handed_out=self.zk.newest_epoch)
+        self.followers = FollowerWatch(self.services, self.routes, self.metrics, self.log,
+                                       self.publisher.record, lambda: self.office.may_act)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
         # Carries out the commands of every machine that acts (failover, late fence,
         # taking office, switchover).
@@ -135,6 +138,7 @@ class Engine:
         await self.probes.start()
         self.spawn(self._connect_and_contend(), "zookeeper")
         self.spawn(self._reconcile_loop(), "reconcile")
+        self.spawn(self.followers.run(), "followers")
 
     async def stop(self) -> None:
         """Graceful: resign at once (the next replica takes over without waiting for a
@@ -294,9 +298,6 @@ class Engine:
         return snapshot(state, self.probes, self.peers, self.office.may_act,
                         time.time() if now is None else now)
 
-    def view(self, state: ServiceState) -> ServiceView:
-        return self.inputs(state).view
-
     def evaluate_all(self) -> None:
         for state in self.services.values():
             self.evaluate(state)
@@ -357,4 +358,4 @@ class Engine:
         return report.status(node_id=self.node_id, leader=self.leader(),
                              services=self.services, inputs=self.inputs, probes=self.probes,
                              peers=self.peers, open_requests=self.operations.open_requests,
-                             top=self.watch.shown(time.time()))
+                             top=self.watch.shown(time.time()), followers=self.followers.shown)

@@ -121,6 +121,23 @@ class Metrics:
             "Fence and promote hooks run by this replica as leader, by result: ok, failed, "
             "or refused (a promote to a member not healthy in its view).",
             ["service", "hook", "result"], registry=r)
+        self.follower_behind = Gauge(
+            "failover_follower_behind",
+            "1 while the follower (an HAProxy agent, a RouteWatcher) acknowledges an older "
+            "route version than the service's route, 0 once it has applied it.",
+            ["service", "follower"], registry=r)
+        self.follower_lag = Gauge(
+            "failover_follower_lag_seconds",
+            "From the route's write to the follower's apply of it; while it is behind, to "
+            "now.", ["service", "follower"], registry=r)
+        self.follower_stale = Gauge(
+            "failover_follower_stale",
+            "1 while the follower's last heartbeat is older than its budget (10 s): it may "
+            "be gone, and what it applied is not known.", ["service", "follower"], registry=r)
+        self.follower_acks_refused = Counter(
+            "failover_follower_acks_refused_total",
+            "Fields of a service's applied hash that are not what a follower writes (each "
+            "distinct one counted once): ignored.", ["service"], registry=r)
         self.config_digest = ""
         if config is not None:
             self.known(config)
@@ -140,6 +157,7 @@ class Metrics:
                 self.failovers.labels(name, outcome)
             for outcome in SWITCHOVER_OUTCOMES:
                 self.switchovers.labels(name, outcome)
+            self.follower_acks_refused.labels(name)
             for hook in ("fence", "promote"):
                 for result in ("ok", "failed", "refused"):
                     self.hook_results.labels(name, hook, result)

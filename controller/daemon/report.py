@@ -157,8 +157,11 @@ def status(*, node_id: str, leader: Leader, services: Mapping[str, ServiceState]
            inputs: Callable[[ServiceState], Inputs], probes: ProbeScheduler,
            peers: PeerViews,
            open_requests: Callable[[ServiceState], list[dict[str, Any]]],
-           top: Mapping[str, Any]) -> dict[str, Any]:
-    """``top``: what describes the replica itself (stores, can_act, config digest)."""
+           top: Mapping[str, Any],
+           followers: Callable[[str, float], dict[str, Any]] | None = None
+           ) -> dict[str, Any]:
+    """``top``: what describes the replica itself (stores, can_act, config digest);
+    ``followers``: a service's followers, as they acknowledged its route."""
     shown = {}
     now = time.time()
     for name, state in services.items():
@@ -204,6 +207,7 @@ def status(*, node_id: str, leader: Leader, services: Mapping[str, ServiceState]
             "switchovers": open_requests(state),
             "evacuation": evacuation(snap, now).as_dict(),
             "members": members,
+            **(followers(name, now) if followers is not None else {}),
         }
     return {"node": node_id, "leader": leader.us, "leader_node": leader.node,
             "epoch": leader.epoch, **top, "services": shown}

@@ -188,15 +188,18 @@ class Sandbox:
         return proxy
 
     def haproxy_agent(self, name: str, redis_url: str, proxy: Haproxy,
-                      backends: str = "web=web", resync_interval: float | None = None) -> Agent:
+                      backends: str = "web=web", resync_interval: float | None = None,
+                      follower: str | None = None, heartbeat: float | None = None) -> Agent:
         """``failoverctl agent haproxy`` for ``proxy``, its /healthz and /metrics on a free
-        loopback port."""
+        loopback port; it acknowledges as ``follower`` (default: ``name``)."""
         listen = f"{LOOPBACK}:{free_port()}"
         argv = [sys.executable, "-m", "controller.cli", "agent", "haproxy", "--redis",
                 redis_url, "--haproxy", str(proxy.socket), "--backend", backends,
-                "--listen", listen]
+                "--listen", listen, "--name", follower or name]
         if resync_interval is not None:
             argv += ["--resync-interval", str(resync_interval)]
+        if heartbeat is not None:
+            argv += ["--heartbeat", str(heartbeat)]
         return Agent(self.spawn(name, argv), listen)
 
     # --- Traefik ------------------------------------------------------------------------

@@ -11,6 +11,10 @@ After every apply and every resync it reads the backend back and checks that the
 member's server alone takes traffic (verify_haproxy). What is wrong and can be put right
 is repaired at once, counted and logged (``haproxy_repaired``); what stays wrong is logged
 (``haproxy_unrepaired``) and makes ``/healthz`` fail until it is right again.
+
+What it applied, and whether the read-back confirmed it, it acknowledges to the controller
+through its watcher (``{prefix}:applied:{service}``, under ``--name``), on every apply and
+every heartbeat.
 """
 
 from __future__ import annotations
@@ -128,6 +132,8 @@ class HaproxyAgent:
             "does not parse, a separator in the address, an epoch that is not a plain whole "
             "number): refused, the last route applied is kept.", ["service"], registry=r)
         watcher.on_refused(lambda service, why: self.m_refused.labels(service).inc())
+        # The agent acknowledges a route once HAProxy is read back, not when it is heard.
+        watcher.auto_ack = False
         self.m_verified = Gauge(
             "failover_agent_haproxy_verified",
             "1 if HAProxy, read back after the last apply or resync, sends traffic to the "
@@ -190,10 +196,16 @@ class HaproxyAgent:
                 log.error(Event.HAPROXY_APPLY_FAILED, service=mapping.service,
                           backend=mapping.backend, error=str(exc))
                 self._record(mapping, route, [f"not verified: {exc}"], ())
+                before = self.applied.get(mapping.service)
+                if before is not None:  # still the route applied before, not confirmed now
+                    self.watcher.acknowledge(mapping.service, before, confirmed=False)
                 return
         self.applied[mapping.service] = route
         self.m_version.labels(mapping.service).set(route.version)
         self.m_epoch.labels(mapping.service).set(route.epoch)
+        # Confirmed: HAProxy, read back, sends traffic to the routed member's server alone.
+        self.watcher.acknowledge(mapping.service, route,
+                                 confirmed=not self.faults.get(mapping.service, ("unread",)))
 
     async def _converge(self, mapping: Mapping, route: Route, heard: float) -> None:
         """Send the plan, read HAProxy back, and repeat while the read-back shows something

@@ -12,6 +12,12 @@ newer than the last one (by epoch and version), and keeps the last one when Redi
 unreachable, reporting how stale it is (``staleness``); see route.py. While Redis is away it
 retries with a growing delay (up to 5 s), says so once and says when it is back.
 
+Unless ``acknowledge=False``, it also tells the controller what it applied: under its
+``name`` (default host:pid) in the hash ``{prefix}:applied:{service}``, on every newer route
+(confirmed once the ``on_change`` callbacks have run) and every ``heartbeat`` seconds, so a
+watcher that stops shows as stale (acks.py). A proxy agent acknowledges itself, once the
+proxy is read back (``acknowledge(service, route, confirmed)``).
+
 It logs through the standard library's ``failover.watcher`` logger, silent unless the
 application configures logging; or pass ``log=`` a structlog logger.
 """
@@ -21,14 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from controller.events import Event
+from controller.followers.acks import FORGET_AFTER, HEARTBEAT, Ack
 from controller.followers.route import BadRoute, Following, Route
 
 Listener = Callable[[str, Route], None]
@@ -91,7 +101,8 @@ class _Outage:
 class RouteWatcher:
     def __init__(self, redis_url: str, services: list[str], key_prefix: str = "failover",
                  reread_interval: float = 1.0, timeout: float = 1.0,
-                 log: Any = None) -> None:
+                 log: Any = None, *, name: str | None = None, acknowledge: bool = True,
+                 heartbeat: float = HEARTBEAT) -> None:
         self._client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout,
                                                socket_connect_timeout=timeout)
         self._prefix, self._interval, self._timeout = key_prefix, reread_interval, timeout
@@ -106,9 +117,28 @@ class RouteWatcher:
         self._first_read = asyncio.Event()
         self._closing = False
         self._log = log if log is not None else _StdlibLog()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.auto_ack, self._heartbeat = acknowledge, heartbeat
+        self._acks: dict[str, Ack] = {}  # per service, what this follower last said
+        self._ack_now = asyncio.Event()  # an apply: write at once, not at the next beat
 
     def key(self, service: str) -> str:
         return f"{self._prefix}:route:{service}"
+
+    def applied_key(self, service: str) -> str:
+        return f"{self._prefix}:applied:{service}"
+
+    def acknowledge(self, service: str, route: Route, confirmed: bool) -> None:
+        """Say (now, and on every heartbeat) that ``route`` is applied; ``at`` stays the
+        time its version was first acknowledged."""
+        now = time.time()
+        before = self._acks.get(service)
+        at = before.at if before is not None and before.version == route.version else now
+        ack = Ack(self.name, route.version, route.epoch, at, confirmed, now)
+        self._acks[service] = ack
+        if before is None or (before.version, before.epoch, before.confirmed) != (
+                ack.version, ack.epoch, ack.confirmed):
+            self._ack_now.set()  # a change: say so at once; the same again waits its beat
 
     def on_change(self, listener: Listener) -> None:
         """Call ``listener(service, route)`` for every newer route, on the loop."""
@@ -121,7 +151,8 @@ class RouteWatcher:
     async def start(self, wait: float = 5.0) -> None:
         """Start following; wait (bounded) for a first read of every route."""
         self._tasks = [asyncio.create_task(self._subscribe(), name="route-subscribe"),
-                       asyncio.create_task(self._reread_loop(), name="route-reread")]
+                       asyncio.create_task(self._reread_loop(), name="route-reread"),
+                       asyncio.create_task(self._ack_loop(), name="route-ack")]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_read.wait(), wait)
 
@@ -201,6 +232,8 @@ class RouteWatcher:
                 listener(service, route)
             for queue in self._queues[service]:
                 queue.put_nowait(route)
+            if self.auto_ack:
+                self.acknowledge(service, route, confirmed=True)
 
     async def reread(self) -> None:
         """Read every route hash now (also after a reconnect)."""
@@ -224,6 +257,33 @@ class RouteWatcher:
                 continue
             outage.ok()
             await asyncio.sleep(self._interval)
+
+    async def _ack_loop(self) -> None:
+        """Write this follower's acks at once after an apply, else every heartbeat. The
+        hash expires an hour after the last write by anyone (nothing else deletes from it
+        but the controller, which drops entries an hour old)."""
+        outage = _Outage(self._log, Event.FOLLOWER_ACK_FAILED, Event.FOLLOWER_ACK_RESTORED)
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ack_now.wait(), self._heartbeat)
+            self._ack_now.clear()
+            now = time.time()
+            if not self._acks:
+                continue
+            try:
+                async with asyncio.timeout(self._timeout * 2), \
+                        self._client.pipeline(transaction=False) as pipe:
+                    for service, ack in list(self._acks.items()):  # one round trip for all
+                        key = self.applied_key(service)
+                        pipe.hset(key, self.name, replace(ack, heartbeat=now).encode())
+                        pipe.expire(key, int(FORGET_AFTER))
+                    await pipe.execute()
+            except (RedisError, OSError, TimeoutError) as exc:
+                if self._closing:
+                    return
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            outage.ok()
 
     async def _subscribe(self) -> None:
         channels = {self.key(s): s for s in self._state}

@@ -111,3 +111,20 @@ def test_an_option_after_a_value_taking_option_is_still_an_option() -> None:
     assert args.wait and args.at
     with pytest.raises(SystemExit):
         build().parse_args(["switchover", "web", "--at", "--wait"])
+
+
+@pytest.mark.parametrize("name", ["", "a b", "_x", "x;y", "x\ny", "a" * 101])
+def test_an_agent_name_must_be_a_follower_name(capsys: pytest.CaptureFixture[str],
+                                               name: str) -> None:
+    err = refused(capsys, "agent", "haproxy", "--redis", "redis://127.0.0.1:1/0", "--haproxy",
+                  "/run/haproxy.sock", "--backend", "web=web", "--name", name)
+    assert "argument --name: " in err and "is not a follower name" in err, err
+
+
+def test_an_agent_name_and_heartbeat_parse() -> None:
+    args = build().parse_args(["agent", "haproxy", "--redis", "redis://127.0.0.1:1/0",
+                               "--haproxy", "/run/haproxy.sock", "--backend", "web=web",
+                               "--name", "haproxy-1:7", "--heartbeat", "0.5"])
+    assert (args.name, args.heartbeat) == ("haproxy-1:7", 0.5)
+    assert build().parse_args(["agent", "haproxy", "--redis", "r", "--haproxy", "h",
+                               "--backend", "web=web"]).name is None

@@ -400,3 +400,19 @@ def test_zookeeper_without_auth_beyond_this_machine_is_warned_of_loudly(
         data["zookeeper"] = zookeeper
         assert main(["check-config", str(write(tmp_path, data))]) == 0
         assert capsys.readouterr().err == ""
+
+
+def test_followers_are_follower_names_each_named_once(tmp_path: Path) -> None:
+    service = GOOD["services"][0]  # type: ignore[index]
+    good = {**GOOD, "services": [{**service, "followers": ["haproxy-1", "app-7:4121"]}]}
+    assert load_config(write(tmp_path, good), env={}).services[0].followers == [
+        "haproxy-1", "app-7:4121"]
+    assert load_config(write(tmp_path, GOOD), env={}).services[0].followers is None
+    bad = {**GOOD, "services": [{**service, "followers": ["a b", "h1", "h1"]}]}
+    found = problems(tmp_path, bad)
+    assert any(p.startswith("services[0].followers[0]: 'a b' is not a follower name")
+               for p in found), found
+    empty = {**GOOD, "services": [{**service, "followers": []}]}
+    assert any(p.startswith("services[0].followers") for p in problems(tmp_path, empty))
+    twice = {**GOOD, "services": [{**service, "followers": ["h1", "h1"]}]}
+    assert problems(tmp_path, twice) == ["services[0].followers: named more than once: h1"]

@@ -76,3 +76,12 @@ def test_a_store_outage_is_named_as_the_blocker() -> None:
                                     target="web-b", reason="redis_unreachable"))
     assert redis_out[0].startswith("web: would fail over to web-b now, but redis unreachable "
                                    "for 0.0 s: the route reaches proxies once Redis is back")
+
+
+def test_explain_lists_every_follower() -> None:
+    followers = [{"name": "haproxy-1", "version": 7, "confirmed": True, "lag_s": 0.012},
+                 {"name": "haproxy-2", "version": 6, "confirmed": True, "behind": True,
+                  "lag_s": 4.0}]
+    text = "\n".join(render(Explained.model_validate({**EXPLAINED, "followers": followers})))
+    assert "follower haproxy-1 at version 7, applied 0.012 s after the route's write" in text
+    assert "follower haproxy-2 at version 6, BEHIND for 4.0 s" in text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ELSEWHERE = ["probes/health.py", "probes/roles.py", "config/windows.py", "config/shapes.py",
-             "controller/followers/route.py"]
+             "controller/followers/route.py", "controller/followers/acks.py"]
 ALLOWED = {"__future__", "collections", "dataclasses", "datetime", "enum", "ipaddress",
            "itertools", "json", "math", "re", "typing", "controller.core", "probes.health",
            "config.windows", "config.shapes"}

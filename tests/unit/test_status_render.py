@@ -91,3 +91,33 @@ def test_a_split_view_says_why_nothing_happens_with_each_replicas_verdict() -> N
             "agree (2 needed; c0 degraded, c1 healthy): nothing fails over") in notes
     _, calm = status_rows(status(paused=False, redundant=True))
     assert not any("SPLIT VIEW" in n for n in calm)
+
+
+FOLLOWERS = [
+    {"name": "haproxy-1", "version": 7, "confirmed": True, "behind": False, "stale": False,
+     "lag_s": 0.012, "heartbeat_age_s": 1.0},
+    {"name": "haproxy-2", "version": 6, "confirmed": True, "behind": True, "stale": False,
+     "lag_s": 4.25, "heartbeat_age_s": 1.0},
+    {"name": "app-1:77", "version": 7, "confirmed": True, "behind": False, "stale": True,
+     "lag_s": 0.03, "heartbeat_age_s": 42.0},
+    {"name": "haproxy-3", "version": 7, "confirmed": False, "behind": False, "stale": False,
+     "lag_s": 0.02, "heartbeat_age_s": 1.0},
+    {"name": "haproxy-4", "missing": True, "behind": True, "stale": True},
+]
+
+
+def test_one_line_per_follower_behind_stale_unconfirmed_or_never_heard_from() -> None:
+    answer = status(paused=False, redundant=True).model_dump()
+    web = answer["services"]["web"]
+    web.update(version=7, followers=FOLLOWERS, followers_refused=2)
+    _, notes = status_rows(Status.model_validate(answer))
+    followers = [n for n in notes if "follower" in n]
+    assert followers == [
+        "web: follower haproxy-2 at version 6 of 7, BEHIND for 4.2 s",
+        "web: follower app-1:77 at version 7 of 7, applied 0.030 s after the route's write, "
+        "STALE: last heard 42 s ago",
+        "web: follower haproxy-3 at version 7 of 7, applied 0.020 s after the route's write, "
+        "NOT CONFIRMED by its proxy",
+        "web: follower haproxy-4 NEVER HEARD FROM (configured: it must apply every route)",
+        "web: 2 field(s) of the applied hash are not what a follower writes: ignored",
+    ]
