@@ -44,7 +44,7 @@ ENVIRONMENTS = st.dictionaries(OVERRIDE_NAMES | st.just("X"),
                                max_size=4)
 INTERNAL = re.compile(r"constrained-|literal\[|instance of|Input should|Value error|Traceback")
 # A key path, the variable that set it (FAILOVER_...), or the file and line.
-LOCATION = re.compile(r"(FAILOVER_[A-Z0-9_]+(:\d+)*: |(\(top level\)|([a-z0-9_-]+|\[.*?\])"
+LOCATION = re.compile(r"(FAILOVER_[A-Z0-9_]+(:\d+)*: |(\(top level\)|([a-zA-Z0-9_-]+|\[.*?\])"
                       r"(\.[a-zA-Z0-9_-]+|\[.*?\])*|.*config\.yaml(:\d+)*): )")
 SETTINGS = settings(max_examples=100)  # no deadline: the suite's profile (tests/conftest.py)
 
