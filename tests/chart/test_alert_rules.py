@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from markdown.extensions.toc import slugify  # as mkdocs makes the headings' anchors
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts" / "failover-controller" / "files" / "alerts.yaml"
@@ -70,3 +71,15 @@ def test_every_alert_says_how_bad_what_and_where_to_read_on() -> None:
         assert selectors, name
         for metric, matchers in selectors:
             assert 'job="failover-controller"' in matchers, (name, metric)
+
+
+def test_every_alert_links_to_a_runbook_heading_in_the_docs() -> None:
+    page = ROOT / "docs" / "runbooks.md"
+    headings = re.findall(r"^## (.+)$", page.read_text(), re.M)
+    anchors = {slugify(h, "-"): h for h in headings}
+    for rule in alert_rules():
+        anchor = rule["annotations"]["runbook_url"].rsplit("#", 1)[1]
+        assert anchors.get(anchor) == rule["alert"], rule["alert"]
+    assert {h for h in headings if h.startswith("Failover")} == {
+        rule["alert"] for rule in alert_rules()}, "a runbook without its alert"
+    assert "runbooks.md" in (ROOT / "mkdocs.yml").read_text()  # in the site's nav
