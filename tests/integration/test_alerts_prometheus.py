@@ -1,0 +1,114 @@
+"""The shipped alert rules in a real Prometheus (Debian's), scraping a sandbox cluster every
+second and evaluating every second: silent while all is well, and each alert's condition
+true when what it names happens (a failover; a replica killed; every replica killed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.devtools.processes import LOOPBACK, Process, free_port
+from controller.devtools.sandbox import Sandbox, wait_for
+from tests.integration.cluster import Cluster
+
+RULES = Path(__file__).resolve().parents[2] / "charts/failover-controller/files/alerts.yaml"
+PROMETHEUS = shutil.which("prometheus")
+pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed")
+
+
+class Prometheus:
+    def __init__(self, sandbox: Sandbox, name: str, targets: list[str]) -> None:
+        assert PROMETHEUS is not None
+        home = sandbox.dir / name
+        home.mkdir()
+        shutil.copy(RULES, home / "alerts.yaml")  # as shipped: its job is ours
+        (home / "prometheus.yml").write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                       "evaluation_interval": "1s"},
+            "rule_files": ["alerts.yaml"],
+            "scrape_configs": [{"job_name": "failover-controller",
+                                "static_configs": [{"targets": targets}]}]}))
+        self.url = f"http://{LOOPBACK}:{free_port()}"
+        self.process: Process = sandbox.spawn(name, [
+            PROMETHEUS, f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address={self.url.removeprefix('http://')}"], cwd=home)
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=2) as response:
+            return json.load(response)["data"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts, each with its labels and state."""
+        return list(self.get("/api/v1/alerts")["alerts"])
+
+    def targets_up(self) -> int:
+        return sum(t["health"] == "up" for t in self.get("/api/v1/targets")["activeTargets"])
+
+    def evaluations(self) -> float:
+        """How many times the rule group has been evaluated."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=2) as response:
+            text = response.read().decode()
+        return sum(sample.value for family in text_string_to_metric_families(text)
+                   for sample in family.samples
+                   if sample.name == "prometheus_rule_group_iterations_total")
+
+
+@pytest.fixture
+def prometheus(sandbox: Sandbox, cluster: Cluster) -> Iterator[Prometheus]:
+    cluster.start(controllers=2)
+    targets = [c.api.removeprefix("http://") for c in cluster.controllers]
+    server = Prometheus(sandbox, f"{cluster.name}-prometheus", targets)
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+def named(server: Prometheus, alert: str, state: str) -> list[dict[str, str]]:
+    return [a["labels"] for a in server.alerts()
+            if a["labels"]["alertname"] == alert and a["state"] == state]
+
+
+def test_silent_while_well_then_each_alert_when_its_condition_holds(
+        cluster: Cluster, prometheus: Prometheus) -> None:
+    wait_for(lambda: prometheus.targets_up() == 2, 30, "Prometheus to scrape both replicas",
+             interval=0.2, while_alive=prometheus.process)
+    # Before the first scrapes FailoverNoLeader's absent() is pending: it clears.
+    wait_for(lambda: prometheus.alerts() == [], 15, "no alert once both replicas are scraped",
+             interval=0.2)
+
+    def silent() -> bool:
+        assert prometheus.alerts() == [], "an alert in steady state"
+        return True
+
+    start = prometheus.evaluations()
+    wait_for(lambda: silent() and prometheus.evaluations() >= start + 5, 30,
+             "five evaluations in steady state", interval=0.2)
+
+    cluster.web("web-a").process.kill()
+    cluster.wait_primary("web-b")
+    [happened] = wait_for(lambda: named(prometheus, "FailoverHappened", "firing"), 20,
+                          "FailoverHappened to fire", interval=0.2)
+    assert happened["service"] == "web" and happened["severity"] == "info"
+
+    leader = cluster.leader()
+    [follower] = cluster.followers()
+    follower.process.kill()
+    [down] = wait_for(lambda: named(prometheus, "FailoverReplicaDown", "pending"), 20,
+                      "FailoverReplicaDown's condition", interval=0.2)
+    assert down["instance"] == follower.api.removeprefix("http://")
+    assert named(prometheus, "FailoverNoLeader", "pending") == []  # the leader still leads
+
+    leader.process.kill()
+    [none] = wait_for(lambda: named(prometheus, "FailoverNoLeader", "pending"), 20,
+                      "FailoverNoLeader's condition", interval=0.2)
+    assert none["severity"] == "critical"
