@@ -1,6 +1,7 @@
 """The shipped alert rules in a real Prometheus (Debian's), scraping a sandbox cluster every
 second and evaluating every second: silent while all is well, and each alert's condition
-true when what it names happens (a failover; a replica killed; every replica killed)."""
+true when what it names happens (a failover; a replica killed; every replica killed; the
+standby killed; paused with the primary killed)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.devtools.processes import LOOPBACK, Process, free_port
-from controller.devtools.sandbox import Sandbox, wait_for
-from tests.integration.cluster import Cluster
+from controller.devtools.sandbox import TOKEN, Sandbox, wait_for
+from tests.integration.cluster import Cluster, failoverctl
 
 RULES = Path(__file__).resolve().parents[2] / "charts/failover-controller/files/alerts.yaml"
 PROMETHEUS = shutil.which("prometheus")
@@ -78,8 +79,8 @@ def named(server: Prometheus, alert: str, state: str) -> list[dict[str, str]]:
             if a["labels"]["alertname"] == alert and a["state"] == state]
 
 
-def test_silent_while_well_then_each_alert_when_its_condition_holds(
-        cluster: Cluster, prometheus: Prometheus) -> None:
+def steady(prometheus: Prometheus) -> None:
+    """Both replicas scraped, then five evaluations without any alert, pending or firing."""
     wait_for(lambda: prometheus.targets_up() == 2, 30, "Prometheus to scrape both replicas",
              interval=0.2, while_alive=prometheus.process)
     # Before the first scrapes FailoverNoLeader's absent() is pending: it clears.
@@ -94,6 +95,10 @@ def test_silent_while_well_then_each_alert_when_its_condition_holds(
     wait_for(lambda: silent() and prometheus.evaluations() >= start + 5, 30,
              "five evaluations in steady state", interval=0.2)
 
+
+def test_silent_while_well_then_each_alert_when_its_condition_holds(
+        cluster: Cluster, prometheus: Prometheus) -> None:
+    steady(prometheus)
     cluster.web("web-a").process.kill()
     cluster.wait_primary("web-b")
     [happened] = wait_for(lambda: named(prometheus, "FailoverHappened", "firing"), 20,
@@ -112,3 +117,22 @@ def test_silent_while_well_then_each_alert_when_its_condition_holds(
     [none] = wait_for(lambda: named(prometheus, "FailoverNoLeader", "pending"), 20,
                       "FailoverNoLeader's condition", interval=0.2)
     assert none["severity"] == "critical"
+
+
+def test_the_standby_killed_then_paused_with_the_primary_killed(
+        cluster: Cluster, prometheus: Prometheus) -> None:
+    steady(prometheus)
+    cluster.web("web-b").process.kill()
+    [lost] = wait_for(lambda: named(prometheus, "FailoverRedundancyLost", "pending"), 20,
+                      "FailoverRedundancyLost's condition", interval=0.2)
+    assert lost["service"] == "web"
+    assert named(prometheus, "FailoverPrimaryFailingNoAction", "pending") == []
+
+    paused = failoverctl("pause", "web", "--api", cluster.controllers[0].api, "--token", TOKEN)
+    assert paused.returncode == 0, paused.stderr
+    cluster.web("web-a").process.kill()
+    [failing] = wait_for(
+        lambda: named(prometheus, "FailoverPrimaryFailingNoAction", "pending"), 20,
+        "FailoverPrimaryFailingNoAction's condition", interval=0.2)
+    assert (failing["service"], failing["member"]) == ("web", "web-a")
+    assert failing["instance"] == cluster.leader().api.removeprefix("http://")
