@@ -70,7 +70,9 @@ def test_every_alert_says_how_bad_what_and_where_to_read_on() -> None:
         selectors = re.findall(r"\b([a-z_:]+)\{([^}]*)\}", rule["expr"])
         assert selectors, name
         for metric, matchers in selectors:
-            assert 'job="failover-controller"' in matchers, (name, metric)
+            job = "failover-agent" if metric.startswith("failover_agent_") else \
+                "failover-controller"
+            assert f'job="{job}"' in matchers, (name, metric)
 
 
 def test_every_alert_links_to_a_runbook_heading_in_the_docs() -> None:

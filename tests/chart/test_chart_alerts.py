@@ -53,6 +53,7 @@ def test_every_alert_of_the_file_for_the_service_monitors_job() -> None:
     for group in FILE["groups"]:
         for rule in group["rules"]:
             rendered = rules[rule["alert"]]
+            # the agents' job stays as it is: the chart does not run them
             assert rendered["expr"] == rule["expr"].replace(
                 'job="failover-controller"', 'job="rel-failover-controller-all"')
             assert rendered["labels"] == rule["labels"]
@@ -61,8 +62,11 @@ def test_every_alert_of_the_file_for_the_service_monitors_job() -> None:
     # without the -all Service the ServiceMonitor scrapes the main one
     plain = rules_of({**ON, "serviceAll": {"enabled": False}})
     assert 'up{job="rel-failover-controller"}' in plain["FailoverReplicaDown"]["expr"]
-    mine = rules_of(with_prometheus_rule(job="fc"))
+    mine = rules_of(with_prometheus_rule(job="fc", agentJob="lb-agents"))
     assert mine["FailoverReplicaDown"]["expr"].startswith('up{job="fc"} == 0')
+    behind = mine["FailoverFollowerBehind"]["expr"]
+    assert 'failover_agent_applied_version{job="lb-agents"}' in behind
+    assert 'failover_route_version{job="fc", store="zookeeper"}' in behind
 
 
 def test_exclusions_labels_durations_and_the_docs_url() -> None:

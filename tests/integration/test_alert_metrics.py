@@ -35,10 +35,10 @@ def wanted() -> set[Wanted]:
     return out
 
 
-def exported(cluster: Cluster) -> set[Wanted]:
+def exported(apis: list[str]) -> set[Wanted]:
     out: set[Wanted] = set()
-    for controller in cluster.controllers:
-        with urllib.request.urlopen(controller.api + "/metrics", timeout=2) as response:
+    for api in apis:
+        with urllib.request.urlopen(api + "/metrics", timeout=2) as response:
             text = response.read().decode()
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
@@ -48,12 +48,23 @@ def exported(cluster: Cluster) -> set[Wanted]:
 
 
 def test_every_metric_and_label_value_the_alerts_read_is_exported(cluster: Cluster) -> None:
+    """By the controller replicas, and by a HAProxy agent (failover_agent_*)."""
     cluster.start(controllers=2)
+    proxy = cluster.sandbox.haproxy("web", {name: web.address
+                                            for name, web in cluster.webs.items()})
+    agent = cluster.sandbox.haproxy_agent(f"{cluster.name}-agent", cluster.redis.url, proxy,
+                                          resync_interval=0.5)
+    apis = [c.api for c in cluster.controllers] + [agent.api]
     need = wanted()
-    assert len({m for m, _, _ in need}) >= 15  # the rules were read
-    # the leader's reconcile reads Redis's route version a moment after it takes office
+    assert len({m for m, _, _ in need}) >= 17  # the rules were read
+    assert {m for m, _, _ in need if m.startswith("failover_agent_")}
+    # the leader's reconcile reads Redis's route version a moment after it takes office;
+    # the agent's resync sets its staleness
     try:
-        wait_for(lambda: need <= exported(cluster), 15, "every metric the alerts read",
+        wait_for(lambda: need <= exported(apis), 15, "every metric the alerts read",
                  interval=0.2)
     except SandboxError:
-        assert sorted(need - exported(cluster)) == []
+        assert sorted(need - exported(apis)) == []
+    finally:
+        agent.process.stop()
+        proxy.process.stop()
