@@ -1,12 +1,14 @@
 """The shipped alert rules in a real Prometheus (Debian's), scraping a sandbox cluster every
 second and evaluating every second: silent while all is well, and each alert's condition
 true when what it names happens (a failover; a replica killed; every replica killed; the
-standby killed; paused with the primary killed)."""
+standby killed; paused with the primary killed). After a failover every query of the
+dashboard has data."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,17 +18,20 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.devtools.processes import LOOPBACK, Process, free_port
+from controller.devtools.processes import LOOPBACK, Process, SandboxError, free_port
 from controller.devtools.sandbox import TOKEN, Sandbox, wait_for
 from tests.integration.cluster import Cluster, failoverctl
 
-RULES = Path(__file__).resolve().parents[2] / "charts/failover-controller/files/alerts.yaml"
+FILES = Path(__file__).resolve().parents[2] / "charts/failover-controller/files"
+RULES = FILES / "alerts.yaml"
+DASHBOARD = FILES / "dashboard.json"
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed")
 
 
 class Prometheus:
-    def __init__(self, sandbox: Sandbox, name: str, targets: list[str]) -> None:
+    def __init__(self, sandbox: Sandbox, name: str, targets: list[str],
+                 agents: list[str]) -> None:
         assert PROMETHEUS is not None
         home = sandbox.dir / name
         home.mkdir()
@@ -36,7 +41,9 @@ class Prometheus:
                        "evaluation_interval": "1s"},
             "rule_files": ["alerts.yaml"],
             "scrape_configs": [{"job_name": "failover-controller",
-                                "static_configs": [{"targets": targets}]}]}))
+                                "static_configs": [{"targets": targets}]},
+                               {"job_name": "failover-agent",
+                                "static_configs": [{"targets": agents}]}]}))
         self.url = f"http://{LOOPBACK}:{free_port()}"
         self.process: Process = sandbox.spawn(name, [
             PROMETHEUS, f"--config.file={home / 'prometheus.yml'}",
@@ -50,6 +57,11 @@ class Prometheus:
     def alerts(self) -> list[dict[str, Any]]:
         """Pending and firing alerts, each with its labels and state."""
         return list(self.get("/api/v1/alerts")["alerts"])
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return list(json.load(response)["data"]["result"])
 
     def targets_up(self) -> int:
         return sum(t["health"] == "up" for t in self.get("/api/v1/targets")["activeTargets"])
@@ -65,13 +77,35 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(sandbox: Sandbox, cluster: Cluster) -> Iterator[Prometheus]:
+    """Prometheus scraping two controller replicas and a HAProxy agent."""
     cluster.start(controllers=2)
+    proxy = sandbox.haproxy("web", {name: web.address for name, web in cluster.webs.items()})
+    agent = sandbox.haproxy_agent(f"{cluster.name}-agent", cluster.redis.url, proxy,
+                                  resync_interval=0.5)
     targets = [c.api.removeprefix("http://") for c in cluster.controllers]
-    server = Prometheus(sandbox, f"{cluster.name}-prometheus", targets)
+    server = Prometheus(sandbox, f"{cluster.name}-prometheus", targets,
+                        [agent.api.removeprefix("http://")])
     try:
         yield server
     finally:
         server.process.stop()
+        agent.process.stop()
+        proxy.process.stop()
+
+
+def empty_panels(server: Prometheus) -> list[str]:
+    """The dashboard's queries that return nothing, with its variables filled in."""
+    values = {"$job": "failover-controller", "$service": "web",
+              "$agent_job": "failover-agent", "$__rate_interval": "15s", "$__range": "5m"}
+    empty = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for name, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
+                expr = expr.replace(name, value)
+            if not server.query(expr):
+                empty.append(f"{panel['title']}: {expr}")
+    return empty
 
 
 def named(server: Prometheus, alert: str, state: str) -> list[dict[str, str]]:
@@ -80,8 +114,9 @@ def named(server: Prometheus, alert: str, state: str) -> list[dict[str, str]]:
 
 
 def steady(prometheus: Prometheus) -> None:
-    """Both replicas scraped, then five evaluations without any alert, pending or firing."""
-    wait_for(lambda: prometheus.targets_up() == 2, 30, "Prometheus to scrape both replicas",
+    """Both replicas and the agent scraped, then five evaluations without any alert,
+    pending or firing."""
+    wait_for(lambda: prometheus.targets_up() == 3, 30, "Prometheus to scrape every target",
              interval=0.2, while_alive=prometheus.process)
     # Before the first scrapes FailoverNoLeader's absent() is pending: it clears.
     wait_for(lambda: prometheus.alerts() == [], 15, "no alert once both replicas are scraped",
@@ -104,6 +139,12 @@ def test_silent_while_well_then_each_alert_when_its_condition_holds(
     [happened] = wait_for(lambda: named(prometheus, "FailoverHappened", "firing"), 20,
                           "FailoverHappened to fire", interval=0.2)
     assert happened["service"] == "web" and happened["severity"] == "info"
+    # every dashboard query has data now, Grafana's variables as it would fill them in
+    try:
+        wait_for(lambda: not empty_panels(prometheus), 10, "every dashboard query's data",
+                 interval=0.5)
+    except SandboxError:
+        assert empty_panels(prometheus) == []
 
     leader = cluster.leader()
     [follower] = cluster.followers()
