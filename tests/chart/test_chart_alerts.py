@@ -20,7 +20,7 @@ from tests.chart.test_chart_features import refused
 FILE = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
 ALERTS = [rule["alert"] for group in FILE["groups"] for rule in group["rules"]]
 RULE_FIELDS = {"alert", "expr", "for", "labels", "annotations"}
-ON = {"prometheusRule": {"enabled": True}}
+ON = {"prometheusRule": {"enabled": True}, "serviceMonitor": {"enabled": True}}
 
 
 def rules_of(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -39,7 +39,7 @@ def rules_of(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def with_prometheus_rule(**values: Any) -> dict[str, Any]:
-    return {"prometheusRule": {"enabled": True, **values}}
+    return {"prometheusRule": {"enabled": True, **values}, "serviceMonitor": {"enabled": True}}
 
 
 def test_off_by_default_and_when_the_chart_is_off() -> None:
@@ -62,7 +62,7 @@ def test_every_alert_of_the_file_for_the_service_monitors_job() -> None:
     # without the -all Service the ServiceMonitor scrapes the main one
     plain = rules_of({**ON, "serviceAll": {"enabled": False}})
     assert 'up{job="rel-failover-controller"}' in plain["FailoverReplicaDown"]["expr"]
-    mine = rules_of(with_prometheus_rule(job="fc", agentJob="lb-agents"))
+    mine = rules_of({"prometheusRule": {"enabled": True, "job": "fc", "agentJob": "lb-agents"}})
     assert mine["FailoverReplicaDown"]["expr"].startswith('up{job="fc"} == 0')
     behind = mine["FailoverFollowerBehind"]["expr"]
     assert 'failover_agent_applied_version{job="lb-agents"}' in behind
@@ -86,6 +86,11 @@ def test_exclusions_labels_durations_and_the_docs_url() -> None:
     rule = by_kind(render(with_prometheus_rule(labels={"release": "kube-prom"})),
                    "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prom"
+
+
+def test_without_the_service_monitor_the_job_must_be_named() -> None:
+    refused({"prometheusRule": {"enabled": True}},
+            r"prometheusRule: the rules select the scrape job of the chart's ServiceMonitor")
 
 
 @pytest.mark.parametrize("values", [{"excludeRules": ["FailoverNoLeadr"]},
