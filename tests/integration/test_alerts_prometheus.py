@@ -1,8 +1,8 @@
 """The shipped alert rules in a real Prometheus (Debian's), scraping a sandbox cluster every
 second and evaluating every second: silent while all is well, and each alert's condition
 true when what it names happens (a failover; a replica killed; every replica killed; the
-standby killed; paused with the primary killed). After a failover every query of the
-dashboard has data."""
+standby killed; paused with the primary killed; Redis stopped). After a failover every
+query of the dashboard has data."""
 
 from __future__ import annotations
 
@@ -177,3 +177,19 @@ def test_the_standby_killed_then_paused_with_the_primary_killed(
         "FailoverPrimaryFailingNoAction's condition", interval=0.2)
     assert (failing["service"], failing["member"]) == ("web", "web-a")
     assert failing["instance"] == cluster.leader().api.removeprefix("http://")
+
+
+def test_redis_stopped_makes_each_replicas_store_down_condition_true(
+        cluster: Cluster, prometheus: Prometheus) -> None:
+    steady(prometheus)
+    cluster.redis.process.stop()
+    instances = {c.api.removeprefix("http://") for c in cluster.controllers}
+
+    def down() -> set[str]:
+        return {a["instance"] for a in named(prometheus, "FailoverStoreDown", "pending")
+                if a["store"] == "redis"}
+
+    wait_for(lambda: down() == instances, 20, "FailoverStoreDown's condition on both replicas",
+             interval=0.2)
+    assert not [a for a in named(prometheus, "FailoverStoreDown", "pending")
+                if a["store"] == "zookeeper"]
