@@ -1,6 +1,7 @@
 # Everything runs from a venv in .venv holding exactly the versions in uv.lock; `make test`
-# and `make demo` install what a fresh Debian machine lacks (ZooKeeper, Redis, HAProxy; needs
-# root for apt-get). uv itself is bootstrapped at a pinned version into .tools.
+# and `make demo` install what a fresh Debian machine lacks (ZooKeeper, Redis, HAProxy, and
+# Prometheus for promtool; needs root for apt-get). uv itself is bootstrapped at a pinned
+# version into .tools.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' controller/__init__
 IMAGE ?= failover-controller
 # uv uses this machine's python3 and never downloads an interpreter of its own.
 UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
-DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
+DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2 prometheus
 
 .PHONY: test unit lint layers typecheck lockcheck lock test-newest test-lowest docs cover demo bench \
         soak system-deps dist image clean
@@ -67,6 +68,7 @@ system-deps:
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES); \

@@ -155,6 +155,7 @@ class Metrics:
             name = service.name
             for outcome in FAILOVER_OUTCOMES:
                 self.failovers.labels(name, outcome)
+            self.repoint_seconds.labels(name)  # empty buckets: a dashboard's query has data
             for outcome in SWITCHOVER_OUTCOMES:
                 self.switchovers.labels(name, outcome)
             self.follower_acks_refused.labels(name)
