@@ -42,7 +42,7 @@ from controller.daemon.collaborators import Collaborators
 from controller.daemon.effects import Effects
 from controller.daemon.epochs import routed_at
 from controller.daemon.failover import FailoverRunner
-from controller.daemon.followers import FollowerWatch
+from controller.daemon.followers import FollowerWatch, read_acks
 from controller.daemon.hooks import HookRunner
 from controller.daemon.interpreter import Interpreter, Ports
 from controller.daemon.leadership import Leadership
@@ -113,6 +113,7 @@ class Engine:
             enter_office=self.leadership.enter_office,
             read_route=lambda service: routed_at(self.routes, service,
                                                  self.leadership.saw_redis_epoch),
+            read_acks=functools.partial(read_acks, self.routes),
             wait_health_change=self.wait_health_change))
         self.failovers = FailoverRunner(
             office=self.office, interpreter=self.interpreter, metrics=self.metrics,

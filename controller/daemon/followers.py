@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from controller.adapters.routes import RouteStore, RouteStoreError
+from controller.core.errors import StoreError
 from controller.daemon.metrics import Metrics
 from controller.daemon.state import ServiceState
 from controller.events import Event
@@ -127,3 +128,13 @@ class FollowerWatch:
                    for n in state.config.followers or () if n not in heard]
         return {"followers": listed, "followers_required": state.config.followers,
                 "followers_refused": len(self._refused.get(service, ()))}
+
+
+async def read_acks(routes: RouteStore, service: str) -> list[Ack]:
+    """One service's acknowledgements, read now (a switchover's verify step waits on them);
+    StoreError while Redis is out. Refused fields are the watch's to count."""
+    try:
+        fields = (await routes.read_applied([service]))[service]
+    except RouteStoreError as exc:
+        raise StoreError(f"Redis: {exc}") from exc
+    return parse_acks(fields)[0]

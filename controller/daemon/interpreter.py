@@ -59,6 +59,7 @@ class Ports:
     on_decision: Callable[[str, Decided | None, int], None]
     enter_office: Callable[[int], bool]
     read_route: Callable[[str], Awaitable[RoutedAt | None]]  # StoreError while Redis is out
+    read_acks: waits.ReadAcks  # a service's followers' acknowledgements; StoreError likewise
     wait_health_change: Callable[[float], Awaitable[bool]]
 
 
@@ -141,6 +142,10 @@ class Interpreter:
         elif isinstance(command, do.VerifyPrimary):
             ok, detail = await waits.verify(ports.probes, ports.wait_health_change, name,
                                             command.member, command.window)
+            if ok and state.decided is not None:  # done means traffic moved, or says not
+                detail += "; " + await waits.await_followers(
+                    ports.read_acks, name, state.decided.version, state.config.followers,
+                    waits.FOLLOWERS_WAIT)
         else:
             raise TypeError(f"not a command: {command!r}")
         return StepEnded(ok, detail, _ms(started))

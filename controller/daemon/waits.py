@@ -1,12 +1,16 @@
-"""The two waits of a switchover, on this replica's probes: the target turning healthy (and
-ready) before its promote, and the new primary staying healthy through the verify window.
-Each ends as soon as a health change settles it, or at its deadline."""
+"""The waits of a switchover: on this replica's probes, the target turning healthy (and
+ready) before its promote, and the new primary staying healthy through the verify window,
+each ending as soon as a health change settles it, or at its deadline; then the followers
+acknowledging the new route (read from Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from controller.core.errors import StoreError
+from controller.followers.acks import STALE_AFTER, Ack, followers_applied, required
 from probes.health import Health, readiness
 from probes.roles import verified
 from probes.scheduler import ProbeScheduler
@@ -55,3 +59,38 @@ async def verify(probes: ProbeScheduler, wait_change: WaitChange, service: str, 
                                f"{window:g}s")
             return False, f"{member} is {health.health} at the end of {window:g}s"
         await wait_change(remaining)
+
+
+ReadAcks = Callable[[str], Awaitable[list[Ack]]]
+FOLLOWERS_WAIT = 10.0  # a switchover's verify step waits this long for the followers
+FOLLOWERS_POLL = 0.05  # between reads of the applied hash while waiting
+
+
+async def await_followers(read_acks: ReadAcks, service: str, version: int,
+                          configured: Sequence[str] | None, limit: float) -> str:
+    """Until every follower that must apply route ``version`` acknowledged it (confirmed by
+    its proxy), within ``limit``: what the verify step's detail then says. "Done" means
+    traffic moved, or says who did not follow; a lagging follower does not roll the move
+    back (the route is right; the proxy is late)."""
+    started = time.monotonic()
+    deadline = started + limit
+    while True:
+        try:
+            acks = await read_acks(service)
+        except StoreError as exc:
+            acks, error = [], str(exc)
+        else:
+            error = ""
+        now = time.time()
+        must = required(acks, configured, now)
+        done, lagging = followers_applied(acks, version, now, STALE_AFTER, must)
+        waited = time.monotonic() - started
+        if done:
+            if not must:
+                return "no follower acknowledges routes (none configured or heard from)"
+            return (f"every follower applied version {version} within {waited:.2f}s: "
+                    f"{', '.join(sorted(must))}")
+        if time.monotonic() >= deadline:
+            return (f"not applied within {limit:g}s by {', '.join(lagging)}"
+                    + (f" (Redis: {error})" if error else ""))
+        await asyncio.sleep(FOLLOWERS_POLL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any
 
@@ -180,3 +181,42 @@ def test_the_controller_shows_followers_and_records_how_long_each_took(
     finally:
         agent.process.stop()
         proxy.process.stop()
+
+
+def test_a_switchover_is_done_when_its_followers_applied_it_or_says_who_did_not(
+        cluster: Cluster) -> None:
+    """Issue 26: "done" means traffic moved. The verify step waits for the followers that
+    must apply the route, and names those that did not; a late proxy does not undo it."""
+    cluster.start(controllers=1, policy={"verify_window": 0.3},
+                  service_block={"followers": ["app-1"]})
+    api = cluster.controllers[0].api
+
+    def switch(to: str) -> str:
+        out = failoverctl("switchover", "web", "--to", to, "--wait", "--json", "--api", api,
+                          "--token", TOKEN)
+        assert out.returncode == 0, out.stderr
+        record = json.loads(out.stdout)
+        assert record["phase"] == "done", record
+        [verify] = [s for s in record["steps"] if s["step"] == "verifying"]
+        assert verify["ok"] is True
+        return str(verify["detail"])
+
+    # app-1 never acknowledges: done, and the record says who did not follow.
+    assert "not applied within 10s by app-1" in switch("web-b")
+    # app-1 follows: done once it applied the new version.
+    loop = asyncio.new_event_loop()
+    watcher = RouteWatcher(cluster.redis.url, ["web"], reread_interval=0.1, timeout=0.3,
+                           name="app-1", heartbeat=0.2)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(watcher.start(), loop).result(10)
+        detail = switch("web-a")
+        assert "every follower applied version" in detail and "app-1" in detail, detail
+        version = int(cluster.route()["version"])
+        ack = json.loads(cluster.redis.command("HGET", "failover:applied:web", "app-1"))
+        assert ack["version"] == version and ack["confirmed"] is True
+    finally:
+        asyncio.run_coroutine_threadsafe(watcher.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
