@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from config.redaction import redact_url
 from config.shapes import FOLLOWER_PATTERN, NAME_PATTERN, split_host_port
-from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, template_problem
+from config.templates import CHECK_VARIABLES, HOOK_VARIABLES, NOTIFY_VARIABLES, template_problem
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -227,6 +227,7 @@ HostPort = Annotated[str, Strict(), AfterValidator(_host_port)]
 HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
 Template = Annotated[str, Strict(), _template_of(HOOK_VARIABLES)]  # fence and promote hooks
 CheckTemplate = Annotated[str, Strict(), _template_of(CHECK_VARIABLES)]  # exec probes, checks
+NotifyTemplate = Annotated[str, Strict(), _template_of(NOTIFY_VARIABLES)]  # notify commands
 HookUrl = Annotated[str, Strict(), AfterValidator(_http_url), _template_of(HOOK_VARIABLES)]
 Token = Annotated[SecretStr, _secret(token_problem)]
 Password = Annotated[SecretStr, _secret(password_problem)]

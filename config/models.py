@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from config.fields import Block, Name
 from config.hooks import ActionConfig, ExecActionConfig, HttpActionConfig
 from config.infrastructure import ApiConfig, ApiTokenConfig, RedisConfig, ZooKeeperConfig
+from config.notify import ExecNotifyConfig, NotifyConfig, WebhookNotifyConfig
 from config.probing import (
     ExecCheckConfig,
     ExecProbeConfig,
@@ -41,6 +42,8 @@ class Config(Block):
     redis: RedisConfig = Field(default_factory=RedisConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     services: list[ServiceConfig] = Field(min_length=1)
+    # Who hears of failovers, switchovers, leadership changes and failed attempts.
+    notify: list[NotifyConfig] = Field(default_factory=list, max_length=20)
 
     @field_validator("node_id", mode="before")
     @classmethod
@@ -58,8 +61,11 @@ class Config(Block):
 
 __all__ = [
     "CHECK_VARIABLES", "NAME_PATTERN", "TEMPLATE_VARIABLES", "ActionConfig", "ApiConfig",
-    "ApiTokenConfig", "Config", "ExecActionConfig", "ExecCheckConfig", "ExecProbeConfig",
-    "HttpActionConfig", "HttpCheckConfig", "HttpProbeConfig", "MemberConfig", "PolicyConfig",
+    "ApiTokenConfig", "Config", "ExecActionConfig", "ExecCheckConfig", "ExecNotifyConfig",
+    "ExecProbeConfig",
+    "HttpActionConfig", "HttpCheckConfig", "HttpProbeConfig", "MemberConfig", "NotifyConfig",
+    "PolicyConfig",
     "ProbeConfig", "ReadinessConfig", "RedisConfig", "ServiceConfig", "TcpCheckConfig",
-    "TcpProbeConfig", "TraefikConfig", "ZooKeeperConfig", "split_host_port",
+    "TcpProbeConfig", "TraefikConfig", "WebhookNotifyConfig", "ZooKeeperConfig",
+    "split_host_port",
 ]

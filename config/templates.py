@@ -14,6 +14,8 @@ from collections.abc import Mapping
 # Fence and promote hooks; exec probes and readiness checks know no epoch.
 HOOK_VARIABLES = frozenset({"service", "member", "address", "epoch", "seq", "previous"})
 CHECK_VARIABLES = frozenset({"service", "member", "address"})
+# Notification commands: what happened, to which service, in one line.
+NOTIFY_VARIABLES = frozenset({"event", "service", "summary", "epoch", "node", "cluster"})
 
 
 def _fields(template: str) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -49,6 +49,7 @@ class Event(StrEnum):
     HAPROXY_REPAIRED = "haproxy_repaired"
     HAPROXY_UNREPAIRED = "haproxy_unrepaired"
     HAPROXY_VERIFIED = "haproxy_verified"
+    HISTORY_ENTRY = "history_entry"
     HISTORY_WRITE_FAILED = "history_write_failed"
     HOOK_STARTED = "hook_started"
     IN_OFFICE = "in_office"
@@ -58,6 +59,8 @@ class Event(StrEnum):
     LIBRARY_LOG = "library_log"  # a line from kazoo, aiohttp... (their own words: message)
     MEMBER_HEALTH_CHANGED = "member_health_changed"
     MEMBER_READINESS_CHANGED = "member_readiness_changed"
+    NOTIFICATION_DROPPED = "notification_dropped"
+    NOTIFICATION_FAILED = "notification_failed"
     PAUSE_CHANGED = "pause_changed"
     PAUSE_CHANGED_END = "pause_changed_end"
     PAUSE_LIFT_FAILED = "pause_lift_failed"

@@ -47,6 +47,7 @@ from controller.daemon.hooks import HookRunner
 from controller.daemon.interpreter import Interpreter, Ports
 from controller.daemon.leadership import Leadership
 from controller.daemon.metrics import HEALTH_VALUES, Metrics
+from controller.daemon.notify import Notifier
 from controller.daemon.office import Leader, Office
 from controller.daemon.operations import Operations
 from controller.daemon.publishing import Publisher
@@ -69,11 +70,11 @@ class Engine:
         self.routes: RouteStore = report.SeenRoutes(config.redis, self.metrics)
         user_agent = f"failoverctl/{__version__}"
         self.actions = ActionRunner(user_agent)
+        self.notifier = Notifier(config, node_id, self.metrics, self.log, user_agent)
         self.probes = ProbeScheduler(
             config.services, {"User-Agent": user_agent, "X-Failover-Node": node_id},
             self._on_probe, self._on_check)
-        self.services = {s.name: ServiceState(s, windows=tuple(parse_window(w)
-                                                               for w in s.windows))
+        self.services = {s.name: ServiceState(s, windows=tuple(map(parse_window, s.windows)))
                          for s in config.services}
         self._tasks: set[asyncio.Task[Any]] = set()
         # The epoch, in office or not, the lease, and the gate (office.py).
@@ -97,7 +98,7 @@ class Engine:
             office=self.office, routes=self.routes, metrics=self.metrics, log=self.log,
             node_id=node_id, step_down=step_down,
             newest_epoch=lambda: self.leadership.leader().epoch,
-            epoch_handed_out=self.zk.newest_epoch)
+            epoch_handed_out=self.zk.newest_epoch, notifier=self.notifier)
         self.followers = FollowerWatch(self.services, self.routes, self.metrics, self.log,
                                        self.publisher.record, lambda: self.office.may_act)
         self.hooks = HookRunner(self.office, self.probes, self.actions, self.log, self.metrics)
@@ -124,9 +125,8 @@ class Engine:
             metrics=self.metrics, log=self.log, office=self.office,
             leadership=self.leadership.leader, step_down=step_down, inputs=self.inputs,
             on_decision=self.on_decision, reread=self.reread, hooks=self.hooks,
-            interpreter=self.interpreter,
-            publish=self.publisher.publish, record=self.publisher.record,
-            wait_health_change=self.wait_health_change,
+            interpreter=self.interpreter, publish=self.publisher.publish,
+            record=self.publisher.record, wait_health_change=self.wait_health_change,
             requests_changed=lambda: self.requests_changed))
         self.effects = Effects(
             office=self.office, log=self.log, failovers=self.failovers,
@@ -140,6 +140,7 @@ class Engine:
         self.spawn(self._connect_and_contend(), "zookeeper")
         self.spawn(self._reconcile_loop(), "reconcile")
         self.spawn(self.followers.run(), "followers")
+        self.spawn(self.notifier.run(), "notifier")
 
     async def stop(self) -> None:
         """Graceful: resign at once (the next replica takes over without waiting for a
@@ -152,7 +153,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.probes.stop()
-        await self.actions.close()
+        await asyncio.gather(self.actions.close(), self.notifier.close())
         await self.zk.stop()
         await self.routes.close()
         self.log.info(Event.STOPPED)

@@ -86,6 +86,10 @@ class Metrics:
             registry=r)
         self.store_errors = Counter(
             "failover_store_errors_total", "ZooKeeper and Redis errors.", ["store"], registry=r)
+        self.notifications = Counter(
+            "failover_notifications_total",
+            "Notifications by target and result (sent, failed after every try, dropped "
+            "because the queue was full).", ["target", "result"], registry=r)
         self.zookeeper_data_lost = Counter(
             "failover_zookeeper_data_lost_total",
             "Epochs taken after ZooKeeper had lost its data (its epoch counter was raised).",

@@ -16,6 +16,7 @@ from controller.core.records import Decided
 from controller.core.republish import Next, after_publish, out_of_sync
 from controller.core.stored_route import Answer, Forgery, judge, unconfigured
 from controller.daemon.metrics import Metrics
+from controller.daemon.notify import Notifier
 from controller.daemon.office import Office
 from controller.daemon.state import ServiceState
 from controller.events import Event
@@ -25,8 +26,9 @@ class Publisher:
     def __init__(self, *, office: Office, routes: RouteStore, metrics: Metrics, log: Any,
                  node_id: str, step_down: Callable[[str], None],
                  newest_epoch: Callable[[], int | None],
-                 epoch_handed_out: Callable[[], Awaitable[int]]) -> None:
+                 epoch_handed_out: Callable[[], Awaitable[int]], notifier: Notifier) -> None:
         self._office, self._routes, self._metrics, self._log = office, routes, metrics, log
+        self._notifier = notifier  # every history entry: a log line, and who must hear
         self._node_id, self._step_down, self._newest_epoch = node_id, step_down, newest_epoch
         self._handed_out = epoch_handed_out  # ZooKeeper's newest epoch, read now
         # Per service, the stored (epoch, version) last alarmed on: said once, not per pass.
@@ -78,6 +80,10 @@ class Publisher:
         elif result.outcome == "applied":
             self._log.info(Event.ROUTE_PUBLISHED, service=name, epoch=epoch,
                            primary=decided.primary, version=decided.version, origin=origin)
+            # The route script wrote the route_changed entry; it is news as any other.
+            self._notifier.offer(name, "route_changed", epoch, primary=decided.primary,
+                                 address=decided.address, version=decided.version,
+                                 reason=decided.reason, origin=origin)
         elif result.refused:
             # "conflict": Redis holds another primary under this very version. Never
             # overwritten by a retry; loud, counted, and repeated by every reconcile.
@@ -219,8 +225,10 @@ class Publisher:
         Every entry says who wrote it, in which epoch, and the route's primary as the
         writer knew it then (the member column: "primary -> target" for a move)."""
         primary = state.decided.primary if state.decided is not None else None
+        epoch = self._newest_epoch()
+        self._notifier.offer(state.config.name, event, epoch, primary=primary, **fields)
         try:
-            await self._routes.record(state.config.name, event, epoch=self._newest_epoch(),
+            await self._routes.record(state.config.name, event, epoch=epoch,
                                       node=self._node_id, primary=primary, **fields)
         except RouteStoreError as exc:
             self._log.warning(Event.HISTORY_WRITE_FAILED, service=state.config.name,

@@ -144,7 +144,8 @@ class Cluster:
               service_block: dict[str, Any] | None = None,
               api_block: dict[str, Any] | None = None,
               readiness: dict[str, list[dict[str, Any]]] | None = None,
-              member_blocks: dict[str, dict[str, Any]] | None = None) -> None:
+              member_blocks: dict[str, dict[str, Any]] | None = None,
+              top_block: dict[str, Any] | None = None) -> None:
         for name in members:  # a test may have started some itself (to know their URLs)
             if name not in self.webs:
                 self.webs[name] = self.sandbox.web(f"{self.name}-{name}")
@@ -169,6 +170,7 @@ class Cluster:
                 config["zookeeper"] = {**config["zookeeper"], **zookeeper_block}
             if api_block:
                 config["api"] = {**config["api"], **api_block}
+            config.update(top_block or {})  # top-level keys (notify, ...)
             self.controllers.append(self.sandbox.controller(f"{self.name}-c{i}", config))
         self.wait_primary("web-a")
         self.observer = RouteObserver(self.redis)

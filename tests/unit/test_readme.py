@@ -221,3 +221,18 @@ def test_every_repository_path_named_exists() -> None:
                                 r"docs)/[\w./-]+)`", page.read_text()))
     assert len(named) > 20
     assert {path for path in named if not (ROOT / path).exists()} == set()
+
+
+def test_the_notify_example_is_valid_config(tmp_path: Path) -> None:
+    from tests.unit.test_config import GOOD
+
+    notify = yaml.safe_load(first_yaml(DOCS / "guide" / "operating.md", "## Notifications"))
+    config = {**GOOD, **notify}
+    assert schema_errors(yaml.safe_dump(config)) == []
+    path = tmp_path / "failover.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FAILOVER_")},
+           "CHAT_TOKEN": "t0ken"}
+    done = subprocess.run([sys.executable, "-m", "controller.cli", "check-config", str(path)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
