@@ -75,7 +75,8 @@ VARIATIONS: dict[str, dict[str, Any]] = {
     "service-links": {"enableServiceLinks": True},
     "example-values": EXAMPLE,
     "sentinel": {"config": {**EXAMPLE["config"]},
-                 "auth": {"redisPassword": "r", "redisSentinelPassword": "sentinel-secret"}},
+                 "auth": {"redisPassword": "r", "redisSentinelPassword": "sentinel-secret",
+                          "zookeeperPassword": "zookeeper-secret"}},
 }
 
 
@@ -148,7 +149,9 @@ def test_existing_secret_is_mounted_by_its_keys_and_no_secret_is_created() -> No
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["FAILOVER_API__TOKEN_FILE"] == "/run/secrets/failover/api-token"
     assert env["FAILOVER_REDIS__PASSWORD_FILE"] == "/run/secrets/failover/redis-password"
-    assert "FAILOVER_ZOOKEEPER__PASSWORD_FILE" not in env
+    # The production example turns ZooKeeper's digest auth on (its default ACL is open).
+    assert env["FAILOVER_ZOOKEEPER__PASSWORD_FILE"] == \
+        "/run/secrets/failover/zookeeper-password"
     assert json.loads(env["FAILOVER_API__TOKENS"]) == [
         {"name": "oncall", "token_file": "/run/secrets/failover/oncall-token"},
         {"name": "deploy-bot", "token_file": "/run/secrets/failover/deploy-bot-token"}]
