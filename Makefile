@@ -12,7 +12,7 @@ UV_ENV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never
 DEBIAN_PACKAGES := zookeeper redis-server redis-sentinel haproxy iproute2
 
 .PHONY: test unit lint layers typecheck lockcheck lock test-newest cover demo bench soak \
-        system-deps clean
+        mutate system-deps clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -58,7 +58,7 @@ system-deps:
 	fi
 
 lint: $(BIN)/failoverctl
-	$(BIN)/ruff check controller probes config tests bench
+	$(BIN)/ruff check controller probes config tests bench tools
 
 typecheck: $(BIN)/failoverctl
 	$(BIN)/mypy
@@ -81,6 +81,14 @@ cover: system-deps $(BIN)/failoverctl
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
+# Mutation testing of controller/core/ against the fast tests (docs/mutation.md): each mutant
+# runs only the tests that call the function it changed. Results stay in mutants/, so a
+# second run redoes only what changed; `$(BIN)/mutmut results` lists the survivors and
+# `$(BIN)/mutmut show NAME` shows one. Hypothesis does not shrink there (a failure is a kill).
+mutate: $(BIN)/failoverctl
+	FAILOVER_HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
+	$(BIN)/python tools/mutation_score.py
+
 # The randomized fault soak (tests/soak): 30 minutes unless SOAK_SECONDS says otherwise;
 # SOAK_SEED replays a schedule. `make test` runs a one-minute version.
 soak: system-deps $(BIN)/failoverctl
@@ -96,4 +104,4 @@ bench: system-deps $(BIN)/failoverctl
 	$(BIN)/python bench/switchover.py
 
 clean:
-	rm -rf $(VENV) $(NEWEST) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(NEWEST) $(TOOLS) mutants .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
