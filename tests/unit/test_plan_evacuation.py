@@ -62,8 +62,8 @@ def test_the_request_an_evacuation_writes_runs_as_an_evacuation_and_starts_the_c
     written = evacuation_request(effects[0].evacuation, "web", 100.0)
     # As the daemon writes it to ZooKeeper (which names it), and reads it back.
     record = Switchover.from_json(replace(written, id="0001").to_json())
-    assert (record.to, record.requested_by, record.phase) == ("b", "auto:evacuation",
-                                                             Phase.PENDING)
+    assert (record.service, record.to, record.requested_by, record.requested_at,
+            record.phase) == ("web", "b", "auto:evacuation", 100.0, Phase.PENDING)
     assert record.evidence["conditions"] == ["raid"]
     service.running.discard(Work.EVACUATION)
     service.requests = [record]

@@ -313,6 +313,20 @@ def test_records_survive_a_round_trip_through_json() -> None:
         Switchover.from_json(b'{"id": 1}')
 
 
+def test_a_record_keeps_its_marks_and_steps_through_json_and_may_lack_them() -> None:
+    # The failed fence of a reachable target, then the rollback's commit of its mark.
+    end, _ = drive(request(to="b"), World(failing={("promote", "b"), ("fence", "b")}))
+    assert end.unfenced == ("b",) and len(end.steps) == 5
+    assert Switchover.from_json(end.to_json()) == end
+    timed = end.with_last_step(9.5, "ZooKeeper 9 ms")
+    assert [s.ms for s in timed.steps] == [1.0, 1.0, 1.0, 1.0, 9.5]
+    assert timed.steps[:-1] == end.steps[:-1]
+    # Written by a version that had neither field.
+    bare = Switchover.from_json(b'{"id": "1", "service": "web", "requested_by": "x", '
+                                b'"requested_at": 1.0, "phase": "pending"}')
+    assert (bare.steps, bare.unfenced) == ((), ())
+
+
 @given(st.sampled_from(["b", "c", None]),
        st.sets(st.sampled_from([("fence", "a"), ("promote", "b"), ("promote", "c"),
                                 ("fence", "b"), ("fence", "c"), ("promote", "a"),
