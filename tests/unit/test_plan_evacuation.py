@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from controller.core.evacuate import EvacReason, evacuation_request
-from controller.core.plan import RequestEvacuation, RunSwitchover, Work, evacuation
+from controller.core.plan import (
+    ReportEvacuationDryRun,
+    RequestEvacuation,
+    RunSwitchover,
+    Work,
+    evacuation,
+)
 from controller.core.records import RouteReason
 from controller.core.switchover import (
     Checked,
@@ -33,6 +39,15 @@ def test_only_an_evacuation_that_ended_starts_the_cooldown_counted_from_the_last
     planned = service.tick(120.0)
     assert planned.effects == () and planned.wake_at == 160.0
     assert kinds(service.effects(160.0)) == [RequestEvacuation]
+
+
+def test_an_evacuation_dry_run_is_said_again_after_its_condition_cleared() -> None:
+    service = evacuating("dry-run")
+    assert kinds(service.effects(100.0)) == [ReportEvacuationDryRun]
+    service.evacuation = replace(service.evacuation, checks={})
+    assert service.effects(101.0) == []
+    service.evacuation = evacuating("dry-run").evacuation
+    assert kinds(service.effects(102.0)) == [ReportEvacuationDryRun]
 
 
 def test_no_second_evacuation_while_the_first_request_is_being_written() -> None:
