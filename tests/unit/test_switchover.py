@@ -123,6 +123,36 @@ def test_failed_verification_rolls_back_and_records_why() -> None:
         Phase.FAILED]
 
 
+@pytest.mark.parametrize("failing", [("fence", "a"), ("promote", "b"), ("commit", "b")])
+def test_a_failed_step_says_why_and_the_rollback_adds_its_own(
+        failing: tuple[str, str]) -> None:
+    world = World(failing={failing}, verify_ok=False)
+    sw = step(request(to="b"), Checked("a", "b", None), 1.0)
+    now = 2.0
+    while not sw.phase.terminal:
+        event = world.execute(sw)
+        if isinstance(event, StepEnded) and not event.ok:
+            event = replace(event, detail=f"boom at {sw.phase}")
+        sw = step(sw, event, now)
+        now += 1.0
+    assert sw.phase is Phase.FAILED and sw.detail is not None
+    assert sw.detail.startswith("boom at "), sw.detail
+    # A verification that fails keeps its own detail.
+    verified = step(step(step(step(step(request(to="b"), Checked("a", "b", None), 1.0),
+                                        StepEnded(True, "", 1.0), 2.0),
+                                   StepEnded(True, "", 1.0), 3.0),
+                              StepEnded(True, "", 1.0), 4.0),
+                         StepEnded(True, "", 1.0), 5.0)
+    assert verified.phase is Phase.VERIFYING
+    failed = step(verified, StepEnded(False, "b answers 503", 1.0), 6.0)
+    assert (failed.reason, failed.detail) == ("verification_failed", "b answers 503")
+    # The rollback's own failure is added to what failed first.
+    again = step(step(failed, StepEnded(True, "", 1.0), 7.0),
+                 StepEnded(False, "a: refused", 1.0), 8.0)
+    assert again.detail == "b answers 503; rollback promote failed: a: refused"
+    assert again.unfenced == ("a",)
+
+
 def test_a_commit_that_fails_rolls_back_before_the_route_moved() -> None:
     world = World(failing={("commit", "b")})
     end, seen = drive(request(to="b"), world)
