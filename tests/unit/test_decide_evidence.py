@@ -3,7 +3,9 @@ redundancy report, pinned whole for a few states (operators and scripts read the
 
 from __future__ import annotations
 
-from controller.core.decide import MemberView, Mode, ServiceView, checks, redundancy
+from dataclasses import replace
+
+from controller.core.decide import MemberView, Mode, ServiceView, checks, decide, redundancy
 from probes.health import Health
 
 H, D, X = Health.HEALTHY, Health.DEGRADED, Health.DOWN
@@ -86,3 +88,18 @@ def test_redundancy_names_every_standby_and_the_ready_ones() -> None:
             "b": {"health": "healthy", "ready": False, "not_ready": ["smart"], "unfenced": False},
             "c": {"health": "healthy", "ready": True, "not_ready": [], "unfenced": False},
             "d": {"health": "degraded", "ready": True, "not_ready": [], "unfenced": True}}})
+
+
+def test_a_decision_that_does_not_act_still_names_its_target_fallbacks_and_evidence() -> None:
+    members = (MemberView("a", 100, X), MemberView("b", 50, H), MemberView("c", 10, H))
+    base = ServiceView("web", "a", members)
+    for mode, action, reason in ((Mode.DRY_RUN, "dry-run", "primary_failing"),
+                                 (Mode.PAUSED, "none", "paused")):
+        d = decide(replace(base, mode=mode), 0.0)
+        assert (str(d.action), str(d.reason), d.target, d.fallbacks) == (
+            action, reason, "b", ("c",))
+        assert d.evidence["primary"] == "a" and d.evidence["mode"] == str(mode)
+    waiting = decide(replace(base, last_recovery_end=0.0), 10.0)
+    assert (str(waiting.action), waiting.target, waiting.fallbacks, waiting.wake_at) == (
+        "wait", "b", ("c",), 60.0)
+    assert waiting.evidence["cooldown_until"] == 60.0

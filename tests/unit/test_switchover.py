@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from controller.core.decide import MemberView, ServiceView
 from controller.core.preflight import Refusal, preflight
 from controller.core.records import RouteReason
+from controller.core.steps import Step
 from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
@@ -151,6 +152,23 @@ def test_a_failed_step_says_why_and_the_rollback_adds_its_own(
                  StepEnded(False, "a: refused", 1.0), 8.0)
     assert again.detail == "b answers 503; rollback promote failed: a: refused"
     assert again.unfenced == ("a",)
+
+
+def test_each_step_is_recorded_with_when_under_which_epoch_and_what_it_said() -> None:
+    sw = step(request(to="b"), Checked("a", "b", None, {"seen": 1}), 10.0, epoch=7)
+    assert (sw.updated_at, sw.epoch, sw.evidence) == (10.0, 7, {"seen": 1})
+    sw = step(sw, StepEnded(True, "fenced", 2.5), 11.0)  # no epoch given: kept
+    assert (sw.updated_at, sw.epoch) == (11.0, 7)
+    assert sw.steps == (Step("fencing", "a", True, 2.5, "fenced", 7, 11.0),)
+    cancelled = step(request(), CancelRequested("operator:bob"), 12.0)
+    assert (cancelled.finished_at, cancelled.detail) == (12.0, "cancelled by operator:bob")
+    refused = step(request(), Checked("a", None, Refusal.NO_HEALTHY_CANDIDATE, {"x": 1}), 13.0)
+    assert (refused.finished_at, refused.reason, refused.evidence) == (
+        13.0, "no_healthy_candidate", {"x": 1})
+    for done, event in ((sw, CancelRequested("x")), (sw, Due()), (sw, Checked("a", "b", None)),
+                        (request(), StepEnded(True, "", 1.0))):
+        with pytest.raises(IllegalEvent, match=f"a {done.phase} switchover|that is"):
+            step(done, event, 14.0)
 
 
 def test_a_commit_that_fails_rolls_back_before_the_route_moved() -> None:
