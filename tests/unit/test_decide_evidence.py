@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from controller.core.decide import MemberView, Mode, ServiceView, checks, decide, redundancy
+from controller.core.preflight import Refusal, preflight
 from probes.health import Health
 
 H, D, X = Health.HEALTHY, Health.DEGRADED, Health.DOWN
@@ -103,3 +104,41 @@ def test_a_decision_that_does_not_act_still_names_its_target_fallbacks_and_evide
     assert (str(waiting.action), waiting.target, waiting.fallbacks, waiting.wake_at) == (
         "wait", "b", ("c",), 60.0)
     assert waiting.evidence["cooldown_until"] == 60.0
+
+
+def test_every_preflight_answer_carries_the_view_it_was_judged_on() -> None:
+    view = ServiceView("web", "a", (MemberView("a", 100, H),
+                                    MemberView("b", 50, H, not_ready=("raid",),
+                                               healthy_votes=2),
+                                    MemberView("c", 10, D, unfenced=True)), replicas=3)
+    evidence = {
+        "primary": "a", "replicas": 3, "majority": 2, "force": False,
+        "members": {
+            "a": {"health": "healthy", "healthy_votes": 1, "unfenced": False,
+                  "priority": 100, "ready": True, "not_ready": []},
+            "b": {"health": "healthy", "healthy_votes": 2, "unfenced": False,
+                  "priority": 50, "ready": False, "not_ready": ["raid"]},
+            "c": {"health": "degraded", "healthy_votes": 0, "unfenced": True,
+                  "priority": 10, "ready": True, "not_ready": []}}}
+    answers = [
+        (preflight(replace(view, primary=None), "b"), None, Refusal.NO_DECISION),
+        (preflight(view, "b", busy=Refusal.RECOVERY_IN_FLIGHT), None,
+         Refusal.RECOVERY_IN_FLIGHT),
+        (preflight(view, "zz"), None, Refusal.UNKNOWN_MEMBER),
+        (preflight(view, "a"), None, Refusal.ALREADY_PRIMARY),
+        (preflight(view, "c"), None, Refusal.TARGET_NOT_HEALTHY),
+        (preflight(view, "b"), None, Refusal.TARGET_NOT_READY),
+        (preflight(view, None), None, Refusal.NO_READY_CANDIDATE),
+    ]
+    for (target, refusal, seen), want_target, want_refusal in answers:
+        assert (target, refusal) == (want_target, want_refusal)
+        assert seen == (evidence if seen["primary"] else {**evidence, "primary": None})
+    fenced = replace(view, members=(view.members[0], replace(view.members[2], health=H)))
+    assert preflight(fenced, "c")[1] is Refusal.TARGET_UNFENCED
+    assert preflight(fenced, "c")[2]["members"]["c"]["unfenced"] is True
+    lonely = replace(view, members=(view.members[0], MemberView("d", 5, H)))
+    assert preflight(lonely, "d")[:2] == (None, Refusal.TARGET_NOT_CONFIRMED)
+    assert preflight(lonely, None)[:2] == (None, Refusal.NO_HEALTHY_CANDIDATE)
+    forced = preflight(view, None, force=True)
+    assert forced == ("b", None, {**evidence, "force": True})
+    assert preflight(view, "b", force=True)[:2] == ("b", None)

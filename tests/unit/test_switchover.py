@@ -369,6 +369,8 @@ def test_a_record_keeps_its_marks_and_steps_through_json_and_may_lack_them() -> 
     timed = end.with_last_step(9.5, "ZooKeeper 9 ms")
     assert [s.ms for s in timed.steps] == [1.0, 1.0, 1.0, 1.0, 9.5]
     assert timed.steps[:-1] == end.steps[:-1]
+    assert (timed.steps[-1].step, timed.steps[-1].detail) == ("rollback_committing",
+                                                              "ZooKeeper 9 ms")
     # Written by a version that had neither field.
     bare = Switchover.from_json(b'{"id": "1", "service": "web", "requested_by": "x", '
                                 b'"requested_at": 1.0, "phase": "pending"}')
