@@ -77,6 +77,10 @@ def test_checks_without_a_primary_or_a_candidate_and_after_the_timers() -> None:
     assert (first.name, first.ok, str(first.reason)) == ("decision_committed", False,
                                                          "no_decision")
     assert checks(nothing, 0.0)[2].evidence == {}  # no primary named: nothing to say
+    passing = checks(ServiceView("web", "a", (MemberView("a", 100, X),
+                                              MemberView("b", 50, H))), 0.0)
+    assert [(c.name, c.reason) for c in passing if c.ok] == [
+        (c.name, None) for c in passing]  # nothing blocks, and no check says why
 
 
 def test_redundancy_names_every_standby_and_the_ready_ones() -> None:
@@ -138,6 +142,7 @@ def test_every_preflight_answer_carries_the_view_it_was_judged_on() -> None:
     assert preflight(fenced, "c")[2]["members"]["c"]["unfenced"] is True
     lonely = replace(view, members=(view.members[0], MemberView("d", 5, H)))
     assert preflight(lonely, "d")[:2] == (None, Refusal.TARGET_NOT_CONFIRMED)
+    assert preflight(lonely, "d")[2]["members"]["d"]["healthy_votes"] == 1
     assert preflight(lonely, None)[:2] == (None, Refusal.NO_HEALTHY_CANDIDATE)
     forced = preflight(view, None, force=True)
     assert forced == ("b", None, {**evidence, "force": True})

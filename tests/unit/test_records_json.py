@@ -43,8 +43,9 @@ def test_schedules_and_pauses_are_bounded() -> None:
     with pytest.raises(ValueError, match="is out of range"):
         schedule_at(10**400, now)
     assert pause_length("1h") == 3600.0 and pause_length(30 * 86400) == 30 * 86400
+    assert pause_length(0.5) == 0.5
     for bad_length in (0, -1, 30 * 86400 + 1, float("nan")):
-        with pytest.raises(ValueError, match="must be above 0 and at most 30 days"):
+        with pytest.raises(ValueError, match=r"^must be above 0 and at most 30 days$"):
             pause_length(bad_length)
 
 
