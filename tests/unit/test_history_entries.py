@@ -89,3 +89,12 @@ def test_the_predecessor_is_the_newest_epoch_seen_below_ours() -> None:
     # A replica that saw epoch 2 only: the epoch says that some were missed.
     assert predecessor(({"epoch": 2, "node": "c0"}, {}), 5) == Predecessor("c0", 2)
     assert predecessor(({}, {}), 1) == Predecessor(None, None)
+
+
+def test_fields_after_a_none_and_odd_values_in_stored_entries() -> None:
+    assert encode({"until": None, "event": "paused", "epoch": 3}) == {"event": "paused",
+                                                                        "epoch": "3"}
+    # A number field that holds something else stays the text it was; an unknown field
+    # (written by a newer version) is text, whatever it looks like.
+    assert decode({"epoch": "[1]", "newer_field": "42"}) == {"epoch": "[1]",
+                                                             "newer_field": "42"}
