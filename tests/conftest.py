@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 # Built on "default", not on whichever profile Hypothesis loaded (``ci`` when CI is set).
 settings.register_profile(
     "failover", settings.get_profile("default"), deadline=None, print_blob=True,
     derandomize=bool(os.environ.get("CI")), suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("failover")
+# `make mutate` only: a failure kills the mutant, so shrinking it is time wasted.
+settings.register_profile("mutation", settings.get_profile("failover"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("FAILOVER_HYPOTHESIS_PROFILE", "failover"))

@@ -276,8 +276,8 @@ def plan(inputs: Inputs, memory: Memory, now: float) -> Plan:
             effects.append(RunSwitchover(request_id))
         else:
             wakes.append(due_at)
-            memory = _evacuate(replace(inputs, view=view, running=running), memory, now,
-                               effects, wakes)
+            # No recovery started above (else it would be running), so the inputs stand.
+            memory = _evacuate(inputs, memory, now, effects, wakes)
 
     wake_at = min((t for t in wakes if t is not None and t > now), default=None)
     return Plan(tuple(effects), memory, wake_at, decision)

@@ -299,49 +299,65 @@ def _after_step(sw: Switchover, event: StepEnded, now: float) -> Switchover:
             return _finish(sw, Phase.DONE, now, None, None)
         return _fail(sw, Phase.ROLLBACK_FENCING, "verification_failed", event.detail)
     if phase is Phase.ROLLBACK_FENCING:
-        if ok or passes_failed_fence(event.reachable):
-            unfenced = sw.unfenced if ok else _plus(sw.unfenced, sw.target)
-            return replace(sw, phase=Phase.ROLLBACK_PROMOTING, unfenced=unfenced)
-        # It answers and refused to be fenced: arming the old primary too could make two.
-        failed = _also(sw, "rollback fence failed: " + event.detail)
-        if not sw.committed:
-            # It may have been promoted, and the route never moved: record its mark, so it
-            # is fenced before anything else happens to the service.
-            return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
-                           unfenced=_plus(sw.unfenced, sw.target))
-        return _finish(sw, Phase.FAILED, now, sw.reason, failed)
+        return _after_rollback_fence(sw, event, now)
     if phase is Phase.ROLLBACK_PROMOTING:
-        if not ok:
-            failed = _also(sw, "rollback promote failed: " + event.detail)
-            if sw.committed:
-                # The route stays at the target; the old primary may have taken the promote
-                # that failed (it timed out, or lands late): record its mark, so it is
-                # fenced before anything else happens (found by the simulation).
-                return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
-                               unfenced=_plus(sw.unfenced, sw.source))
-            if sw.target in sw.unfenced:
-                # The old primary is not armed again, but the target's mark (it may have
-                # been promoted, and could not be fenced) must still reach the decision.
-                return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed)
-            return _finish(sw, Phase.FAILED, now, sw.reason, failed)
-        # Commit back to the source; or, when the route never moved, still commit the mark
-        # of a target that may have been promoted and could not be fenced.
-        if sw.committed or sw.target in sw.unfenced:
-            return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
-        return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
+        return _after_rollback_promote(sw, event, now)
     if phase is Phase.ROLLBACK_COMMITTING:
-        if ok:  # rolled back when the old primary was armed again; else only marks recorded
-            rearmed = _rearmed(sw)
-            return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
-                           committed=sw.committed and not rearmed, rolled_back=rearmed)
-        if not event.final:
-            # Its marks must reach the decision before the request may end (nothing reads
-            # a finished record's): stay, and the shell tries again after retry_backoff
-            # (found by review: ending here lost a mark the simulation had made needed).
-            return sw
-        return _finish(sw, Phase.FAILED, now, sw.reason,
-                       _also(sw, "rollback commit failed: " + event.detail))
+        return _after_rollback_commit(sw, event, now)
     raise IllegalEvent(f"no step in phase {phase}")  # pragma: no cover - guarded above
+
+
+def _after_rollback_fence(sw: Switchover, event: StepEnded, now: float) -> Switchover:
+    """The target (which may have been promoted) fenced, or not: arm the old primary only
+    if nothing could then act as a second primary."""
+    if event.ok or passes_failed_fence(event.reachable):
+        unfenced = sw.unfenced if event.ok else _plus(sw.unfenced, sw.target)
+        return replace(sw, phase=Phase.ROLLBACK_PROMOTING, unfenced=unfenced)
+    # It answers and refused to be fenced: arming the old primary too could make two.
+    failed = _also(sw, "rollback fence failed: " + event.detail)
+    if not sw.committed:
+        # It may have been promoted, and the route never moved: record its mark, so it
+        # is fenced before anything else happens to the service.
+        return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
+                       unfenced=_plus(sw.unfenced, sw.target))
+    return _finish(sw, Phase.FAILED, now, sw.reason, failed)
+
+
+def _after_rollback_promote(sw: Switchover, event: StepEnded, now: float) -> Switchover:
+    """The old primary armed again, or not: commit the route back, or the marks alone."""
+    if not event.ok:
+        failed = _also(sw, "rollback promote failed: " + event.detail)
+        if sw.committed:
+            # The route stays at the target; the old primary may have taken the promote
+            # that failed (it timed out, or lands late): record its mark, so it is
+            # fenced before anything else happens (found by the simulation).
+            return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed,
+                           unfenced=_plus(sw.unfenced, sw.source))
+        if sw.target in sw.unfenced:
+            # The old primary is not armed again, but the target's mark (it may have
+            # been promoted, and could not be fenced) must still reach the decision.
+            return replace(sw, phase=Phase.ROLLBACK_COMMITTING, detail=failed)
+        return _finish(sw, Phase.FAILED, now, sw.reason, failed)
+    # Commit back to the source; or, when the route never moved, still commit the mark
+    # of a target that may have been promoted and could not be fenced.
+    if sw.committed or sw.target in sw.unfenced:
+        return replace(sw, phase=Phase.ROLLBACK_COMMITTING)
+    return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail), rolled_back=True)
+
+
+def _after_rollback_commit(sw: Switchover, event: StepEnded, now: float) -> Switchover:
+    """The route back (or only the marks) committed, or tried again until it lands."""
+    if event.ok:  # rolled back when the old primary was armed again; else only marks recorded
+        rearmed = _rearmed(sw)
+        return replace(_finish(sw, Phase.FAILED, now, sw.reason, sw.detail),
+                       committed=sw.committed and not rearmed, rolled_back=rearmed)
+    if not event.final:
+        # Its marks must reach the decision before the request may end (nothing reads
+        # a finished record's): stay, and the shell tries again after retry_backoff
+        # (found by review: ending here lost a mark the simulation had made needed).
+        return sw
+    return _finish(sw, Phase.FAILED, now, sw.reason,
+                   _also(sw, "rollback commit failed: " + event.detail))
 
 
 def _subject(sw: Switchover) -> str | None:

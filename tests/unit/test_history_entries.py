@@ -99,3 +99,12 @@ def test_a_strangers_entry_decodes_to_json_values_only() -> None:
                     "decision": '{"x": NaN}'})
     assert entry == {"epoch": "NaN", "at": "-Infinity", "detail": nested,
                      "decision": '{"x": NaN}'}
+
+
+def test_fields_after_a_none_and_odd_values_in_stored_entries() -> None:
+    assert encode({"until": None, "event": "paused", "epoch": 3}) == {"event": "paused",
+                                                                        "epoch": "3"}
+    # A number field that holds something else stays the text it was; an unknown field
+    # (written by a newer version) is text, whatever it looks like.
+    assert decode({"epoch": "[1]", "newer_field": "42"}) == {"epoch": "[1]",
+                                                             "newer_field": "42"}

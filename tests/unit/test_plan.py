@@ -139,8 +139,9 @@ def test_a_paused_service_does_not_fail_over_and_wakes_when_the_pause_ends() -> 
 
 
 def test_an_expired_pause_is_lifted_once_while_its_lift_runs() -> None:
-    service = Service(pause=Pause(by="operator:alice", at=100.0, until=200.0))
-    assert kinds(service.effects(201.0)) == [LiftPause]
+    pause = Pause(by="operator:alice", at=100.0, until=200.0)
+    service = Service(pause=pause)
+    assert service.effects(201.0) == [LiftPause(pause)]
     planned = service.tick(202.0)
     assert planned.effects == () and planned.wake_at is None
 
@@ -222,6 +223,7 @@ def test_a_split_view_is_reported_when_it_starts_and_when_it_ends() -> None:
     assert len(effects) == 1 and isinstance(effects[0], ReportSplitView)
     assert effects[0].split and effects[0].member == "a"
     assert effects[0].summary == "leader isolated from a? 1 of 3 replicas see it down, 2 needed"
+    assert effects[0].evidence["votes"] == {"failing": 1, "replicas": 3, "required": 2}
     assert service.effects(101.0) == []
     assert service.memory.split_view
     service.health["a"] = H
@@ -238,7 +240,8 @@ def test_redundancy_is_reported_on_every_replica_when_it_changes_not_at_start_wh
     follower.health["c"] = X
     effects = follower.effects(101.0)
     assert kinds(effects) == [ReportRedundancy]
-    assert isinstance(effects[0], ReportRedundancy) and not effects[0].redundant
+    assert isinstance(effects[0], ReportRedundancy) and effects[0].redundant is False
+    assert effects[0].evidence["ready_standbys"] == []
     assert follower.effects(102.0) == []
     follower.health["b"] = H
     assert kinds(follower.effects(103.0)) == [ReportRedundancy]
@@ -298,6 +301,16 @@ def test_the_planner_runs_on_requests_read_back_from_json() -> None:
     assert planned.effects == (RunSwitchover("0003"),)
     assert planned.decision is not None
     assert planned.decision.reason is Reason.RECOVERY_IN_FLIGHT  # 0003 is running
+
+
+def test_a_recovery_started_keeps_the_work_already_running() -> None:
+    # A pause being lifted when a late fence or a failover starts: not lifted twice.
+    pause = Pause(by="operator:alice", at=1.0, until=50.0)
+    fencing = Service(unfenced={"b"}, pause=pause, running={Work.LIFT_PAUSE})
+    assert fencing.effects(100.0) == [FenceLate("b")]
+    failing = Service(pause=pause, running={Work.LIFT_PAUSE})
+    failing.health["a"] = X
+    assert kinds(failing.effects(100.0)) == [FailOver]
 
 
 # --- requests: which runs next, and when the service wakes for one ---------------------------

@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from controller.core.evacuate import EvacReason, evacuation_request
-from controller.core.plan import RequestEvacuation, RunSwitchover, Work, evacuation
+from config.windows import parse_window
+from controller.core.decide import Mode
+from controller.core.evacuate import (
+    EvacReason,
+    EvacuationView,
+    decide_evacuation,
+    evacuation_request,
+)
+from controller.core.plan import (
+    ReportEvacuationDryRun,
+    RequestEvacuation,
+    RunSwitchover,
+    Work,
+    evacuation,
+)
 from controller.core.records import RouteReason
 from controller.core.switchover import (
     Checked,
@@ -18,6 +31,7 @@ from controller.core.switchover import (
     command_for,
     step,
 )
+from probes.health import CheckState
 from tests.unit.test_plan import evacuating, kinds, request
 
 TIMING = Timing(ready_timeout=5.0, verify_window=2.0)
@@ -33,6 +47,15 @@ def test_only_an_evacuation_that_ended_starts_the_cooldown_counted_from_the_last
     planned = service.tick(120.0)
     assert planned.effects == () and planned.wake_at == 160.0
     assert kinds(service.effects(160.0)) == [RequestEvacuation]
+
+
+def test_an_evacuation_dry_run_is_said_again_after_its_condition_cleared() -> None:
+    service = evacuating("dry-run")
+    assert kinds(service.effects(100.0)) == [ReportEvacuationDryRun]
+    service.evacuation = replace(service.evacuation, checks={})
+    assert service.effects(101.0) == []
+    service.evacuation = evacuating("dry-run").evacuation
+    assert kinds(service.effects(102.0)) == [ReportEvacuationDryRun]
 
 
 def test_no_second_evacuation_while_the_first_request_is_being_written() -> None:
@@ -62,8 +85,8 @@ def test_the_request_an_evacuation_writes_runs_as_an_evacuation_and_starts_the_c
     written = evacuation_request(effects[0].evacuation, "web", 100.0)
     # As the daemon writes it to ZooKeeper (which names it), and reads it back.
     record = Switchover.from_json(replace(written, id="0001").to_json())
-    assert (record.to, record.requested_by, record.phase) == ("b", "auto:evacuation",
-                                                             Phase.PENDING)
+    assert (record.service, record.to, record.requested_by, record.requested_at,
+            record.phase) == ("web", "b", "auto:evacuation", 100.0, Phase.PENDING)
     assert record.evidence["conditions"] == ["raid"]
     service.running.discard(Work.EVACUATION)
     service.requests = [record]
@@ -83,3 +106,31 @@ def test_the_request_an_evacuation_writes_runs_as_an_evacuation_and_starts_the_c
     service.primary = "b"
     planned = service.tick(110.0)
     assert planned.effects == () and planned.wake_at == 168.0
+
+
+def test_every_evacuation_answer_carries_its_evidence() -> None:
+    raid = CheckState(ok=False, detail="md0 [U_]", since=1000.0, at=1000.0)
+    base = EvacuationView("a", ("raid",), {"raid": raid, "disk": raid}, hold=60.0, target="b")
+    seen = {"primary": "a", "hold": 60.0,
+            "failing": {"raid": {"detail": "md0 [U_]", "since": 1000.0}}}
+    held = {**seen, "conditions": ["raid"]}
+    sunday = parse_window("Sun 02:00-04:00 UTC")
+    monday_noon = 1795435200.0  # 2026-11-23 12:00 UTC, a Monday
+    answers = {
+        EvacReason.NO_CONDITION: (replace(base, checks={}), 2000.0, {
+            "primary": "a", "hold": 60.0, "failing": {}}),
+        EvacReason.HOLDING: (base, 1030.0, seen),
+        EvacReason.PAUSED: (replace(base, mode=Mode.PAUSED), 2000.0, held),
+        EvacReason.BUSY: (replace(base, busy=True), 2000.0, held),
+        EvacReason.COOLDOWN: (replace(base, last_evacuation_end=1990.0), 2000.0, held),
+        EvacReason.NO_READY_STANDBY: (replace(base, target=None), 2000.0, held),
+        EvacReason.OUTSIDE_WINDOW: (replace(base, windows=(sunday,)), monday_noon,
+                                    {**held, "windows": ["Sun 02:00-04:00 UTC"]}),
+        EvacReason.DRY_RUN: (replace(base, mode=Mode.DRY_RUN), 2000.0, held),
+        EvacReason.EVACUATE: (base, 2000.0, held),
+    }
+    for reason, (view, now, evidence) in answers.items():
+        decided = decide_evacuation(view, now)
+        assert (decided.reason, dict(decided.evidence)) == (reason, evidence), reason
+    outside = decide_evacuation(replace(base, windows=(sunday,)), monday_noon)
+    assert outside.target == "b"  # who would go, once the window opens

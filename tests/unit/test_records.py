@@ -14,7 +14,8 @@ BASE = Decided(primary="a", address="a:80", epoch=3, version=7, reason="initial"
 def test_a_move_is_the_next_version_under_the_new_epoch_with_the_marks_given() -> None:
     new = BASE.routed_to(primary="b", address="b:80", epoch=4, reason=RouteReason.FAILOVER,
                          now=9.0, unfenced={"a", "b", "c"}, recovery_end=9.0)
-    assert (new.primary, new.epoch, new.version, new.reason) == ("b", 4, 8, "failover")
+    assert (new.primary, new.address, new.epoch, new.version, new.reason) == (
+        "b", "b:80", 4, 8, "failover")
     assert new.unfenced == ("a", "c")  # never the new primary itself
     assert (new.updated_at, new.last_recovery_end) == (9.0, 9.0)
     kept = BASE.routed_to(primary="b", address="b:80", epoch=4,

@@ -36,7 +36,7 @@ def test_a_switchover_record_keeps_its_steps_through_json() -> None:
 
 @pytest.mark.parametrize("raw", [{}, {"step": 3}, {"member": "a"}])
 def test_what_is_not_a_step_is_refused(raw: dict[str, object]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^not a step: "):
         Step.from_dict(raw)
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from controller.core.decide import MemberView, ServiceView
 from controller.core.preflight import Refusal, preflight
 from controller.core.records import RouteReason
+from controller.core.steps import Step
 from controller.core.switchover import (
     AwaitHealthy,
     CancelRequested,
@@ -121,6 +122,53 @@ def test_failed_verification_rolls_back_and_records_why() -> None:
     assert [s.phase for s in seen][-4:] == [
         Phase.ROLLBACK_FENCING, Phase.ROLLBACK_PROMOTING, Phase.ROLLBACK_COMMITTING,
         Phase.FAILED]
+
+
+@pytest.mark.parametrize("failing", [("fence", "a"), ("promote", "b"), ("commit", "b")])
+def test_a_failed_step_says_why_and_the_rollback_adds_its_own(
+        failing: tuple[str, str]) -> None:
+    world = World(failing={failing}, verify_ok=False)
+    sw = step(request(to="b"), Checked("a", "b", None), 1.0)
+    now = 2.0
+    while not sw.phase.terminal:
+        event = world.execute(sw)
+        if isinstance(event, StepEnded) and not event.ok:
+            event = replace(event, detail=f"boom at {sw.phase}")
+        sw = step(sw, event, now)
+        now += 1.0
+    assert sw.phase is Phase.FAILED and sw.detail is not None
+    assert sw.detail.startswith("boom at "), sw.detail
+    # A verification that fails keeps its own detail.
+    verified = step(step(step(step(step(request(to="b"), Checked("a", "b", None), 1.0),
+                                        StepEnded(True, "", 1.0), 2.0),
+                                   StepEnded(True, "", 1.0), 3.0),
+                              StepEnded(True, "", 1.0), 4.0),
+                         StepEnded(True, "", 1.0), 5.0)
+    assert verified.phase is Phase.VERIFYING
+    failed = step(verified, StepEnded(False, "b answers 503", 1.0), 6.0)
+    assert (failed.reason, failed.detail) == ("verification_failed", "b answers 503")
+    # The rollback's own failure is added to what failed first.
+    again = step(step(failed, StepEnded(True, "", 1.0), 7.0),
+                 StepEnded(False, "a: refused", 1.0), 8.0)
+    assert again.detail == "b answers 503; rollback promote failed: a: refused"
+    assert again.unfenced == ("a",)
+
+
+def test_each_step_is_recorded_with_when_under_which_epoch_and_what_it_said() -> None:
+    sw = step(request(to="b"), Checked("a", "b", None, {"seen": 1}), 10.0, epoch=7)
+    assert (sw.updated_at, sw.epoch, sw.evidence) == (10.0, 7, {"seen": 1})
+    sw = step(sw, StepEnded(True, "fenced", 2.5), 11.0)  # no epoch given: kept
+    assert (sw.updated_at, sw.epoch) == (11.0, 7)
+    assert sw.steps == (Step("fencing", "a", True, 2.5, "fenced", 7, 11.0),)
+    cancelled = step(request(), CancelRequested("operator:bob"), 12.0)
+    assert (cancelled.finished_at, cancelled.detail) == (12.0, "cancelled by operator:bob")
+    refused = step(request(), Checked("a", None, Refusal.NO_HEALTHY_CANDIDATE, {"x": 1}), 13.0)
+    assert (refused.finished_at, refused.reason, refused.evidence) == (
+        13.0, "no_healthy_candidate", {"x": 1})
+    for done, event in ((sw, CancelRequested("x")), (sw, Due()), (sw, Checked("a", "b", None)),
+                        (request(), StepEnded(True, "", 1.0))):
+        with pytest.raises(IllegalEvent, match=f"a {done.phase} switchover|that is"):
+            step(done, event, 14.0)
 
 
 def test_a_commit_that_fails_rolls_back_before_the_route_moved() -> None:
@@ -311,6 +359,22 @@ def test_records_survive_a_round_trip_through_json() -> None:
         assert Switchover.from_json(record.to_json()) == record
     with pytest.raises(ValueError, match="not a switchover record"):
         Switchover.from_json(b'{"id": 1}')
+
+
+def test_a_record_keeps_its_marks_and_steps_through_json_and_may_lack_them() -> None:
+    # The failed fence of a reachable target, then the rollback's commit of its mark.
+    end, _ = drive(request(to="b"), World(failing={("promote", "b"), ("fence", "b")}))
+    assert end.unfenced == ("b",) and len(end.steps) == 5
+    assert Switchover.from_json(end.to_json()) == end
+    timed = end.with_last_step(9.5, "ZooKeeper 9 ms")
+    assert [s.ms for s in timed.steps] == [1.0, 1.0, 1.0, 1.0, 9.5]
+    assert timed.steps[:-1] == end.steps[:-1]
+    assert (timed.steps[-1].step, timed.steps[-1].detail) == ("rollback_committing",
+                                                              "ZooKeeper 9 ms")
+    # Written by a version that had neither field.
+    bare = Switchover.from_json(b'{"id": "1", "service": "web", "requested_by": "x", '
+                                b'"requested_at": 1.0, "phase": "pending"}')
+    assert (bare.steps, bare.unfenced) == ((), ())
 
 
 @given(st.sampled_from(["b", "c", None]),

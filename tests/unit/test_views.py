@@ -55,3 +55,14 @@ def test_config_digests_travel_in_the_view_and_count_only_where_published() -> N
     assert config_agreement("abc", ["abc", "xyz"]) == (3, 2)
     assert config_agreement("abc", ["xyz", "xyz"]) == (3, 1)
     assert config_agreement("abc", [None, None, "xyz"]) == (2, 1)  # older releases: not counted
+
+
+def test_a_view_with_recoveries_details_and_no_time_reads_back_whole() -> None:
+    busy = ReplicaView("c1", 100.0, {"web/web-a": MemberVerdict("down", 99.0, 500.0, "503")},
+                       ("web",))
+    assert ReplicaView.from_json(busy.to_json(), "x") == busy
+    assert busy.to_json()["members"]["web/web-a"]["detail"] == "503"
+    untimed = ReplicaView.from_json({"node": 7, "members": {"web/web-a": {
+        "health": "down", "detail": 5}}}, "c2")
+    assert (untimed.node, untimed.at, untimed.members["web/web-a"].detail) == ("c2", 0.0, None)
+    assert count(["down", "healthy", "healthy"]) == Votes(1, 2, 3)
