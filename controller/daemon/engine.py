@@ -176,8 +176,8 @@ class Engine:
             await self.zk.watch_switchovers(name, functools.partial(self._on_switchover, name))
         await self.zk.watch_views(self.peers.heard)
         self.spawn(self.peers.publish(self._own_view), "view-publisher")
+        self.election.start()  # at once: a view counts only once our election node exists
         await self.leadership.learn_floor(self.spawn)
-        self.election.start()
         self.log.info(Event.CONTENDING, cluster=self.config.cluster)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -77,7 +77,7 @@ class Leadership:
         self.redis_epoch = max(self.redis_epoch or 0, epoch)
 
     async def learn_floor(self, spawn: Spawn) -> None:
-        """Read Redis's epochs once before contending; while Redis is out, keep trying in
+        """Read Redis's epochs once, as contending begins; while Redis is out, keep trying in
         the background (no epoch is taken from a counter at 0 until then)."""
         services = list(self._services)
         if not await read_route_epochs(self._routes, services, self.saw_redis_epoch,

@@ -29,6 +29,8 @@ def test_leader_alone_seeing_the_primary_down_moves_nothing_and_says_so(
     cluster.start(controllers=3)
     leader = cluster.leader()
     before = cluster.route()
+    # Every replica's view counts (a view counts once its sender contends in the election).
+    wait_for(lambda: web_a(leader)["votes"]["replicas"] == 3, 10, "three replicas' views")
     cluster.web("web-a").set_mode(fail_for=[node(leader)])
     wait_for(lambda: leader.status()["services"]["web"]["split_view"], 10, "split view")
     assert web_a(leader)["health"] == "degraded"
